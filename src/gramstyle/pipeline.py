@@ -1,0 +1,184 @@
+"""``stylize``: load, build the pyramid, optimise each scale, report progress as data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .backbone import VGG19, check_layer_names, deepest, min_input_side
+from .config import INITS, Settings
+from .device import pick_device, pick_precision
+from .errors import GramstyleError
+from .image import ImageLike, load_image, resize, tensor_to_pil
+from .objective import Objective
+from .optimize import NonFiniteCost, optimize
+from .pyramid import schedule
+from .weights import load_vgg19
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """Progress of one optimiser step, handed to the caller instead of being printed.
+
+    Costs are those evaluated at the start of the step. ``image`` is the live image
+    after the step, ``(1, 3, H, W)``; it changes in place, so copy it to keep it.
+    """
+
+    scale: int  # index into the pyramid, 0 = coarsest
+    scales: int
+    size: tuple[int, int]  # (H, W) of this scale
+    step: int  # 1-based within the scale
+    steps: int  # steps of this scale
+    done: int  # steps finished over all scales
+    total: int  # steps over all scales
+    loss: float  # J(G)
+    content: float  # alpha * J_content
+    style: dict[str, float]  # beta * lambda[l] * J_style[l], per layer
+    tv: float  # tv_weight * J_tv
+    elapsed: float  # seconds since the start
+    precision: str  # "fp32", "bf16" or "fp16" for the network passes
+    image: Tensor
+
+
+@lru_cache(maxsize=4)
+def _cached_vgg19(source: str, sha256: str | None, pooling: str) -> VGG19:
+    return load_vgg19(source, sha256, pooling=pooling)
+
+
+def default_backbone(settings: Settings) -> VGG19:
+    """The real VGG19 the settings ask for (loaded once per process)."""
+    return _cached_vgg19(settings.weights, settings.weights_sha256, settings.pooling)
+
+
+def _initial_image(s: Settings, content: Tensor, gen: torch.Generator) -> Tensor:
+    noise = torch.rand(content.shape, generator=gen).to(content.device)
+    if s.init == "noise":
+        return noise
+    if s.init == "content":
+        return content.clone()
+    if s.init == "blend":
+        return (1 - s.init_blend) * content + s.init_blend * noise
+    start = load_image(s.init, what="init image")
+    return resize(start, (content.shape[-2], content.shape[-1])).to(content)
+
+
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def stylize_iter(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    settings: Settings | None = None,
+    *,
+    backbone: VGG19 | None = None,
+    blend: Sequence[float] | None = None,
+    **overrides,
+) -> Iterator[StepRecord]:
+    """Run the optimisation and yield a :class:`StepRecord` after every step.
+
+    ``style`` may be one image or several (their style matrices are mixed by ``blend``
+    weights, default equal). The final record's ``image`` is the result.
+    """
+    s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
+    check_layer_names([*s.content_layers, *s.style_layers])
+    if s.init not in INITS and not Path(s.init).is_file():
+        raise GramstyleError(
+            f"init must be one of {', '.join(INITS)} or an image file; {s.init!r} is neither"
+        )
+    styles: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [style]  # type: ignore[list-item]
+    if blend is not None and len(blend) != len(styles):
+        raise GramstyleError(f"{len(blend)} blend weights for {len(styles)} styles")
+    device = pick_device(s.device)
+    dtype = pick_precision(s.precision, device)
+    C_full = load_image(content, s.size, "content image").to(device)
+    S_full = [load_image(x, None, "style image") for x in styles]
+    net = (backbone or default_backbone(s)).to(device)
+    side = min_input_side([*s.content_layers, *s.style_layers])
+    short = min(C_full.shape[-2:])
+    if short < side:
+        raise GramstyleError(
+            f"the image is too small for the chosen layers: its short side "
+            f"is {short} px, {deepest([*s.content_layers, *s.style_layers])} "
+            f"needs at least {side} (raise --size)"
+        )
+    # Coarse scales too small for the deepest layer are skipped.
+    plan = [sc for sc in schedule(s) if short * sc.size / s.size >= side]
+    total = sum(sc.steps for sc in plan)
+    gen = torch.Generator().manual_seed(s.seed)
+    t0, done, x = time.perf_counter(), 0, None
+    for k, sc in enumerate(plan):
+        C = resize(C_full, sc.size)
+        style_side = round((s.style_size or s.size) * sc.size / s.size)
+        S = [resize(img, style_side).to(device) for img in S_full]
+        x0 = _initial_image(s, C, gen) if x is None else resize(x, (C.shape[-2], C.shape[-1]))
+        x, done_before = x0, done
+        while True:
+            objective = Objective(net, s, C, S, blend, dtype)
+            try:
+                for i, (costs, x) in enumerate(
+                    optimize(objective, x0, sc.steps, s.optimizer, s.step_size), start=1
+                ):
+                    done += 1
+                    yield StepRecord(
+                        scale=k,
+                        scales=len(plan),
+                        size=(C.shape[-2], C.shape[-1]),
+                        step=i,
+                        steps=sc.steps,
+                        done=done,
+                        total=total,
+                        loss=float(costs.total),
+                        content=s.content_weight * float(costs.content),
+                        style={n: s.style_weight * float(v) for n, v in costs.style.items()},
+                        tv=s.tv_weight * float(costs.tv),
+                        elapsed=time.perf_counter() - t0,
+                        precision=_dtype_name(dtype),
+                        image=x,
+                    )
+                break
+            except NonFiniteCost:
+                if dtype is None:
+                    raise GramstyleError(
+                        "the cost became NaN/infinite; try a smaller --lr or --optimizer lbfgs"
+                    ) from None
+                # Reduced precision overflowed: redo this scale in float32.
+                x, done, dtype = x0, done_before, None
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike | Sequence[ImageLike],
+    settings: Settings | None = None,
+    *,
+    backbone: VGG19 | None = None,
+    blend: Sequence[float] | None = None,
+    callback: Callable[[StepRecord], None] | None = None,
+    **overrides,
+) -> Image.Image | Tensor:
+    """Repaint ``content`` in the style of ``style`` (Gatys et al.); return the image.
+
+    ``content``/``style``: paths, PIL images or ``(1, 3, H, W)`` tensors in [0, 1].
+    Settings come from ``settings`` and/or keyword overrides (see :class:`Settings`).
+    ``callback`` receives a :class:`StepRecord` per step. Returns a PIL image, or a
+    tensor on the content's device if ``content`` was a tensor.
+    """
+    last = None
+    for rec in stylize_iter(content, style, settings, backbone=backbone, blend=blend, **overrides):
+        if callback is not None:
+            callback(rec)
+        last = rec
+    if last is None:  # zero steps everywhere: return the initial image
+        s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
+        C = load_image(content, s.size, "content image")
+        result = _initial_image(s, C, torch.Generator().manual_seed(s.seed))
+    else:
+        result = last.image.detach().clamp(0, 1)
+    return result if isinstance(content, Tensor) else tensor_to_pil(result)

@@ -1,0 +1,48 @@
+"""Shared fixtures: a tiny random VGG19 (same layer names, few channels), small images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gramstyle.backbone import VGG19
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+TINY_WIDTHS = (4, 6, 8, 8, 8)
+
+
+def tiny_vgg(seed: int = 0) -> VGG19:
+    torch.manual_seed(seed)
+    net = VGG19(widths=TINY_WIDTHS)
+    # He-style init so activations neither vanish nor explode through 16 convs.
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3):
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                m.bias.fill_(0.01)
+    return net
+
+
+@pytest.fixture(scope="session")
+def tiny_net() -> VGG19:
+    return tiny_vgg()
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(1)
+    # A smooth gradient "photo" and a striped "painting", 3:4 aspect.
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 36), torch.linspace(0, 1, 48), indexing="ij")
+    content = torch.stack([xx, yy, 1 - xx]).unsqueeze(0)
+    style = torch.sin(xx * 30).abs() * 0.8 + 0.1 * torch.rand(36, 48, generator=g)
+    style = torch.stack([style, 1 - style, style * 0.5]).unsqueeze(0)
+    return content, style
+
+
+@pytest.fixture(scope="session")
+def shared_images() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/images is not beside the project")
+    return SHARED

@@ -1,0 +1,230 @@
+"""The CLI on good and bad input: one line on stderr, non-zero exit, nothing half-written."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gramstyle import cli
+from gramstyle import pipeline as stylize_mod
+
+from .conftest import tiny_vgg
+
+FAST = ["--size", "48", "--min-size", "24", "--steps", "4", "--coarse-steps", "3", "-q"]
+
+
+@pytest.fixture(autouse=True)
+def tiny_backbone(monkeypatch):
+    net = tiny_vgg()
+    monkeypatch.setattr(stylize_mod, "default_backbone", lambda settings: net)
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    c = tmp_path / "c.png"
+    s = tmp_path / "s.jpg"
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(c)
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(s)
+    return tmp_path, c, s
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gramstyle: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_stylize_writes_image(files, capsys):
+    d, c, s = files
+    code, _, err = run(["stylize", c, s, "-o", d / "out.png", *FAST], capsys)
+    assert code == 0, err
+    img = Image.open(d / "out.png")
+    assert img.size == (48, 36) and img.mode == "RGB"
+    assert sorted(p.name for p in d.iterdir()) == ["c.png", "out.png", "s.jpg"]
+
+
+def test_save_every_and_progress(files, capsys):
+    d, c, s = files
+    argv = ["stylize", c, s, "-o", d / "out.jpg", *FAST[:-1], "--save-every", "3"]
+    code, _, err = run(argv, capsys)
+    assert code == 0
+    assert {p.name for p in d.glob("out_step*.jpg")} == {"out_step0003.jpg", "out_step0006.jpg"}
+    assert "scale 2/2" in err and "J=" in err and "wrote" in err
+
+
+def test_existing_output_needs_overwrite(files, capsys):
+    d, c, s = files
+    out = d / "out.png"
+    out.write_bytes(b"precious")
+    code, _, err = run(["stylize", c, s, "-o", out, *FAST], capsys)
+    assert code == 2 and "--overwrite" in one_line_error(err)
+    assert out.read_bytes() == b"precious"
+    code, _, _ = run(["stylize", c, s, "-o", out, *FAST, "--overwrite"], capsys)
+    assert code == 0 and Image.open(out).size == (48, 36)
+
+
+def _bad_inputs(d):
+    (d / "text.png").write_text("not an image")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(buf, "PNG")
+    (d / "cut.png").write_bytes(buf.getvalue()[:60])
+    Image.new("1", (15000, 15000)).save(d / "bomb.png")
+    return {
+        "missing": (d / "nope.png", "not found"),
+        "not an image": (d / "text.png", "not an image"),
+        "truncated": (d / "cut.png", "truncated"),
+        "bomb": (d / "bomb.png", "decompression bomb"),
+    }
+
+
+@pytest.mark.parametrize("which", ["missing", "not an image", "truncated", "bomb"])
+@pytest.mark.parametrize("role", ["content", "style"])
+def test_bad_image_files(files, capsys, which, role):
+    d, c, s = files
+    bad, message = _bad_inputs(d)[which]
+    argv = ["stylize", bad, s] if role == "content" else ["stylize", c, bad]
+    code, _, err = run([*argv, "-o", d / "out.png", *FAST], capsys)
+    assert code == 2 and message in one_line_error(err)
+    assert not (d / "out.png").exists()
+    assert not list(d.glob(".out.png*"))  # no temporary left behind
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA", "I;16", "P"])
+def test_awkward_but_valid_images_work(files, capsys, mode):
+    d, c, s = files
+    rgb = Image.open(c)
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+    else:
+        img = rgb.convert(mode)
+    p = d / ("in.tif" if mode == "CMYK" else "in.png")
+    img.save(p)
+    code, _, err = run(["stylize", p, s, "-o", d / "out.png", *FAST], capsys)
+    assert code == 0, err
+
+
+def test_exif_rotated_content_sets_aspect(files, capsys):
+    d, c, s = files
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 270 on display: 40x30 stored, 30x40 shown
+    Image.open(c).save(d / "rot.jpg", exif=exif.tobytes())
+    code, _, _ = run(["stylize", d / "rot.jpg", s, "-o", d / "out.png", *FAST], capsys)
+    assert code == 0 and Image.open(d / "out.png").size == (36, 48)
+
+
+@pytest.mark.parametrize(
+    "argv_tail, message",
+    [
+        (["--style-layers", "relu1_1:0.5,relu3_2x:1"], "did you mean 'relu3_2'"),
+        (["--content-layers", "relu42"], "did you mean 'relu4_2'"),
+        (["--style-layers", "relu1_1:heavy"], "not a number"),
+        (["--optimizer", "sgd"], "invalid choice"),
+        (["--steps", "many"], "invalid int"),
+        (["--size", "4"], "size must be at least 16"),
+        (["--init", "perlin"], "init must be"),
+        (["--style-blend", "1,x"], "not a comma-separated list"),
+        (["--style-blend", "1,2"], "2 blend weights for 1 styles"),
+        (["--device", "cuda"], "not available"),
+        (["--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_bad_options(files, capsys, argv_tail, message):
+    d, c, s = files
+    code, _, err = run(["stylize", c, s, "-o", d / "out.png", *FAST, *argv_tail], capsys)
+    assert code == 2 and message in one_line_error(err)
+    assert not (d / "out.png").exists()
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("missing_dir/out.png", "does not exist"),
+        ("out.unknown", "extension"),
+        (".", "directory"),
+    ],
+)
+def test_unwritable_output(files, capsys, out, message):
+    d, c, s = files
+    code, _, err = run(["stylize", c, s, "-o", d / out, *FAST], capsys)
+    assert code == 2 and message in one_line_error(err)
+
+
+def test_interrupt_writes_nothing(files, capsys, monkeypatch):
+    d, c, s = files
+
+    def boom(*a, **k):
+        yield from ()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stylize_mod, "stylize_iter", boom)
+    code, _, err = run(["stylize", c, s, "-o", d / "out.png", *FAST], capsys)
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+    assert not (d / "out.png").exists()
+
+
+def test_several_styles_with_blend(files, capsys):
+    d, c, s = files
+    code, _, err = run(
+        ["stylize", c, s, c, "--style-blend", "0.7,0.3", "-o", d / "o.png", *FAST], capsys
+    )
+    assert code == 0, err
+
+
+def test_help_lists_settings_with_defaults(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["stylize", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for opt in [
+        "--size",
+        "--style-size",
+        "--steps",
+        "--content-weight",
+        "--style-weight",
+        "--tv-weight",
+        "--content-layers",
+        "--style-layers",
+        "--optimizer",
+        "--init",
+        "--seed",
+        "--device",
+        "--save-every",
+        "--quiet",
+        "--precision",
+        "--overwrite",
+    ]:
+        assert opt in out
+    assert "relu1_1:0.2" in out
+
+
+def test_module_entry_point_reports_one_line(tmp_path):
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gramstyle",
+            "stylize",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"gramstyle: error: content image not found: {tmp_path / 'a.png'}"

