@@ -164,7 +164,8 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> i
     last = None
     try:
         for rec in stylize_iter(content, styles, settings, blend=blend):
-            bar = bar or ProgressBar(rec.total, disable=ns.quiet)
+            # AdaIN is one step: no bar, the closing line says how long it took.
+            bar = bar or ProgressBar(rec.total, disable=ns.quiet or settings.method == "adain")
             bar.update(rec)
             if ns.save_every and rec.done % ns.save_every == 0 and rec.done < rec.total:
                 save_image(rec.image, _snapshot_path(output, rec.done), overwrite=True)
@@ -175,7 +176,10 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> i
     if last is None:
         raise GramstyleError("nothing to do: --steps and --coarse-steps are 0")
     save_image(last.image, output, overwrite=ns.overwrite)
-    if not ns.quiet:
+    if not ns.quiet and settings.method == "adain":
+        print(f"wrote {output} ({last.size[1]}x{last.size[0]}, adain, {last.elapsed:.1f} s)",
+              file=sys.stderr)  # fmt: skip
+    elif not ns.quiet:
         print(
             f"wrote {output} ({last.size[1]}x{last.size[0]}, {last.total} steps, "
             f"{last.elapsed:.1f} s, J={last.loss:.4g})",

