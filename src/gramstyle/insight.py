@@ -35,19 +35,14 @@ from torch import Tensor
 
 from . import pipeline
 from .backbone import VGG19
-from .config import Settings
+from .config import EXPLAIN_DEFAULTS, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS, Settings
 from .errors import GramstyleError
 from .image import ImageLike, load_image, pil_to_tensor, resize, tensor_to_pil
 from .losses import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost, tv_cost
 from .pipeline import StepRecord
 from .pyramid import schedule
 
-#: Settings of ``explain`` that differ from :class:`Settings`: small and single-scale,
-#: so a report takes about a minute on a laptop CPU.
-EXPLAIN_DEFAULTS: dict[str, Any] = {"size": 128, "min_size": 128, "steps": 60}
-#: Size and steps of each "style from one layer alone" run.
-LAYER_SIZE = 96
-LAYER_STEPS = 40
+LAYER_SIZE, LAYER_STEPS = EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 from torch import Tensor
 
 from .backbone import VGG19
-from .config import Settings
+from .config import EXPLAIN_OUTPUT, Settings
 from .errors import GramstyleError
 from .image import ImageLike, save_image
 from .insight import (
@@ -36,7 +36,7 @@ from .insight import (
     compute_explanation,
 )
 
-DEFAULT_OUTPUT = "gramstyle_explain"
+DEFAULT_OUTPUT = EXPLAIN_OUTPUT
 #: Marks a folder as a gramstyle report, so --overwrite never deletes anything else.
 MARKER = "numbers.json"
 #: Style matrices with more channels than this also get a zoom on their top channels.
