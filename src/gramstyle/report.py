@@ -335,6 +335,7 @@ body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; 
 img { max-width: 100%; height: auto; }
 .images { display: flex; gap: 1rem; flex-wrap: wrap; }
 .images figure { margin: 0; }
+.images img { width: 16rem; image-rendering: pixelated; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; }
 td, th { border: 1px solid #ccc; padding: .2rem .6rem; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
@@ -402,7 +403,7 @@ def render(expl: Explanation, folder: Path, command: str) -> None:
         ]
         for v in expl.layers
     ]
-    setting_rows = [[f.name, _e(getattr(s, f.name))] for f in fields(Settings)]
+    setting_rows = [[f.name, _arg(getattr(s, f.name))] for f in fields(Settings)]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>gramstyle explain: what the style matrix captures</title>",
