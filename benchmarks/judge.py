@@ -34,8 +34,9 @@ class Judge:
         from efficientnet_lite_pytorch import EfficientNet
 
         m = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-        sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                        weights_only=True)
+        sd = torch.load(
+            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+        )
         m.load_state_dict(sd, strict=True)
         self.m = m.eval().requires_grad_(False)
 

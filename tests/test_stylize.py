@@ -137,6 +137,7 @@ def test_too_small_for_layers(tiny_net, images):
 def test_init_content_single_scale_from_pil(tiny_net, images):
     # A PIL content at its own size is not resized: L-BFGS must still get a contiguous x.
     content, style = images
-    out = stylize(_to_pil(content), style, backbone=tiny_net, init="content",
-                  **{**FAST, "min_size": 48})
+    out = stylize(
+        _to_pil(content), style, backbone=tiny_net, init="content", **{**FAST, "min_size": 48}
+    )
     assert out.size == (48, 36)

@@ -100,7 +100,8 @@ def stylize_iter(
     dtype = pick_precision(s.precision, device)
     C_full = load_image(content, s.size, "content image").to(device)
     S_full = [load_image(x, None, "style image") for x in styles]
-    net = (backbone or default_backbone(s)).to(device, memory_format=torch.channels_last)
+    net = (backbone or default_backbone(s)).to(device)
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place
     side = min_input_side([*s.content_layers, *s.style_layers])
     short = min(C_full.shape[-2:])
     if short < side:
