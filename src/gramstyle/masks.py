@@ -65,7 +65,7 @@ def load_masks(
             raise GramstyleError(f"mask {i} is empty (all black): its style has no region")
         out.append(m)
     masks = torch.cat(out)  # (K, 1, H, W)
-    uncovered = float((masks.sum(0) < 0.5).float().mean())
+    uncovered = float((masks.sum(0) < 1e-3).float().mean())
     if uncovered > 0.01:
         notes.append(f"{uncovered:.0%} of the output is in no mask and gets no style")
     return masks, notes
