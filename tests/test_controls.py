@@ -152,8 +152,8 @@ def test_load_masks_notes_and_errors():
     assert masks.shape == (2, 1, 36, 48) and notes == []
     masks, notes = load_masks([torch.ones(10, 10) * 0.3], (36, 48), 1)
     assert masks.shape == (1, 1, 36, 48) and torch.allclose(masks, torch.tensor(0.3))  # soft
-    assert notes == ["mask 1 is 10x10, the output 48x36: resized to fit (aspect ratio differs, so "
-                     "it is stretched)"]  # fmt: skip
+    assert notes == ["mask 1 is 10x10, the output 48x36: stretched to fit (its aspect ratio "
+                     "differs)"]  # fmt: skip
     _, notes = load_masks([half], (36, 48), 1)
     assert notes == ["50% of the output is in no mask and gets no style"]
     with pytest.raises(GramstyleError, match="1 mask for 2 styles"):
@@ -183,8 +183,12 @@ def test_each_region_gets_its_style(tiny_net, images, two_styles):
 
 def test_mask_notes_reach_the_records(tiny_net, images):
     content, style = images
+    rec = next(stylize_iter(content, style, backbone=tiny_net, masks=[torch.ones(9, 9)], **FAST))
+    assert rec.notes == (
+        "mask 1 is 9x9, the output 48x36: stretched to fit (its aspect ratio differs)",
+    )
     rec = next(stylize_iter(content, style, backbone=tiny_net, masks=[torch.ones(9, 12)], **FAST))
-    assert rec.notes == ("mask 1 is 12x9, the output 48x36: resized to fit",)
+    assert rec.notes == ()  # same aspect: resized silently
 
 
 # --- strength and per-layer content weights ---------------------------------------------

@@ -40,8 +40,9 @@ def load_masks(
     """Load one mask per style, resized to ``size = (H, W)``: ``(K, 1, H, W)`` and notes.
 
     The notes are plain sentences for the caller to show (the library never prints):
-    a mask of another size than the content is resized to fit, and pixels covered by
-    no mask get no style. Raises :class:`GramstyleError` on a wrong count or an
+    a mask of another aspect ratio than the output is stretched to fit (one of the same
+    aspect, e.g. drawn on the full-size photo, is resized silently), and pixels covered
+    by no mask get no style. Raises :class:`GramstyleError` on a wrong count or an
     empty (all-black) mask.
     """
     if len(srcs) != n_styles:
@@ -55,11 +56,13 @@ def load_masks(
         m = _as_mask(src, f"mask {i}")
         h, w = m.shape[-2:]
         if (h, w) != (H, W):
-            stretched = abs(w / h - W / H) > 0.01 * (W / H)
-            notes.append(
-                f"mask {i} is {w}x{h}, the output {W}x{H}: resized to fit"
-                + (" (aspect ratio differs, so it is stretched)" if stretched else "")
-            )
+            # A mask drawn on the full-size photo is expected: resized silently. One
+            # of another shape is stretched, which the caller should hear about.
+            if abs(w / h - W / H) > 0.01 * (W / H):
+                notes.append(
+                    f"mask {i} is {w}x{h}, the output {W}x{H}: stretched to fit "
+                    "(its aspect ratio differs)"
+                )
             m = F.interpolate(m, size=(H, W), mode="bilinear", antialias=True).clamp(0, 1)
         if float(m.max()) <= 0:
             raise GramstyleError(f"mask {i} is empty (all black): its style has no region")
