@@ -237,3 +237,12 @@ def test_per_layer_content_weights_act(tiny_net, images):
     )
     got = Objective(tiny_net, s, content, [style])(G).content
     assert float(got) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_init_content_from_a_pil_image_single_scale(tiny_net, images):
+    """Regression: a PIL content used as the start image gave L-BFGS non-contiguous grads."""
+    from gramstyle.image import tensor_to_pil
+
+    content, style = images
+    out = stylize(tensor_to_pil(content), style, backbone=tiny_net, init="content", **ONE_SCALE)
+    assert out.size == (48, 36)

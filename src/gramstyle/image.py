@@ -58,7 +58,8 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(white, rgba)
         a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).unsqueeze(0)
+    # contiguous: a channels-last view would break L-BFGS (it views grads flat) via init content
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:

@@ -31,7 +31,9 @@ class StepRecord:
     """Progress of one optimiser step, handed to the caller instead of being printed.
 
     Costs are those evaluated at the start of the step. ``image`` is the live image
-    after the step, ``(1, 3, H, W)``; it changes in place, so copy it to keep it.
+    after the step, ``(1, 3, H, W)``; it changes in place, so copy it to keep it. With
+    ``preserve_color="luminance"`` it is the optimised luminance recombined with the
+    content's chroma.
     """
 
     scale: int  # index into the pyramid, 0 = coarsest
@@ -48,7 +50,7 @@ class StepRecord:
     elapsed: float  # seconds since the start
     precision: str  # "fp32", "bf16" or "fp16" for the network passes
     image: Tensor
-    notes: tuple[str, ...] = ()  # things the caller may want to tell the user (mask resized)
+    notes: tuple[str, ...] = ()  # things the caller may want to tell the user (mask stretched)
 
 
 @lru_cache(maxsize=4)
@@ -110,8 +112,8 @@ def stylize_iter(
     ``style`` may be one image or several: their style matrices are mixed by ``blend``
     weights (not negative, normalised to sum 1; default equal), or, with ``masks`` (one
     grey image per style, white = its region), style k is matched inside region k only.
-    A mask of another size than the output is resized to fit, with a note in each
-    record's ``notes``. The final record's ``image`` is the result.
+    A mask of another aspect ratio than the output is stretched to fit, with a note in
+    each record's ``notes``. The final record's ``image`` is the result.
     """
     s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
     check_layer_names([*s.content_layers, *s.style_layers])
