@@ -132,3 +132,12 @@ def test_too_small_for_layers(tiny_net, images):
         stylize_iter(content, style, backbone=tiny_net, **{**FAST, "size": 32, "min_size": 16})
     )
     assert {r.scales for r in recs} == {1} and recs[0].size == (24, 32)
+
+
+def test_init_content_single_scale_from_pil(tiny_net, images):
+    # A PIL content at its own size is not resized: L-BFGS must still get a contiguous x.
+    content, style = images
+    out = stylize(
+        _to_pil(content), style, backbone=tiny_net, init="content", **{**FAST, "min_size": 48}
+    )
+    assert out.size == (48, 36)

@@ -227,3 +227,12 @@ def parse_layer_weights(text: str) -> dict[str, float]:
     if not out:
         raise GramstyleError(f"no layers in {text!r}")
     return out
+
+
+#: ``gramstyle explain``: Settings changed for the report (small and single-scale, so a
+#: report takes about a minute on a CPU), the size and steps of each "style from one
+#: layer alone" run, and the default report folder.
+EXPLAIN_DEFAULTS: dict[str, Any] = {"size": 128, "min_size": 128, "steps": 60}
+EXPLAIN_LAYER_SIZE = 96
+EXPLAIN_LAYER_STEPS = 40
+EXPLAIN_OUTPUT = "gramstyle_explain"

@@ -28,7 +28,8 @@ def optimize(
     and backward per step: L-BFGS runs without line search, one iteration per call.
     Pixels are clamped to [0, 1] after each step (a projection; not in the lecture).
     """
-    x = x0.detach().clone().requires_grad_(True)
+    # L-BFGS flattens the parameter with view(-1): it must be contiguous.
+    x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
             [x],

@@ -143,6 +143,7 @@ def stylize_iter(
     elif s.preserve_color == "match":
         S_full = [match_color(x, C_full) for x in S_full]
     net = (backbone or default_backbone(s)).to(device)
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place
     side = min_input_side([*s.content_layers, *s.style_layers])
     short = min(C_full.shape[-2:])
     if short < side:

