@@ -110,7 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_floats,
         default=None,
         metavar="W1,W2,...",
-        help="weights of several styles' targets (default: equal)",
+        help="weights of several styles' targets, not negative, normalised to sum 1 "
+        "(default: equal)",
+    )
+    p.add_argument(
+        "--mask",
+        dest="masks",
+        action="append",
+        default=None,
+        metavar="MASK",
+        help="a grey image per style, in order (white: that style's region; grey: a soft "
+        "blend); repeat once per STYLE",
     )
     _common_run_options(p)
     add_settings_options(p)
@@ -192,7 +202,7 @@ def _snapshot_path(output: Path, done: int) -> Path:
     return output.with_name(f"{output.stem}_step{done:04d}{output.suffix}")
 
 
-def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> int:
+def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, masks=None) -> int:
     from .image import check_writable, save_image
     from .pipeline import stylize_iter
     from .progress import ProgressBar
@@ -210,7 +220,10 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> i
     bar = None  # created at the first step, so a bad input prints no empty bar
     last = None
     try:
-        for rec in stylize_iter(content, styles, settings, blend=blend):
+        for rec in stylize_iter(content, styles, settings, blend=blend, masks=masks):
+            if bar is None:
+                for note in rec.notes:
+                    print(f"{PROG}: note: {note}", file=sys.stderr)
             bar = bar or ProgressBar(rec.total, disable=ns.quiet)
             bar.update(rec)
             if ns.save_every and rec.done % ns.save_every == 0 and rec.done < rec.total:
@@ -232,7 +245,7 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> i
 
 
 def cmd_stylize(ns: argparse.Namespace) -> int:
-    return _run(ns.content, ns.styles, Path(ns.output), ns, blend=ns.style_blend)
+    return _run(ns.content, ns.styles, Path(ns.output), ns, blend=ns.style_blend, masks=ns.masks)
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:

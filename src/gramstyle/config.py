@@ -30,6 +30,9 @@ INITS = ("noise", "content", "blend")  # or a path to an image file
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
+PRESERVE_COLOR = ("none", "luminance", "match")
+#: --strength spans this many decades of style_weight, centred on strength 0.5.
+STRENGTH_DECADES = 4.0
 
 
 def _opt(help: str, **extra: Any) -> dict[str, Any]:
@@ -108,6 +111,31 @@ class Settings:
     pooling: str = field(
         default="max", metadata=_opt("VGG pooling (Gatys suggests avg)", choices=POOLINGS)
     )
+    preserve_color: str = field(
+        default="none",
+        metadata=_opt(
+            "keep the content's colours: luminance (style only the YIQ luminance, keep "
+            "the content's chroma) or match (recolour the style to the content's colour "
+            "mean and covariance first)",
+            choices=PRESERVE_COLOR,
+        ),
+    )
+    style_scale: float = field(
+        default=1.0,
+        metadata=_opt(
+            "size of the style image as the network sees it, relative to the output's "
+            "longest side at every scale (<1: smaller strokes, >1: larger); "
+            "not together with --style-size"
+        ),
+    )
+    strength: float = field(
+        default=0.5,
+        metadata=_opt(
+            "style strength in [0, 1]: the style weight used is style_weight * "
+            "10^(4 (strength - 0.5)), so 0.5 keeps --style-weight, 0 divides it by "
+            "100, 1 multiplies it by 100"
+        ),
+    )
 
     def __post_init__(self) -> None:
         from .errors import GramstyleError
@@ -130,6 +158,16 @@ class Settings:
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
+            (
+                self.preserve_color in PRESERVE_COLOR,
+                f"preserve color must be one of {', '.join(PRESERVE_COLOR)}",
+            ),
+            (self.style_scale > 0, f"style scale must be positive, got {self.style_scale}"),
+            (
+                self.style_size is None or self.style_scale == 1.0,
+                "give --style-size (pixels) or --style-scale (relative), not both",
+            ),
+            (0.0 <= self.strength <= 1.0, f"strength must be in [0, 1], got {self.strength}"),
             (bool(self.style_layers) or self.style_weight == 0, "no style layers given"),
             (bool(self.content_layers) or self.content_weight == 0, "no content layers given"),
         ]
@@ -146,6 +184,15 @@ class Settings:
     def step_size(self) -> float:
         """``lr``, or the optimiser's usual value when unset."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def beta(self) -> float:
+        """The style weight in effect: ``style_weight * 10^(4 (strength - 0.5))``.
+
+        >>> Settings(style_weight=1e4).beta, Settings(style_weight=1e4, strength=1).beta
+        (10000.0, 1000000.0)
+        """
+        return self.style_weight * 10 ** (STRENGTH_DECADES * (self.strength - 0.5))
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""

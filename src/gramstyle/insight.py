@@ -140,7 +140,7 @@ class Explanation:
             "settings": asdict(s),
             "costs": {
                 "alpha": s.content_weight,
-                "beta": s.style_weight,
+                "beta": s.beta,
                 "tv_weight": s.tv_weight,
                 "content_layers": dict(s.content_layers),
                 "J_content": self.J_content,
@@ -155,7 +155,7 @@ class Explanation:
                 v.name: {
                     "lambda": v.weight,
                     "J_style": v.J_style,
-                    "weighted": s.style_weight * v.weight * v.J_style,
+                    "weighted": s.beta * v.weight * v.J_style,
                     "shape_S": list(v.shape_S),
                     "shape_G": list(v.shape_G),
                     "gram_S_trace": float(v.gram_S.trace()),
@@ -240,7 +240,7 @@ def analyse(
     Jc = sum((w * content_cost(a_C[n], a_G[n]) for n, w in s.content_layers.items()), zero)
     Js = style_cost(a_S, a_G, s.style_layers) if s.style_layers else zero
     J_tv = tv_cost(G) if s.tv_weight else zero
-    J = total_cost(Jc, Js, s.content_weight, s.style_weight, J_tv, s.tv_weight)
+    J = total_cost(Jc, Js, s.content_weight, s.beta, J_tv, s.tv_weight)
     views = []
     for name, w in s.style_layers.items():
         strong, weak = channel_pairs(a_S[name])

@@ -305,7 +305,7 @@ def cost_figure(expl: Explanation, path: Path) -> str:
     ax.set_xlabel(
         "optimiser step" + (" (dotted: next pyramid scale)" if len(h.scale_starts) > 1 else "")
     )
-    ax.set_ylabel(f"weighted cost (β = {s.style_weight:g})")
+    ax.set_ylabel(f"weighted cost (β = {s.beta:g})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Costs over the optimisation (evaluated at the start of each step)")
@@ -363,7 +363,7 @@ def render(expl: Explanation, folder: Path, command: str) -> None:
     for name, x in [("content", expl.content), ("style", expl.style), ("result", expl.result)]:
         save_image(x, folder / f"{name}.png", overwrite=True)
         os.chmod(folder / f"{name}.png", 0o644)  # save_image's temporary file is private
-    grams = [gram_figure(v, s.style_weight, folder / f"gram_{v.name}.png") for v in expl.layers]
+    grams = [gram_figure(v, s.beta, folder / f"gram_{v.name}.png") for v in expl.layers]
     pairs = [pairs_figure(v, expl.style, folder / f"pairs_{v.name}.png") for v in expl.layers]
     costs = cost_figure(expl, folder / "costs.png") if expl.history.done else None
     alone = one_layer_figure(expl, folder / "one_layer.png") if expl.one_layer else None
@@ -397,7 +397,7 @@ def render(expl: Explanation, folder: Path, command: str) -> None:
             f"{v.shape_S[0]} × {v.shape_S[1]} × {v.shape_S[2]}",
             f"{v.weight:g}",
             f"{v.J_style:.6g}",
-            f"{s.style_weight * v.weight * v.J_style:.6g}",
+            f"{s.beta * v.weight * v.J_style:.6g}",
             f"({v.strong.k}, {v.strong.k2}): {v.strong.G:.4g} / {v.strong.corr:.2f}",
             f"({v.weak.k}, {v.weak.k2}): {v.weak.G:.4g} / {v.weak.corr:.2f}",
         ]
@@ -426,8 +426,7 @@ def render(expl: Explanation, folder: Path, command: str) -> None:
                 ["J_content (Σ weight·J_content[l])", f"{c['J_content_total']:.6g}"],
                 ["J_style = Σ λ[l]·J_style[l]", f"{c['J_style_total']:.6g}"],
                 [
-                    f"J = α·J_content + β·J_style (α = {s.content_weight:g}, "
-                    f"β = {s.style_weight:g})",
+                    f"J = α·J_content + β·J_style (α = {s.content_weight:g}, β = {s.beta:g})",
                     f"{c['J']:.6g}",
                 ],
             ],
