@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     scream = ns.images / "style" / "the_scream.jpg"
     # Pinned so the grids do not move with the library's defaults; init content makes
     # few steps enough. One scale (min_size = size).
-    base = gramstyle.Settings(
-        size=ns.size, min_size=ns.size, steps=ns.steps, init="content", style_weight=1e4
-    )
+    base = gramstyle.Settings(size=ns.size, min_size=ns.size, steps=ns.steps, init="content")
     content = load_image(content_path, ns.size)
     h = content.shape[-2]
     t0 = time.perf_counter()

@@ -183,7 +183,7 @@ def _add_explain(sub) -> None:
 
 
 #: The demo is small so it finishes in about a minute on two CPU cores.
-DEMO_DEFAULTS: dict[str, object] = {"size": 384, "min_size": 192}
+DEMO_DEFAULTS: dict[str, object] = {"size": 384}
 
 
 def _common_run_options(p: argparse.ArgumentParser) -> None:

@@ -52,19 +52,19 @@ class Settings:
             "(default: same as each scale's output)"
         ),
     )
-    steps: int = field(default=100, metadata=_opt("optimiser steps at the final size"))
+    steps: int = field(default=50, metadata=_opt("optimiser steps at the final size"))
     coarse_steps: int = field(
-        default=200, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
+        default=150, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
     )
     min_size: int = field(
-        default=256,
+        default=128,
         metadata=_opt(
             "longest side of the coarsest scale; the pyramid doubles from here "
             "up to --size (set it to --size or more for a single scale)"
         ),
     )
     content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight"))
-    style_weight: float = field(default=1e4, metadata=_opt("beta, the style cost's weight"))
+    style_weight: float = field(default=10.0, metadata=_opt("beta, the style cost's weight"))
     tv_weight: float = field(
         default=0.0, metadata=_opt("weight of the total-variation smoothness term (0 = off)")
     )
@@ -82,8 +82,11 @@ class Settings:
         metadata=_opt("step size (default: 1 for L-BFGS, 0.02 for Adam, in pixel units)"),
     )
     init: str = field(
-        default="noise",
-        metadata=_opt("start image: noise (the lecture), content, blend, or an image file"),
+        default="content",
+        metadata=_opt(
+            "start image: content (fastest; the paper's alternative), noise (the "
+            "lecture's), blend, or an image file"
+        ),
     )
     init_blend: float = field(
         default=0.5, metadata=_opt("noise share of --init blend (0 = content, 1 = noise)")
