@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,28 @@ def test_init_content_single_scale_from_pil(tiny_net, images):
         _to_pil(content), style, backbone=tiny_net, **{**FAST, "min_size": 48, "init": "content"}
     )
     assert out.size == (48, 36)
+
+
+def test_non_finite_reduced_precision_falls_back_to_fp32(images):
+    # A network that overflows whenever autocast is on (as fp16 can): the scale is
+    # redone in float32 instead of writing garbage.
+    from .conftest import tiny_vgg
+
+    net = tiny_vgg()
+    forward = net.forward
+
+    def overflowing(x, names):
+        out = forward(x, names)
+        if torch.is_autocast_enabled("cpu"):
+            out = {k: v * float("inf") for k, v in out.items()}
+        return out
+
+    net.forward = overflowing  # type: ignore[method-assign]
+    content, style = images
+    recs = list(stylize_iter(content, style, backbone=net, precision="bf16", **FAST))
+    assert {r.precision for r in recs} == {"fp32"}
+    assert len(recs) == 25 and all(np.isfinite(r.loss) for r in recs)
+    assert torch.isfinite(recs[-1].image).all()
+    with pytest.raises(GramstyleError, match="NaN"):
+        list(stylize_iter(content, style, backbone=net, precision="fp32",
+                          content_weight=float("inf"), **FAST))

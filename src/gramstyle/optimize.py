@@ -54,7 +54,7 @@ def optimize(
         opt.step(closure)
         assert costs is not None
         if not torch.isfinite(costs.total):
-            raise NonFiniteCost(float(costs.total))
+            raise NonFiniteCost(float(costs.total.detach()))
         with torch.no_grad():
             x.clamp_(0, 1)
         yield costs.detach(), x.detach()
