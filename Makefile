@@ -21,6 +21,7 @@ demo: setup
 	$(VENV)/bin/gramstyle demo --overwrite
 
 test: setup
+	sh scripts/ensure_chromium.sh
 	$(PY) -m ruff check src tests benchmarks scripts
 	$(PY) -m mypy
 	$(PY) -m pytest

@@ -12,6 +12,10 @@ from gramstyle.backbone import VGG19
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 TINY_WIDTHS = (4, 6, 8, 8, 8)
 
+# The tiny network's ops are far too small to gain from threads, and intra-op threads
+# spin badly when another process shares the cores: one thread is 10x faster here.
+torch.set_num_threads(1)
+
 
 def tiny_vgg(seed: int = 0) -> VGG19:
     torch.manual_seed(seed)

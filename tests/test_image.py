@@ -107,3 +107,15 @@ def test_tensor_roundtrip_is_exact():
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (1, 3, 5, 7), generator=g).float() / 255
     assert torch.equal(load_image(tensor_to_pil(x)), x)
+
+
+def test_loaded_tensor_is_contiguous_and_saved_file_readable(tmp_path):
+    import os
+    import stat
+
+    x = load_image(Image.new("RGB", (5, 3)))
+    assert x.is_contiguous()
+    p = save_image(x, tmp_path / "o.png")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,8 @@ from gramstyle import GramstyleError, Settings, stylize, stylize_iter
 from gramstyle.losses import content_cost, layer_style_cost
 from gramstyle.objective import Objective
 
-FAST = dict(size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3)
+# Pinned, not the defaults: tests must not move when defaults are retuned.
+FAST = dict(size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise")
 
 
 def test_cost_falls_and_records(tiny_net, images):
@@ -65,7 +67,7 @@ def test_output_contract_and_aspect(tiny_net, images):
 def test_inits_and_adam(tiny_net, images, init):
     content, style = images
     recs = list(
-        stylize_iter(content, style, backbone=tiny_net, init=init, optimizer="adam", **FAST)
+        stylize_iter(content, style, backbone=tiny_net, optimizer="adam", **{**FAST, "init": init})
     )
     assert recs[-1].loss < recs[10].loss
 
@@ -75,7 +77,7 @@ def test_init_content_starts_at_zero_content_cost(tiny_net, images):
     rec = next(
         iter(
             stylize_iter(
-                content, style, backbone=tiny_net, init="content", **{**FAST, "min_size": 48}
+                content, style, backbone=tiny_net, **{**FAST, "min_size": 48, "init": "content"}
             )
         )
     )
@@ -89,12 +91,14 @@ def test_init_from_file(tiny_net, images, tmp_path):
     save_image(torch.full((1, 3, 6, 8), 0.25), tmp_path / "init.png")
     rec = next(
         iter(
-            stylize_iter(content, style, backbone=tiny_net, init=str(tmp_path / "init.png"), **FAST)
+            stylize_iter(
+                content, style, backbone=tiny_net, **{**FAST, "init": str(tmp_path / "init.png")}
+            )
         )
     )
     assert rec.loss > 0
     with pytest.raises(GramstyleError, match="init must be"):
-        next(iter(stylize_iter(content, style, backbone=tiny_net, init="perlin", **FAST)))
+        next(iter(stylize_iter(content, style, backbone=tiny_net, **{**FAST, "init": "perlin"})))
 
 
 def test_bad_settings(tiny_net, images):
@@ -132,3 +136,40 @@ def test_too_small_for_layers(tiny_net, images):
         stylize_iter(content, style, backbone=tiny_net, **{**FAST, "size": 32, "min_size": 16})
     )
     assert {r.scales for r in recs} == {1} and recs[0].size == (24, 32)
+
+
+def test_init_content_single_scale_from_pil(tiny_net, images):
+    # A PIL content at its own size is not resized: L-BFGS must still get a contiguous x.
+    content, style = images
+    out = stylize(
+        _to_pil(content), style, backbone=tiny_net, **{**FAST, "min_size": 48, "init": "content"}
+    )
+    assert out.size == (48, 36)
+
+
+def test_non_finite_reduced_precision_falls_back_to_fp32(images):
+    # A network that overflows whenever autocast is on (as fp16 can): the scale is
+    # redone in float32 instead of writing garbage.
+    from .conftest import tiny_vgg
+
+    net = tiny_vgg()
+    forward = net.forward
+
+    def overflowing(x, names):
+        out = forward(x, names)
+        if torch.is_autocast_enabled("cpu"):
+            out = {k: v * float("inf") for k, v in out.items()}
+        return out
+
+    net.forward = overflowing  # type: ignore[method-assign]
+    content, style = images
+    recs = list(stylize_iter(content, style, backbone=net, precision="bf16", **FAST))
+    assert {r.precision for r in recs} == {"fp32"}
+    assert len(recs) == 25 and all(np.isfinite(r.loss) for r in recs)
+    assert torch.isfinite(recs[-1].image).all()
+    with pytest.raises(GramstyleError, match="NaN"):
+        list(
+            stylize_iter(
+                content, style, backbone=net, precision="fp32", content_weight=float("inf"), **FAST
+            )
+        )

@@ -19,6 +19,7 @@ from .losses import (
     tv_cost,
 )
 from .pipeline import StepRecord, stylize, stylize_iter
+from .report import explain
 from .weights import load_vgg19
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Settings",
     "StepRecord",
     "content_cost",
+    "explain",
     "gram_matrix",
     "layer_style_cost",
     "load_image",

@@ -14,7 +14,14 @@ import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Settings, parse_layer_weights
+from .config import (
+    EXPLAIN_DEFAULTS,
+    EXPLAIN_LAYER_SIZE,
+    EXPLAIN_LAYER_STEPS,
+    EXPLAIN_OUTPUT,
+    Settings,
+    parse_layer_weights,
+)
 from .errors import GramstyleError
 
 PROG = "gramstyle"
@@ -103,7 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_floats,
         default=None,
         metavar="W1,W2,...",
-        help="weights of several styles' targets (default: equal)",
+        help="weights of several styles' targets, not negative, normalised to sum 1 "
+        "(default: equal)",
+    )
+    p.add_argument(
+        "--mask",
+        dest="masks",
+        action="append",
+        default=None,
+        metavar="MASK",
+        help="a grey image per style, in order (white: that style's region; grey: a soft "
+        "blend); repeat once per STYLE",
     )
     _common_run_options(p)
     add_settings_options(p)
@@ -122,11 +139,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_run_options(d)
     add_settings_options(d, **DEMO_DEFAULTS)
+    _add_explain(sub)
     return parser
 
 
+def _add_explain(sub) -> None:
+    e = sub.add_parser(
+        "explain",
+        help="write an HTML report of what the style matrices capture",
+        description="Stylise CONTENT like STYLE (small and fast by default) and write a "
+        "report folder: the style matrices G[l](S) and G[l](G) of every style layer, "
+        "strongly and weakly correlated channel pairs, the cost curves, the style of "
+        "each layer alone, and the command that makes the report again.",
+    )
+    e.add_argument("content", metavar="CONTENT", help="the photo to repaint")
+    e.add_argument("style", metavar="STYLE", help="the style image")
+    e.add_argument(
+        "-o",
+        "--output",
+        default=EXPLAIN_OUTPUT,
+        metavar="DIR",
+        help=f"report folder, made whole or not at all (default: {EXPLAIN_OUTPUT})",
+    )
+    e.add_argument(
+        "--layer-size",
+        type=int,
+        default=EXPLAIN_LAYER_SIZE,
+        metavar="N",
+        help="longest side of each 'style from one layer alone' image "
+        f"(default: {EXPLAIN_LAYER_SIZE})",
+    )
+    e.add_argument(
+        "--layer-steps",
+        type=int,
+        default=EXPLAIN_LAYER_STEPS,
+        metavar="N",
+        help=f"steps of each one-layer run; 0 leaves that section out "
+        f"(default: {EXPLAIN_LAYER_STEPS})",
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_settings_options(e, **EXPLAIN_DEFAULTS)
+
+
 #: The demo is small so it finishes in about a minute on two CPU cores.
-DEMO_DEFAULTS: dict[str, object] = {"size": 384, "min_size": 192}
+DEMO_DEFAULTS: dict[str, object] = {"size": 384}
 
 
 def _common_run_options(p: argparse.ArgumentParser) -> None:
@@ -145,7 +202,7 @@ def _snapshot_path(output: Path, done: int) -> Path:
     return output.with_name(f"{output.stem}_step{done:04d}{output.suffix}")
 
 
-def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> int:
+def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, masks=None) -> int:
     from .image import check_writable, save_image
     from .pipeline import stylize_iter
     from .progress import ProgressBar
@@ -163,7 +220,10 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> i
     bar = None  # created at the first step, so a bad input prints no empty bar
     last = None
     try:
-        for rec in stylize_iter(content, styles, settings, blend=blend):
+        for rec in stylize_iter(content, styles, settings, blend=blend, masks=masks):
+            if bar is None:
+                for note in rec.notes:
+                    print(f"{PROG}: note: {note}", file=sys.stderr)
             # AdaIN is one step: no bar, the closing line says how long it took.
             bar = bar or ProgressBar(rec.total, disable=ns.quiet or settings.method == "adain")
             bar.update(rec)
@@ -189,7 +249,7 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None) -> i
 
 
 def cmd_stylize(ns: argparse.Namespace) -> int:
-    return _run(ns.content, ns.styles, Path(ns.output), ns, blend=ns.style_blend)
+    return _run(ns.content, ns.styles, Path(ns.output), ns, blend=ns.style_blend, masks=ns.masks)
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
@@ -201,11 +261,43 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     return code
 
 
+def cmd_explain(ns: argparse.Namespace) -> int:
+    import time
+
+    from .progress import ExplainProgressBar
+    from .report import check_report_dir, command_line, explain
+
+    settings = settings_from(ns)
+    check_report_dir(ns.output, ns.overwrite)
+    command = command_line(ns.content, ns.style, ns.output, settings, ns.layer_size, ns.layer_steps)
+    bar = ExplainProgressBar(disable=ns.quiet)
+    t0 = time.perf_counter()
+    try:
+        out = explain(
+            ns.content,
+            ns.style,
+            ns.output,
+            settings,
+            layer_size=ns.layer_size,
+            layer_steps=ns.layer_steps,
+            callback=bar.update,
+            overwrite=ns.overwrite,
+            command=command,
+        )
+    finally:
+        bar.close()
+    if not ns.quiet:
+        print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    print((out / "index.html").resolve())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 user error, 130 interrupted)."""
     try:
         ns = build_parser().parse_args(argv)
-        return {"stylize": cmd_stylize, "demo": cmd_demo}[ns.command](ns)
+        commands = {"stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain}
+        return commands[ns.command](ns)
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -31,6 +31,9 @@ METHODS = ("gatys", "adain")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("max", "avg")
+PRESERVE_COLOR = ("none", "luminance", "match")
+#: --strength spans this many decades of style_weight, centred on strength 0.5.
+STRENGTH_DECADES = 4.0
 
 
 def _opt(help: str, **extra: Any) -> dict[str, Any]:
@@ -50,19 +53,19 @@ class Settings:
             "(default: same as each scale's output)"
         ),
     )
-    steps: int = field(default=100, metadata=_opt("optimiser steps at the final size"))
+    steps: int = field(default=50, metadata=_opt("optimiser steps at the final size"))
     coarse_steps: int = field(
-        default=200, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
+        default=150, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
     )
     min_size: int = field(
-        default=256,
+        default=128,
         metadata=_opt(
             "longest side of the coarsest scale; the pyramid doubles from here "
             "up to --size (set it to --size or more for a single scale)"
         ),
     )
     content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight"))
-    style_weight: float = field(default=1e4, metadata=_opt("beta, the style cost's weight"))
+    style_weight: float = field(default=10.0, metadata=_opt("beta, the style cost's weight"))
     tv_weight: float = field(
         default=0.0, metadata=_opt("weight of the total-variation smoothness term (0 = off)")
     )
@@ -80,10 +83,10 @@ class Settings:
         metadata=_opt("step size (default: 1 for L-BFGS, 0.02 for Adam, in pixel units)"),
     )
     init: str = field(
-        default="noise",
+        default="content",
         metadata=_opt(
-            "start image: noise (the lecture), content, blend, adain (the AdaIN "
-            "result), or an image file"
+            "start image: content (fastest; the paper's alternative), noise (the "
+            "lecture's), blend, adain (the AdaIN result), or an image file"
         ),
     )
     init_blend: float = field(
@@ -135,6 +138,31 @@ class Settings:
             "overlapping tiles of this size, which bounds memory"
         ),
     )
+    preserve_color: str = field(
+        default="none",
+        metadata=_opt(
+            "keep the content's colours: luminance (style only the YIQ luminance, keep "
+            "the content's chroma) or match (recolour the style to the content's colour "
+            "mean and covariance first)",
+            choices=PRESERVE_COLOR,
+        ),
+    )
+    style_scale: float = field(
+        default=1.0,
+        metadata=_opt(
+            "size of the style image as the network sees it, relative to the output's "
+            "longest side at every scale (<1: smaller strokes, >1: larger); "
+            "not together with --style-size"
+        ),
+    )
+    strength: float = field(
+        default=0.5,
+        metadata=_opt(
+            "style strength in [0, 1]: the style weight used is style_weight * "
+            "10^(4 (strength - 0.5)), so 0.5 keeps --style-weight, 0 divides it by "
+            "100, 1 multiplies it by 100"
+        ),
+    )
 
     def __post_init__(self) -> None:
         from .errors import GramstyleError
@@ -160,6 +188,16 @@ class Settings:
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
+            (
+                self.preserve_color in PRESERVE_COLOR,
+                f"preserve color must be one of {', '.join(PRESERVE_COLOR)}",
+            ),
+            (self.style_scale > 0, f"style scale must be positive, got {self.style_scale}"),
+            (
+                self.style_size is None or self.style_scale == 1.0,
+                "give --style-size (pixels) or --style-scale (relative), not both",
+            ),
+            (0.0 <= self.strength <= 1.0, f"strength must be in [0, 1], got {self.strength}"),
             (bool(self.style_layers) or self.style_weight == 0, "no style layers given"),
             (bool(self.content_layers) or self.content_weight == 0, "no content layers given"),
         ]
@@ -176,6 +214,15 @@ class Settings:
     def step_size(self) -> float:
         """``lr``, or the optimiser's usual value when unset."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def beta(self) -> float:
+        """The style weight in effect: ``style_weight * 10^(4 (strength - 0.5))``.
+
+        >>> Settings(style_weight=1e4).beta, Settings(style_weight=1e4, strength=1).beta
+        (10000.0, 1000000.0)
+        """
+        return self.style_weight * 10 ** (STRENGTH_DECADES * (self.strength - 0.5))
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -210,3 +257,12 @@ def parse_layer_weights(text: str) -> dict[str, float]:
     if not out:
         raise GramstyleError(f"no layers in {text!r}")
     return out
+
+
+#: ``gramstyle explain``: Settings changed for the report (small and single-scale, so a
+#: report takes about a minute on a CPU), the size and steps of each "style from one
+#: layer alone" run, and the default report folder.
+EXPLAIN_DEFAULTS: dict[str, Any] = {"size": 128, "min_size": 128, "steps": 60}
+EXPLAIN_LAYER_SIZE = 96
+EXPLAIN_LAYER_STEPS = 40
+EXPLAIN_OUTPUT = "gramstyle_explain"

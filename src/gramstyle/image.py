@@ -58,7 +58,7 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(white, rgba)
         a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
@@ -169,6 +169,12 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
         raise GramstyleError(f"output folder {parent} is not writable")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write atomically: a temporary file in the same folder, renamed when complete."""
     p = Path(path)
@@ -179,6 +185,7 @@ def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool
         img = img.convert("RGB")
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, p)

@@ -12,13 +12,16 @@ from torch import Tensor
 from .backbone import VGG19
 from .config import Settings
 from .losses import content_cost, normalized_gram, style_matrix_cost, total_cost, tv_cost
+from .masks import mask_at, masked_style_cost
 
 
 @dataclass
 class Targets:
     """What G is compared with.
 
-    ``content``: ``a[l](C)`` per content layer; ``style``: ``G[l](S)/(nH nW)`` per style layer.
+    ``content``: ``a[l](C)`` per content layer; ``style``: ``G[l](S)/(nH nW)`` per style layer,
+    blended over the styles ``(1, nC, nC)``, or one per style and region ``(K, nC, nC)``
+    when masks are given.
     """
 
     content: dict[str, Tensor]
@@ -48,6 +51,8 @@ class Objective:
 
     ``dtype`` is the autocast dtype for the network passes (None = float32); the Gram
     matrices and costs are float32 regardless (see :mod:`gramstyle.losses`).
+    ``masks`` ``(K, 1, H, W)`` at G's size, one per style: style k is matched inside
+    region k only (see :mod:`gramstyle.masks`); ``blend`` is then unused.
     """
 
     def __init__(
@@ -58,8 +63,10 @@ class Objective:
         styles: Sequence[Tensor],
         blend: Sequence[float] | None = None,
         dtype: torch.dtype | None = None,
+        masks: Tensor | None = None,
     ) -> None:
-        self.net, self.s, self.dtype = net, settings, dtype
+        self.net, self.s, self.dtype, self.masks = net, settings, dtype, masks
+        self._masks_at: dict[str, Tensor] = {}
         self.layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
         blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
         with torch.no_grad():
@@ -67,7 +74,13 @@ class Objective:
             style_grams: dict[str, Tensor] = {}
             for w, image in zip(blend, styles, strict=True):
                 for name, a_S in self.features(image, settings.style_layers).items():
-                    g = w * normalized_gram(a_S)
+                    g = normalized_gram(a_S)
+                    if masks is not None:  # one target per region, stacked (K, nC, nC)
+                        style_grams[name] = (
+                            torch.cat([style_grams[name], g]) if name in style_grams else g
+                        )
+                        continue
+                    g = w * g
                     style_grams[name] = style_grams[name] + g if name in style_grams else g
         self.targets = Targets(content=a_C, style=style_grams)
 
@@ -78,6 +91,9 @@ class Objective:
         return torch.autocast(device_type, dtype=self.dtype)
 
     def features(self, x: Tensor, names) -> dict[str, Tensor]:
+        # Channels-last input matches the network's channels-last weights (faster oneDNN
+        # convolutions); the optimised tensor itself stays contiguous for L-BFGS.
+        x = x.contiguous(memory_format=torch.channels_last)
         with self.autocast():
             return self.net(x, names)
 
@@ -88,14 +104,24 @@ class Objective:
         J_content = sum(
             (w * content_cost(t.content[n], a_G[n]) for n, w in s.content_layers.items()), zero
         )
-        J_style = {n: w * style_matrix_cost(t.style[n], a_G[n]) for n, w in s.style_layers.items()}
+        J_style = {n: w * self._layer_style(n, a_G[n]) for n, w in s.style_layers.items()}
         J_tv = tv_cost(G) if s.tv_weight else zero
         total = total_cost(
             J_content,
             sum(J_style.values(), zero),
             s.content_weight,
-            s.style_weight,
+            s.beta,
             J_tv,
             s.tv_weight,
         )
         return Costs(total=total, content=J_content, style=J_style, tv=J_tv)
+
+    def _layer_style(self, name: str, a_G: Tensor) -> Tensor:
+        """``J_style[l]``, over the mask regions when there are masks."""
+        if self.masks is None:
+            return style_matrix_cost(self.targets.style[name], a_G)
+        if name not in self._masks_at:
+            self._masks_at[name] = mask_at(self.masks, (a_G.shape[-2], a_G.shape[-1])).to(
+                a_G.device
+            )
+        return masked_style_cost(self.targets.style[name], a_G, self._masks_at[name])

@@ -28,7 +28,7 @@ def optimize(
     and backward per step: L-BFGS runs without line search, one iteration per call.
     Pixels are clamped to [0, 1] after each step (a projection; not in the lecture).
     """
-    # Contiguous: L-BFGS views the gradient flat, and a loaded image is channels-last.
+    # L-BFGS flattens the parameter with view(-1): it must be contiguous.
     x = x0.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS(
@@ -54,7 +54,7 @@ def optimize(
         opt.step(closure)
         assert costs is not None
         if not torch.isfinite(costs.total):
-            raise NonFiniteCost(float(costs.total))
+            raise NonFiniteCost(float(costs.total.detach()))
         with torch.no_grad():
             x.clamp_(0, 1)
         yield costs.detach(), x.detach()

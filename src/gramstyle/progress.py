@@ -23,3 +23,25 @@ class ProgressBar:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class ExplainProgressBar:
+    """``gramstyle explain``'s bar: one over the main run and every one-layer run."""
+
+    def __init__(self, disable: bool = False) -> None:
+        self.bar: tqdm | None = None
+        self.disable = disable
+
+    def update(self, step) -> None:  # an insight.ExplainStep
+        if self.bar is None:
+            self.bar = tqdm(total=step.total, disable=self.disable, unit="step", dynamic_ncols=True)
+        if self.bar.total != step.total:  # coarse scales too small for the net are dropped
+            self.bar.total = step.total
+        what = "stylize" if step.phase == "stylize" else f"{step.phase} alone"
+        self.bar.set_description(what, refresh=False)
+        self.bar.set_postfix_str(f"J={step.record.loss:.3g}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -27,3 +27,21 @@ def schedule(s: Settings) -> list[Scale]:
     while sizes[0] // 2 >= s.min_size:
         sizes.insert(0, sizes[0] // 2)
     return [Scale(z, s.coarse_steps) for z in sizes[:-1]] + [Scale(s.size, s.steps)]
+
+
+def style_side(s: Settings, size: int) -> int:
+    """Longest side of the style image as the network sees it, at a scale of side ``size``.
+
+    ``style_size`` (pixels at the final scale) shrinks with the pyramid; otherwise the
+    style is shown at ``style_scale`` times the output's longest side, so the result
+    looks the same at every output size (strokes keep their size relative to the image).
+
+    >>> s = Settings(size=512)
+    >>> style_side(s, 256), style_side(s.replace(style_scale=0.5), 512)
+    (256, 256)
+    >>> style_side(s.replace(style_size=300), 256)
+    150
+    """
+    if s.style_size is not None:
+        return max(1, round(s.style_size * size / s.size))
+    return max(1, round(s.style_scale * size))

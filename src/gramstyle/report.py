@@ -1,0 +1,486 @@
+"""``gramstyle explain``: draw an :class:`~gramstyle.insight.Explanation` as an HTML report.
+
+The report is a folder: ``index.html``, PNG figures made with matplotlib (imported
+lazily, object-oriented API with the Agg canvas, so no global backend is touched), the
+three images the numbers refer to, and ``numbers.json`` with every number shown. The
+folder is built beside its destination and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from .backbone import VGG19
+from .config import EXPLAIN_OUTPUT, Settings
+from .errors import GramstyleError
+from .image import ImageLike, save_image
+from .insight import (
+    EXPLAIN_DEFAULTS,
+    LAYER_SIZE,
+    LAYER_STEPS,
+    ChannelPair,
+    ExplainStep,
+    Explanation,
+    LayerView,
+    compute_explanation,
+)
+
+DEFAULT_OUTPUT = EXPLAIN_OUTPUT
+#: Marks a folder as a gramstyle report, so --overwrite never deletes anything else.
+MARKER = "numbers.json"
+#: Style matrices with more channels than this also get a zoom on their top channels.
+ZOOM_ABOVE = 64
+ZOOM = 32
+
+
+# ---------------------------------------------------------------- the output folder
+
+
+def check_report_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Raise a GramstyleError now if writing a report to ``path`` would fail or clobber."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.exists() and not p.is_dir():
+        raise GramstyleError(f"output {p} exists and is not a folder")
+    if p.is_dir() and any(p.iterdir()):
+        if not overwrite:
+            raise GramstyleError(f"output folder {p} is not empty; pass --overwrite to replace it")
+        if not (p / MARKER).is_file():
+            raise GramstyleError(
+                f"output folder {p} is not a gramstyle report; refusing to replace it"
+            )
+    if not parent.is_dir():
+        raise GramstyleError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise GramstyleError(f"output folder {parent} is not writable")
+    return p
+
+
+def write_report(
+    expl: Explanation, output_dir: str | os.PathLike, command: str, overwrite: bool = False
+) -> Path:
+    """Render ``expl`` into ``output_dir``: built in a hidden folder beside it, then renamed."""
+    out = check_report_dir(output_dir, overwrite)
+    parent = out.parent if str(out.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+    old: Path | None = None
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is for reading
+        render(expl, tmp, command)
+        if out.is_dir() and any(out.iterdir()):
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".old"))
+            os.replace(out, old)
+        elif out.is_dir():
+            out.rmdir()
+        os.replace(tmp, out)
+    except OSError as e:
+        if old is not None and not out.exists():
+            os.replace(old, out)  # put the previous report back
+            old = None
+        raise GramstyleError(f"could not write the report to {out}: {e}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------- reproducing it
+
+
+def _arg(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v!r}" for k, v in value.items())
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def command_line(
+    content: ImageLike,
+    style: ImageLike,
+    output_dir: str | os.PathLike,
+    settings: Settings,
+    layer_size: int = LAYER_SIZE,
+    layer_steps: int = LAYER_STEPS,
+) -> str:
+    """The ``gramstyle explain`` command that makes this report again.
+
+    Options are those that differ from explain's defaults. Inputs given as images
+    rather than paths are named by the copies in the report (as the network saw them).
+
+    >>> command_line("c.jpg", "my style.jpg", "out", Settings(**EXPLAIN_DEFAULTS, seed=3))
+    "gramstyle explain c.jpg 'my style.jpg' --output out --seed 3 --overwrite"
+    """
+    base = Settings(**EXPLAIN_DEFAULTS)
+
+    def path(x: ImageLike, name: str) -> str:
+        return os.fspath(x) if isinstance(x, (str, os.PathLike)) else str(Path(output_dir, name))
+
+    argv = ["gramstyle", "explain", path(content, "content.png"), path(style, "style.png")]
+    argv += ["--output", os.fspath(output_dir)]
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if value != getattr(base, f.name):
+            argv += [f"--{f.name.replace('_', '-')}", _arg(value)]
+    if layer_size != LAYER_SIZE:
+        argv += ["--layer-size", str(layer_size)]
+    if layer_steps != LAYER_STEPS:
+        argv += ["--layer-steps", str(layer_steps)]
+    argv.append("--overwrite")  # the report folder exists once you read it
+    return shlex.join(argv)
+
+
+def explain(
+    content: ImageLike,
+    style: ImageLike,
+    output_dir: str | os.PathLike = DEFAULT_OUTPUT,
+    settings: Settings | None = None,
+    *,
+    backbone: VGG19 | None = None,
+    layer_size: int = LAYER_SIZE,
+    layer_steps: int = LAYER_STEPS,
+    callback: Callable[[ExplainStep], None] | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+    **overrides: Any,
+) -> Path:
+    """Stylise ``content`` like ``style`` and write a report of what the style matrix does.
+
+    Settings default to :data:`~gramstyle.insight.EXPLAIN_DEFAULTS` (small, fast);
+    ``overrides`` change fields. ``callback`` gets an
+    :class:`~gramstyle.insight.ExplainStep` per optimiser step. ``command`` is the
+    command line shown in the report (default: one that reproduces it). Returns the
+    report folder; ``index.html`` is the page, ``numbers.json`` the numbers.
+    """
+    check_report_dir(output_dir, overwrite)
+    expl = compute_explanation(
+        content,
+        style,
+        settings,
+        backbone=backbone,
+        layer_size=layer_size,
+        layer_steps=layer_steps,
+        callback=callback,
+        **overrides,
+    )
+    if command is None:
+        command = command_line(content, style, output_dir, expl.settings, layer_size, layer_steps)
+    return write_report(expl, output_dir, command, overwrite)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # lazy: only the report needs matplotlib
+
+    # No layout engine: constrained layout tripled the drawing time; margins are set by hand.
+    return Figure(figsize=(width, height), dpi=100)
+
+
+def _save(fig, path: Path) -> str:
+    fig.savefig(path, format="png", dpi=100)
+    return path.name
+
+
+def _rgb(x: Tensor):
+    return x[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def _top_channels(G: Tensor, n: int) -> Tensor:
+    """Indices of the ``n`` channels with the largest ``G_kk``, strongest first."""
+    return G.diagonal().argsort(descending=True)[:n]
+
+
+def gram_figure(v: LayerView, beta: float, path: Path) -> str:
+    """G[l](S) and G[l](G) per position (one colour scale), their difference, a zoom."""
+    from matplotlib.colors import PowerNorm
+    from matplotlib.ticker import MaxNLocator
+
+    GS = v.gram_S / v.positions_S  # per position: comparable when S and G differ in size
+    GG = v.gram_G / v.positions_G
+    D = GS - GG
+    n_C = GS.shape[0]
+    zoom = _top_channels(GS, ZOOM) if n_C > ZOOM_ABOVE else None
+    rows = 2 if zoom is not None else 1
+    fig = _figure(13, 4.1 * rows + 0.4)
+    axes = fig.subplots(rows, 3, squeeze=False)
+    fig.subplots_adjust(
+        left=0.05, right=0.97, bottom=0.1 / rows, top=1 - 0.16 / rows, wspace=0.3, hspace=0.35
+    )
+    vmax = max(float(GS.max()), float(GG.max()), 1e-12)
+    dmax = max(float(D.abs().max()), 1e-12)
+    for r in range(rows):
+        idx = zoom if r == 1 else None
+        panels = [
+            (GS, "G(S)", dict(cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=vmax))),
+            (GG, "G(G)", dict(cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=vmax))),
+            (D, "G(S) − G(G)", dict(cmap="RdBu_r", vmin=-dmax, vmax=dmax)),
+        ]
+        for ax, (M, label, style) in zip(axes[r], panels, strict=True):
+            M = M if idx is None else M[idx][:, idx]
+            im = ax.imshow(
+                M.numpy(), interpolation="nearest" if len(M) <= 64 else "antialiased", **style
+            )
+            where = "" if idx is None else f", zoom: top {len(idx)} channels of G(S)_kk"
+            ax.set_title(f"{label} / (nH nW){where}", fontsize=10)
+            ax.set_xlabel("channel k'" if idx is None else "rank of k'")
+            ax.set_ylabel("channel k" if idx is None else "rank of k")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            fig.colorbar(im, ax=ax, shrink=0.85)
+    fig.suptitle(
+        f"{v.name}: nC = {n_C}, J_style[l] = {v.J_style:.4g}, λ[l] = {v.weight:g}, "
+        f"β·λ[l]·J_style[l] = {beta * v.weight * v.J_style:.4g}",
+        fontsize=12,
+    )
+    return _save(fig, path)
+
+
+def pairs_figure(v: LayerView, style: Tensor, path: Path) -> str:
+    """The lecture's picture: two channels' maps over the style image, and their product."""
+    grey = style[0].mean(0).numpy()
+    H, W = grey.shape
+    fig = _figure(12, 2 * 0.95 * 4 * H / W + 0.9)
+    axes = fig.subplots(2, 3, squeeze=False)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.88, wspace=0.04, hspace=0.2)
+
+    def row(axs, p: ChannelPair, kind: str) -> None:
+        maps = [p.maps[0], p.maps[1], p.maps[0] * p.maps[1]]
+        titles = [
+            f"{kind} pair: channel k = {p.k}",
+            f"channel k' = {p.k2}",
+            f"a_k · a_k' (sums to G_kk' = {p.G:.3g}; corr {p.corr:.2f})",
+        ]
+        for ax, m, title in zip(axs, maps, titles, strict=True):
+            ax.imshow(grey, cmap="gray", vmin=0, vmax=1, extent=(0, W, H, 0))
+            top = float(m.max())
+            ax.imshow(
+                (m / top if top > 0 else m).numpy(),
+                cmap="inferno",
+                alpha=0.7,
+                vmin=0,
+                vmax=1,
+                extent=(0, W, H, 0),
+                interpolation="bilinear",
+            )
+            ax.set_title(title, fontsize=9)
+            ax.set_axis_off()
+
+    row(axes[0], v.strong, "strong")
+    row(axes[1], v.weak, "weak")
+    fig.suptitle(f"{v.name}: channel pairs of the style image (each map scaled to its maximum)")
+    return _save(fig, path)
+
+
+def cost_figure(expl: Explanation, path: Path) -> str:
+    """Content cost and each layer's weighted style cost per step, log scale."""
+    h, s = expl.history, expl.settings
+    fig = _figure(9, 5)
+    ax = fig.subplots()
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.11, top=0.93)
+
+    def plot(values: list[float], label: str, **kw: Any) -> None:
+        pts = [(d, v) for d, v in zip(h.done, values, strict=True) if v > 0]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), label=label, **kw)
+
+    plot(h.loss, "J (total)", color="black", linestyle="--", linewidth=1.5)
+    plot(h.content, f"α·J_content (α = {s.content_weight:g})", color="black", linewidth=2)
+    for name, values in h.style.items():
+        plot(values, f"β·λ·J_style[{name}] (λ = {s.style_layers[name]:g})")
+    for start in h.scale_starts[1:]:
+        ax.axvline(start, color="grey", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_xlabel(
+        "optimiser step" + (" (dotted: next pyramid scale)" if len(h.scale_starts) > 1 else "")
+    )
+    ax.set_ylabel(f"weighted cost (β = {s.beta:g})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Costs over the optimisation (evaluated at the start of each step)")
+    return _save(fig, path)
+
+
+def one_layer_figure(expl: Explanation, path: Path) -> str:
+    """The style image, then the image made by matching each style layer alone."""
+    items = [("style image", expl.style)] + [
+        (f"{n} only\nJ_style = {expl.one_layer_J[n]:.3g}", x) for n, x in expl.one_layer.items()
+    ]
+    fig = _figure(2.4 * len(items), 2.9)
+    axes = fig.subplots(1, len(items), squeeze=False)[0]
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.8, wspace=0.05)
+    for ax, (title, x) in zip(axes, items, strict=True):
+        ax.imshow(_rgb(x))
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- the page
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem;
+       color: #222; line-height: 1.45; }
+img { max-width: 100%; height: auto; }
+.images { display: flex; gap: 1rem; flex-wrap: wrap; }
+.images figure { margin: 0; }
+.images img { width: 16rem; image-rendering: pixelated; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; }
+td, th { border: 1px solid #ccc; padding: .2rem .6rem; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+pre { background: #f6f6f6; padding: .7rem; overflow-x: auto; white-space: pre-wrap; }
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(src: str, alt: str) -> str:
+    return f'<img src="{_e(src)}" alt="{_e(alt)}">'
+
+
+def render(expl: Explanation, folder: Path, command: str) -> None:
+    """Write the page, its figures and ``numbers.json`` into ``folder``."""
+    s = expl.settings
+    for name, x in [("content", expl.content), ("style", expl.style), ("result", expl.result)]:
+        save_image(x, folder / f"{name}.png", overwrite=True)
+        os.chmod(folder / f"{name}.png", 0o644)  # save_image's temporary file is private
+    grams = [gram_figure(v, s.beta, folder / f"gram_{v.name}.png") for v in expl.layers]
+    pairs = [pairs_figure(v, expl.style, folder / f"pairs_{v.name}.png") for v in expl.layers]
+    costs = cost_figure(expl, folder / "costs.png") if expl.history.done else None
+    alone = one_layer_figure(expl, folder / "one_layer.png") if expl.one_layer else None
+
+    numbers = {
+        "gramstyle_report": 1,
+        "command": command,
+        **expl.numbers(),
+        "files": {
+            "content": "content.png",
+            "style": "style.png",
+            "result": "result.png",
+            "figures": [*grams, *pairs, *([costs] if costs else []), *([alone] if alone else [])],
+        },
+        "definitions": {
+            "G": "style matrix G[l]_kk' = sum_ij a[l]_ijk a[l]_ijk' (gramstyle.losses.gram_matrix)",
+            "J_style": "J_style[l] = sum_kk' (G(S)-G(G))^2 / (2 nH nW nC)^2, unweighted "
+            "(gramstyle.losses.layer_style_cost)",
+            "J_content": "J_content = sum (a(C)-a(G))^2 / (4 nH nW nC) (content_cost)",
+            "corr": "G_kk' / sqrt(G_kk G_k'k')",
+            "images": "numbers refer to content.png, style.png, result.png as saved (8 bit)",
+            "history": "weighted costs per step (alpha J_content, beta lambda J_style[l])",
+        },
+    }
+    (folder / MARKER).write_text(json.dumps(numbers, indent=1) + "\n")
+
+    c = numbers["costs"]
+    layer_rows = [
+        [
+            v.name,
+            f"{v.shape_S[0]} × {v.shape_S[1]} × {v.shape_S[2]}",
+            f"{v.weight:g}",
+            f"{v.J_style:.6g}",
+            f"{s.beta * v.weight * v.J_style:.6g}",
+            f"({v.strong.k}, {v.strong.k2}): {v.strong.G:.4g} / {v.strong.corr:.2f}",
+            f"({v.weak.k}, {v.weak.k2}): {v.weak.G:.4g} / {v.weak.corr:.2f}",
+        ]
+        for v in expl.layers
+    ]
+    setting_rows = [[f.name, _arg(getattr(s, f.name))] for f in fields(Settings)]
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>gramstyle explain: what the style matrix captures</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>What the style matrix captures</h1>",
+        "<p>Style, in Gatys et al.'s method, is the correlation between the channels of a "
+        "layer: the style matrix <code>G[l]<sub>kk'</sub> = Σ<sub>i,j</sub> a<sub>ijk</sub> "
+        "a<sub>ijk'</sub></code>. The result below was optimised until its style matrices "
+        "matched the painting's at the style layers, while its content matched the photo.</p>",
+        "<div class='images'>",
+        *(
+            f"<figure>{_img(f'{n}.png', n)}<figcaption>{n} ({w}×{h})</figcaption></figure>"
+            for n, x in [("content", expl.content), ("style", expl.style), ("result", expl.result)]
+            for h, w in [tuple(x.shape[-2:])]
+        ),
+        "</div>",
+        _table(
+            ["cost", "value"],
+            [
+                ["J_content (Σ weight·J_content[l])", f"{c['J_content_total']:.6g}"],
+                ["J_style = Σ λ[l]·J_style[l]", f"{c['J_style_total']:.6g}"],
+                [
+                    f"J = α·J_content + β·J_style (α = {s.content_weight:g}, β = {s.beta:g})",
+                    f"{c['J']:.6g}",
+                ],
+            ],
+        ),
+        "<h2>1. Style matrices, layer by layer</h2>",
+        "<p>Each row: <code>G[l](S)</code> of the style image and <code>G[l](G)</code> of the "
+        "result, on one colour scale (square-root colour map, so weaker entries stay "
+        "visible), and their difference. Shown divided by the number of positions "
+        "<code>nH·nW</code>, so images of different sizes compare; the lecture's cost "
+        "<code>J_style[l] = ‖G(S) − G(G)‖²/(2 nH nW nC)²</code> is the same whether or not "
+        "this factor is taken out first. Layers with many channels also show the "
+        f"{ZOOM} channels with the largest <code>G(S)<sub>kk</sub></code>.</p>",
+        _table(
+            [
+                "layer",
+                "nC × nH × nW (style)",
+                "λ[l]",
+                "J_style[l]",
+                "β·λ[l]·J_style[l]",
+                "strong pair: G_kk' / corr",
+                "weak pair: G_kk' / corr",
+            ],
+            layer_rows,
+        ),
+        *(_img(g, f"style matrices of {v.name}") for g, v in zip(grams, expl.layers, strict=True)),
+        "<h2>2. Which channels fire together</h2>",
+        "<p>For each layer, on the style image: the channel pair <code>k ≠ k'</code> with the "
+        "largest <code>G<sub>kk'</sub></code> (strong), and a pair of active channels with the "
+        "smallest normalised correlation <code>corr = G<sub>kk'</sub> / √(G<sub>kk</sub> "
+        "G<sub>k'k'</sub>)</code> (weak; among channels whose <code>G<sub>kk</sub></code> is at "
+        "least the median, since silent channels would trivially give 0). The third map is "
+        "their product, whose sum is <code>G<sub>kk'</sub></code>: strong pairs fire in the "
+        "same places, weak ones in different places.</p>",
+        *(_img(p, f"channel pairs of {v.name}") for p, v in zip(pairs, expl.layers, strict=True)),
+        "<h2>3. Costs during the optimisation</h2>",
+        _img(costs, "cost curves") if costs else "<p>No steps were run.</p>",
+        "<h2>4. Style from one layer alone</h2>",
+        (
+            f"<p>Images optimised from noise to match only one layer's style matrix "
+            f"(no content cost; {expl.layer_size} px, {expl.layer_steps} steps each). Early "
+            "layers keep colours and fine texture; later ones larger structures.</p>"
+            + _img(alone, "style from one layer alone")
+        )
+        if alone
+        else "<p>Left out (--layer-steps 0).</p>",
+        "<h2>5. Parameters, and how to make this report again</h2>",
+        f"<pre>{_e(command)}</pre>",
+        _table(["setting", "value"], setting_rows),
+        f"<p>Every number here is in <a href='{MARKER}'>{MARKER}</a>, computed with "
+        "<code>gramstyle.losses</code> on <code>content.png</code>, <code>style.png</code> and "
+        f"<code>result.png</code> as saved. Made in {expl.seconds:.0f} s.</p>",
+        "</body></html>",
+    ]
+    (folder / "index.html").write_text("\n".join(parts), encoding="utf-8")
+
+
+__all__ = ["DEFAULT_OUTPUT", "check_report_dir", "command_line", "explain", "write_report"]
