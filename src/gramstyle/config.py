@@ -65,7 +65,7 @@ class Settings:
         ),
     )
     content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight"))
-    style_weight: float = field(default=30.0, metadata=_opt("beta, the style cost's weight"))
+    style_weight: float = field(default=10.0, metadata=_opt("beta, the style cost's weight"))
     tv_weight: float = field(
         default=0.0, metadata=_opt("weight of the total-variation smoothness term (0 = off)")
     )
