@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import (
+    DEMO_DEFAULTS,
     EXPLAIN_DEFAULTS,
     EXPLAIN_LAYER_SIZE,
     EXPLAIN_LAYER_STEPS,
@@ -180,10 +181,6 @@ def _add_explain(sub) -> None:
     e.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_settings_options(e, **EXPLAIN_DEFAULTS)
-
-
-#: The demo is small so it finishes in about a minute on two CPU cores.
-DEMO_DEFAULTS: dict[str, object] = {"size": 384}
 
 
 def _common_run_options(p: argparse.ArgumentParser) -> None:

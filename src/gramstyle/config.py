@@ -259,6 +259,10 @@ def parse_layer_weights(text: str) -> dict[str, float]:
     return out
 
 
+#: ``gramstyle demo``: smaller than the default, so it finishes in a few minutes on a
+#: 2-core CPU.
+DEMO_DEFAULTS: dict[str, Any] = {"size": 384}
+
 #: ``gramstyle explain``: Settings changed for the report (small and single-scale, so a
 #: report takes about a minute on a CPU), the size and steps of each "style from one
 #: layer alone" run, and the default report folder.
