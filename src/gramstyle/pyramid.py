@@ -18,7 +18,8 @@ def schedule(s: Settings) -> list[Scale]:
 
     >>> [x.size for x in schedule(Settings(size=512, min_size=128))]
     [128, 256, 512]
-    >>> [(x.size, x.steps) for x in schedule(Settings(size=600, min_size=256, steps=50))]
+    >>> s = Settings(size=600, min_size=256, steps=50, coarse_steps=200)
+    >>> [(x.size, x.steps) for x in schedule(s)]
     [(300, 200), (600, 50)]
     >>> len(schedule(Settings(size=512, min_size=512)))
     1
