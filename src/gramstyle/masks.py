@@ -63,7 +63,7 @@ def load_masks(
                     f"mask {i} is {w}x{h}, the output {W}x{H}: stretched to fit "
                     "(its aspect ratio differs)"
                 )
-            m = F.interpolate(m, size=(H, W), mode="bilinear", antialias=True).clamp(0, 1)
+            m = mask_at(m, (H, W))
         if float(m.max()) <= 0:
             raise GramstyleError(f"mask {i} is empty (all black): its style has no region")
         out.append(m)

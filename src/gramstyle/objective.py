@@ -66,6 +66,7 @@ class Objective:
         masks: Tensor | None = None,
     ) -> None:
         self.net, self.s, self.dtype, self.masks = net, settings, dtype, masks
+        self.device_type = next(net.parameters()).device.type  # once, not per step
         self._masks_at: dict[str, Tensor] = {}
         self.layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
         blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
@@ -87,8 +88,7 @@ class Objective:
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:
             return contextlib.nullcontext()
-        device_type = next(self.net.parameters()).device.type
-        return torch.autocast(device_type, dtype=self.dtype)
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
     def features(self, x: Tensor, names) -> dict[str, Tensor]:
         # Channels-last input matches the network's channels-last weights (faster oneDNN
