@@ -97,47 +97,82 @@ def run_child(code: str, args: dict) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def vgg_roofline(size_hw: tuple[int, int], repeats: int = 5) -> dict:
-    """Time one VGG19 forward+backward (to relu5_1) at ``size_hw`` against a matmul peak."""
-    import torch
+def conv_gflop(net, size_hw: tuple[int, int], deepest: str) -> float:
+    """Multiply-adds x 2 of VGG19's convolutions up to ``deepest``, forward + backward.
 
-    from gramstyle import Settings
+    The backward pass computes only the input gradients (the weights are frozen), which
+    costs about one more forward.
+    """
     from gramstyle.backbone import LAYER_NAMES
-    from gramstyle.pipeline import default_backbone
 
-    net = default_backbone(Settings())
-    H, W = size_hw
-    flops, h, w = 0.0, H, W
-    for name in LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]:
+    flops, (h, w) = 0.0, size_hw
+    for name in LAYER_NAMES[: LAYER_NAMES.index(deepest) + 1]:
         layer = net.layers[name]
         if name.startswith("conv"):
             flops += 2 * layer.in_channels * layer.out_channels * 9 * h * w
         elif name.startswith("pool"):
             h, w = math.ceil(h / 2), math.ceil(w / 2)
-    flops *= 2  # backward to the input costs about one more forward (no weight gradients)
-    x = torch.rand(1, 3, H, W, requires_grad=True)
-    layers = list(Settings().style_layers) + list(Settings().content_layers)
+    return 2 * flops / 1e9
+
+
+def matmul_peak(dtype, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype``: the machine's practical peak."""
+    import torch
+
+    a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype)
     times = []
     for _ in range(repeats + 1):
         t = time.perf_counter()
-        out = net(x, layers)
-        sum(v.sum() for v in out.values()).backward()
-        times.append(time.perf_counter() - t)
-    step = statistics.median(times[1:])
-    n = 2048
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    mm = []
-    for _ in range(6):
-        t = time.perf_counter()
         a @ b
-        mm.append(time.perf_counter() - t)
-    peak = 2 * n**3 / statistics.median(mm[1:])
-    return {
-        "step_s": step,
-        "gflop": flops / 1e9,
-        "achieved": flops / step / 1e9,
-        "peak": peak / 1e9,
-    }
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times[1:]) / 1e9
+
+
+def roofline(content: Path, style: Path, size: int, repeats: int = 5) -> list[dict]:
+    """One optimiser step's J(G) + gradient, as gramstyle runs it, per precision.
+
+    The step is :class:`~gramstyle.objective.Objective` exactly as the pipeline builds
+    it (channels-last, truncated at relu5_1, costs in float32) at the final size; each
+    precision is compared with a matmul peak in the same precision.
+    """
+    import torch
+
+    from gramstyle import Settings, load_image
+    from gramstyle.backbone import deepest
+    from gramstyle.device import cpu_has_native_bf16
+    from gramstyle.objective import Objective
+    from gramstyle.pipeline import default_backbone
+
+    s = Settings(size=size)
+    net = default_backbone(s).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    C, S = load_image(content, size), load_image(style, size)
+    gflop = conv_gflop(
+        net, (C.shape[-2], C.shape[-1]), deepest([*s.style_layers, *s.content_layers])
+    )
+    rows = []
+    for name, dtype in [("fp32", None), ("bf16", torch.bfloat16)]:
+        if dtype is not None and not cpu_has_native_bf16():
+            continue  # emulated bf16 is far slower than fp32: not worth a row
+        objective = Objective(net, s, C, [S], dtype=dtype)
+        x = C.clone().requires_grad_(True)
+        times = []
+        for _ in range(repeats + 1):
+            t = time.perf_counter()
+            objective(x).total.backward()
+            times.append(time.perf_counter() - t)
+        step = statistics.median(times[1:])
+        peak = matmul_peak(dtype or torch.float32)
+        rows.append(
+            {
+                "precision": name,
+                "size": f"{C.shape[-1]}x{C.shape[-2]}",
+                "step_s": step,
+                "gflop": gflop,
+                "achieved": gflop / step,
+                "peak": peak,
+            }
+        )
+    return rows
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -322,12 +357,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {a['style'] / b['style']:.2f} | {a['content'] / b['content']:.2f} |"
                 )
 
-    roof = vgg_roofline((433, 577))
-    print(
-        f"\nVGG19 forward+backward to relu5_1 at 577x433: {roof['step_s']:.2f} s, "
-        f"{roof['gflop']:.0f} GFLOP -> {roof['achieved']:.0f} GFLOP/s; fp32 matmul peak "
-        f"{roof['peak']:.0f} GFLOP/s ({100 * roof['achieved'] / roof['peak']:.0f}% of it)"
-    )
+    c0, s0 = pairs[0]
+    c_path = IMAGES / "content" / f"{c0}.jpg"
+    w, h = pastiche_dims(*Image.open(c_path).size)
+    print("\n| one step (J + gradient) | size | median s | GFLOP | GFLOP/s | matmul peak | share |")
+    print("|---|---|---|---|---|---|---|")
+    for r in roofline(c_path, IMAGES / "style" / f"{s0}.jpg", max(w, h)):
+        print(
+            f"| {r['precision']} | {r['size']} | {r['step_s']:.2f} | {r['gflop']:.0f} "
+            f"| {r['achieved']:.0f} | {r['peak']:.0f} | {100 * r['achieved'] / r['peak']:.0f}% |"
+        )
     print(f"outputs in {out_dir}")
     return 0
 

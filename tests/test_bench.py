@@ -1,0 +1,36 @@
+"""The speed benchmark's arithmetic: FLOP count, pastiche's size rule, variant parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from gramstyle.backbone import VGG19
+
+speed = pytest.importorskip("benchmarks.speed", reason="run from the repository root")
+
+
+def test_conv_gflop_matches_the_published_vgg19_count():
+    # VGG19's 16 convolutions at 224x224 are 19.5 G multiply-adds (Simonyan & Zisserman's
+    # 19.6 GFLOPs includes the classifier); forward + backward = 4 FLOP per multiply-add.
+    gflop = speed.conv_gflop(VGG19(), (224, 224), "relu5_4")
+    assert gflop == pytest.approx(4 * 19.509, rel=1e-3)
+    # Stopping early counts only the layers run; odd sizes round up like ceil-mode pooling.
+    first = speed.conv_gflop(VGG19(), (3, 5), "relu1_1")
+    assert first == pytest.approx(4 * 3 * 64 * 9 * 15 / 1e9)
+    assert speed.conv_gflop(VGG19(), (3, 3), "relu2_1") == pytest.approx(
+        4 * (3 * 64 + 64 * 64) * 9 * 9 / 1e9 + 4 * 64 * 128 * 9 * 4 / 1e9
+    )
+
+
+def test_pastiche_size_rule():
+    # pastiche's --size-pixels 250000 on a 4:3 photo (its load_image, by hand)
+    assert speed.pastiche_dims(1024, 768) == (577, 433)
+    w, h = speed.pastiche_dims(979, 734)
+    assert abs(w * h - 250_000) < 1000 and abs(w / h - 979 / 734) < 0.01
+
+
+def test_parse_variant():
+    assert speed.parse_variant("fast:steps=80,precision=fp32,lr=0.5") == (
+        "fast",
+        {"steps": 80, "precision": "fp32", "lr": 0.5},
+    )
