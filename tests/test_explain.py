@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gramstyle import cli, content_cost, gram_matrix, layer_style_cost, load_image
+from gramstyle import Settings, cli, content_cost, gram_matrix, layer_style_cost, load_image
 from gramstyle import pipeline as pipeline_mod
 from gramstyle.insight import channel_pairs
 from gramstyle.report import command_line, explain
@@ -132,7 +132,7 @@ def test_channel_pairs_known_values():
 
 
 def test_command_line_quotes_and_lists_changed_settings():
-    from gramstyle.config import EXPLAIN_DEFAULTS, Settings
+    from gramstyle.config import EXPLAIN_DEFAULTS
 
     s = Settings(**EXPLAIN_DEFAULTS).replace(style_layers={"relu1_1": 0.5}, style_weight=1e3)
     cmd = command_line("a b.jpg", "s.png", "out dir", s, layer_steps=7)
@@ -270,7 +270,8 @@ def test_real_vgg_report_is_sensible(tmp_path):
     out = explain(c, s, tmp_path / "rep", size=64, min_size=64, steps=5, layer_steps=0)
     n = json.loads((out / "numbers.json").read_text())
     shapes = {k: v["shape_S"][0] for k, v in n["layers"].items()}
-    assert shapes == {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512, "relu5_1": 512}
+    nC = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512, "relu5_1": 512}
+    assert shapes == {k: nC[k] for k in Settings().style_layers}
     for row in n["layers"].values():
         assert row["strong_pair"]["corr"] > row["weak_pair"]["corr"]
         assert row["J_style"] > 0

@@ -11,7 +11,11 @@ from gramstyle.losses import content_cost, layer_style_cost
 from gramstyle.objective import Objective
 
 # Pinned, not the defaults: tests must not move when defaults are retuned.
-FAST = dict(size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise")
+# fp32 pinned: `auto` picks bf16 on CPUs with native bf16, and these compare values.
+FAST = dict(
+    size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise",
+    precision="fp32",
+)  # fmt: skip
 
 
 def test_cost_falls_and_records(tiny_net, images):
@@ -117,7 +121,7 @@ def test_bad_settings(tiny_net, images):
 
 def test_bf16_runs_and_reports(tiny_net, images):
     content, style = images
-    recs = list(stylize_iter(content, style, backbone=tiny_net, precision="bf16", **FAST))
+    recs = list(stylize_iter(content, style, backbone=tiny_net, **{**FAST, "precision": "bf16"}))
     assert recs[-1].precision == "bf16" and recs[-1].loss < recs[10].loss
 
 
@@ -129,12 +133,22 @@ def _to_pil(x):
 
 def test_too_small_for_layers(tiny_net, images):
     content, style = images
+    deep = {"relu1_1": 1.0, "relu5_1": 1.0}  # relu5_1 needs a short side of 16 px
     with pytest.raises(GramstyleError, match="too small"):
-        next(iter(stylize_iter(content, style, backbone=tiny_net, size=16, min_size=16)))
+        next(
+            iter(
+                stylize_iter(
+                    content, style, backbone=tiny_net, size=16, min_size=16, style_layers=deep
+                )
+            )
+        )
     # The pyramid skips a coarse scale the deepest layer cannot see.
     recs = list(
-        stylize_iter(content, style, backbone=tiny_net, **{**FAST, "size": 32, "min_size": 16})
-    )
+        stylize_iter(
+            content, style, backbone=tiny_net,
+            **{**FAST, "size": 32, "min_size": 16, "style_layers": deep},
+        )
+    )  # fmt: skip
     assert {r.scales for r in recs} == {1} and recs[0].size == (24, 32)
 
 
@@ -163,13 +177,9 @@ def test_non_finite_reduced_precision_falls_back_to_fp32(images):
 
     net.forward = overflowing  # type: ignore[method-assign]
     content, style = images
-    recs = list(stylize_iter(content, style, backbone=net, precision="bf16", **FAST))
+    recs = list(stylize_iter(content, style, backbone=net, **{**FAST, "precision": "bf16"}))
     assert {r.precision for r in recs} == {"fp32"}
     assert len(recs) == 25 and all(np.isfinite(r.loss) for r in recs)
     assert torch.isfinite(recs[-1].image).all()
     with pytest.raises(GramstyleError, match="NaN"):
-        list(
-            stylize_iter(
-                content, style, backbone=net, precision="fp32", content_weight=float("inf"), **FAST
-            )
-        )
+        list(stylize_iter(content, style, backbone=net, content_weight=float("inf"), **FAST))

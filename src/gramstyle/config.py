@@ -14,11 +14,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The lecture's style layers relu1_1 ... relu5_1 take equal weights lambda[l] = 0.2.
-#: Deviation: weight moved to relu2_1/relu3_1 (the brush-stroke scale) and relu5_1
-#: dropped; it scored better in a network neither uses (README, "Speed") and the
-#: network stops at relu4_2, about 20% less work per step. The lecture's set:
-#: ``--style-layers relu1_1:0.2,relu2_1:0.2,relu3_1:0.2,relu4_1:0.2,relu5_1:0.2``.
+#: The lecture's (and Gatys') style layers with equal weights lambda[l].
+LECTURE_STYLE_LAYERS: dict[str, float] = {f"relu{k}_1": 0.2 for k in range(1, 6)}
+#: Deviation from LECTURE_STYLE_LAYERS: weight moved to relu2_1/relu3_1 (the
+#: brush-stroke scale) and relu5_1 dropped; it scored better in a network neither
+#: uses (README, "Speed"), and the network stops at relu4_2, about 20% less work per
+#: step. The lecture's set: ``--style-layers relu1_1:0.2,relu2_1:0.2,relu3_1:0.2,
+#: relu4_1:0.2,relu5_1:0.2``.
 DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu1_1": 0.2,
     "relu2_1": 1.0,
