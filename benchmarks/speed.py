@@ -132,8 +132,8 @@ def roofline(content: Path, style: Path, size: int, repeats: int = 5) -> list[di
     """One optimiser step's J(G) + gradient, as gramstyle runs it, per precision.
 
     The step is :class:`~gramstyle.objective.Objective` exactly as the pipeline builds
-    it (channels-last, truncated at relu5_1, costs in float32) at the final size; each
-    precision is compared with a matmul peak in the same precision.
+    it (channels-last, truncated at the deepest default layer, costs in float32) at the
+    final size; each precision is compared with a matmul peak in the same precision.
     """
     import torch
 
