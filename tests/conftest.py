@@ -12,6 +12,14 @@ from gramstyle.backbone import VGG19
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 TINY_WIDTHS = (4, 6, 8, 8, 8)
 
+# Settings for quick runs on the tiny net, pinned rather than the defaults so tests do
+# not move when defaults are retuned; fp32 because `auto` picks bf16 on CPUs with
+# native bf16 and the tests compare values.
+FAST = dict(
+    size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise",
+    precision="fp32",
+)  # fmt: skip
+
 # The tiny network's ops are far too small to gain from threads, and intra-op threads
 # spin badly when another process shares the cores: one thread is 10x faster here.
 torch.set_num_threads(1)

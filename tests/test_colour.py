@@ -17,12 +17,8 @@ from gramstyle.colour import (
     yiq_to_rgb,
 )
 
-# Pinned, not the defaults: tests must not move when defaults are retuned.
-# fp32 pinned: `auto` picks bf16 on CPUs with native bf16, and these compare values.
-FAST = dict(
-    size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise",
-    precision="fp32",
-)  # fmt: skip
+from .conftest import FAST
+
 #: Stated tolerance: mean |I, Q difference| between output and content, in YIQ units
 #: (I spans about ±0.6). Only pixels whose recombined colour leaves the gamut differ.
 CHROMA_TOL = 0.01

@@ -12,12 +12,10 @@ from gramstyle.masks import load_masks, mask_at, masked_gram, masked_style_cost
 from gramstyle.objective import Objective
 from gramstyle.pipeline import blend_weights
 
-# Pinned, not the defaults: tests must not move when defaults are retuned (fp32: `auto`
-# picks bf16 on CPUs with native bf16; the thresholds were set with the lecture's layers).
-FAST = dict(
-    size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise",
-    precision="fp32", style_layers=LECTURE_STYLE_LAYERS,
-)  # fmt: skip
+from . import conftest
+
+# The thresholds below were set with the lecture's layers.
+FAST = {**conftest.FAST, "style_layers": LECTURE_STYLE_LAYERS}
 ONE_SCALE = dict(size=48, min_size=48, steps=30, style_weight=1e3)
 
 

@@ -10,12 +10,7 @@ from gramstyle import GramstyleError, Settings, stylize, stylize_iter
 from gramstyle.losses import content_cost, layer_style_cost
 from gramstyle.objective import Objective
 
-# Pinned, not the defaults: tests must not move when defaults are retuned.
-# fp32 pinned: `auto` picks bf16 on CPUs with native bf16, and these compare values.
-FAST = dict(
-    size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise",
-    precision="fp32",
-)  # fmt: skip
+from .conftest import FAST
 
 
 def test_cost_falls_and_records(tiny_net, images):

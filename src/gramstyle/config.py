@@ -19,8 +19,7 @@ LECTURE_STYLE_LAYERS: dict[str, float] = {f"relu{k}_1": 0.2 for k in range(1, 6)
 #: Deviation from LECTURE_STYLE_LAYERS: weight moved to relu2_1/relu3_1 (the
 #: brush-stroke scale) and relu5_1 dropped; it scored better in a network neither
 #: uses (README, "Speed"), and the network stops at relu4_2, about 20% less work per
-#: step. The lecture's set: ``--style-layers relu1_1:0.2,relu2_1:0.2,relu3_1:0.2,
-#: relu4_1:0.2,relu5_1:0.2``.
+#: step.
 DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu1_1": 0.2,
     "relu2_1": 1.0,
