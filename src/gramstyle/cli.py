@@ -23,7 +23,7 @@ from .config import (
     Settings,
     parse_layer_weights,
 )
-from .errors import GramstyleError
+from .errors import GramstyleError, Terminated
 
 PROG = "gramstyle"
 
@@ -289,8 +289,16 @@ def cmd_explain(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _raise_terminated(signum, frame) -> typing.NoReturn:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 ok, 2 user error, 130 interrupted)."""
+    """Run the CLI; return the exit status (0 ok, 2 user error, 130 Ctrl-C, 143 SIGTERM)."""
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C (finally blocks run, temporaries go) instead of killing us.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         ns = build_parser().parse_args(argv)
         commands = {"stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain}
@@ -298,9 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"{PROG}: terminated; no output written", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def entry() -> None:
