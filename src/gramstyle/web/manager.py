@@ -114,6 +114,8 @@ class JobManager:
         self._closed.set()
         if self._listener.is_alive():
             self._listener.join()
+        for q in (self.results, *(w.tasks for w in self.workers)):
+            q.close()
         with self.lock:
             for job in self.jobs.values():
                 changed = False

@@ -151,7 +151,7 @@ def _check_port(host: str, port: int) -> None:
 def command(ns: argparse.Namespace) -> int:
     """Run the server until Ctrl-C (exit 130) or SIGTERM (143); jobs resume on restart."""
     try:
-        import multipart  # noqa: F401  (python-multipart: FastAPI's form parser)
+        import python_multipart  # noqa: F401  (FastAPI's form parser)
         import uvicorn
 
         from .app import create_app
