@@ -229,3 +229,12 @@ def test_module_entry_point_reports_one_line(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.strip() == f"gramstyle: error: content image not found: {tmp_path / 'a.png'}"
+
+
+def test_version(capsys):
+    import gramstyle
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gramstyle {gramstyle.__version__}"
