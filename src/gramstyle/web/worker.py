@@ -15,13 +15,14 @@ import multiprocessing
 import queue
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import EXPLAIN_DEFAULTS, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS, Settings
 from ..errors import GramstyleError
+from ..session import Stylizer
 
 log = logging.getLogger("gramstyle.web")
 
@@ -44,59 +45,33 @@ class Task:
         ]
 
 
-def eta_seconds(rec: Any, s: Settings) -> float | None:
+def eta_seconds(rec: Any, stages: Sequence[Any]) -> float | None:
     """Seconds left, from the time spent so far and the work left.
 
-    Work is counted in pixel-steps (a step at twice the side costs four times as
-    much), so the coarse scales' quick steps do not make the estimate optimistic.
-    ``rec`` is a :class:`~gramstyle.pipeline.StepRecord`.
+    Work is counted in pixel-steps of the plan's stages (a step at twice the side costs
+    four times as much), so the coarse scales' quick steps do not make the estimate
+    optimistic. ``rec`` is a :class:`~gramstyle.run.StepRecord`, ``stages`` the
+    :class:`~gramstyle.plan.Plan`'s (each with ``steps`` and ``pixels``).
 
     >>> from types import SimpleNamespace as R
-    >>> s = Settings(size=256, min_size=128, steps=10, coarse_steps=10)
-    >>> eta_seconds(R(scale=0, scales=2, step=10, elapsed=2.0), s)  # 1/5 of the work
+    >>> stages = [R(steps=10, pixels=64 * 64), R(steps=10, pixels=128 * 128)]
+    >>> eta_seconds(R(scale=0, step=10, elapsed=2.0), stages)  # 1/5 of the work
     8.0
     """
-    from ..pyramid import schedule
-
-    plan = schedule(s)[-rec.scales :] if rec.scales else []
-    if not plan:
+    if not stages:
         return None
-    work = [sc.steps * sc.size**2 for sc in plan]
-    done = sum(work[: rec.scale]) + rec.step * plan[rec.scale].size ** 2
+    work = [st.steps * st.pixels for st in stages]
+    done = sum(work[: rec.scale]) + rec.step * stages[rec.scale].pixels
     if done <= 0:
         return None
     return max(0.0, rec.elapsed * (sum(work) - done) / done)
-
-
-class Session:
-    """What a worker holds for its lifetime: the network, loaded once.
-
-    The VGG19 comes from the server's weights (``gramstyle serve --weights``) and is
-    cached per process by :func:`gramstyle.pipeline.default_backbone`, so every job
-    after the first starts without loading it again.
-    """
-
-    def __init__(self, base: Settings) -> None:
-        from ..pipeline import default_backbone
-
-        try:
-            default_backbone(base)  # load now, not during the first job
-        except GramstyleError as e:
-            log.warning("weights: %s", e)  # every job will report it
-
-    def stylize_iter(
-        self, content: Path, styles: Sequence[Path], s: Settings, blend: list[float] | None
-    ) -> Iterator[Any]:
-        from ..pipeline import default_backbone, stylize_iter
-
-        return stylize_iter(content, list(styles), s, backbone=default_backbone(s), blend=blend)
 
 
 Send = Callable[[str, dict[str, Any]], None]
 
 
 def run_stylize(
-    task: Task, session: Session, send: Send, cancelled: Callable[[], bool], every: float
+    task: Task, session: Stylizer, send: Send, cancelled: Callable[[], bool], every: float
 ) -> None:
     """Run one stylisation; events: step..., then done, cancelled or failed."""
     from ..image import save_image
@@ -105,14 +80,22 @@ def run_stylize(
     s = Settings(**task.settings)
     content, styles = task.inputs()
     last, previews, shown = None, 0, -math.inf
-    for rec in session.stylize_iter(content, styles, s, task.blend):
+    records: Iterable[Any]
+    stages: Sequence[Any] = ()
+    if s.method == "adain":  # one pass, one record
+        records = session.stylize_iter(content, list(styles), s, blend=task.blend)
+    else:  # the engine's seams: prepare, plan (its stages give the ETA), run
+        prep = session.prepare(content, list(styles), s, blend=task.blend)
+        plan = session.plan(prep)
+        records, stages = session.run(prep, plan), plan.stages
+    for rec in records:
         last = rec
         if rec.done == rec.total or time.monotonic() - shown >= every:
             save_image(rec.image, folder / "preview.jpg", overwrite=True)
             previews, shown = previews + 1, time.monotonic()
         send("step", {
             "done": rec.done, "total": rec.total, "loss": rec.loss, "elapsed": rec.elapsed,
-            "eta": eta_seconds(rec, s) if s.method == "gatys" else 0.0, "scale": rec.scale,
+            "eta": eta_seconds(rec, stages) if stages else 0.0, "scale": rec.scale,
             "scales": rec.scales, "size": list(rec.size), "preview": previews,
         })  # fmt: skip
         if cancelled():  # between steps: stopping the iteration stops the run
@@ -124,7 +107,7 @@ def run_stylize(
     send("done", {"size": list(last.size), "elapsed": last.elapsed})
 
 
-def run_explain(task: Task, send: Send) -> None:
+def run_explain(task: Task, session: Stylizer, send: Send) -> None:
     """Write the job's explain report (first style, the report's small defaults)."""
     from ..report import command_line, explain
 
@@ -135,7 +118,8 @@ def run_explain(task: Task, send: Send) -> None:
     command = command_line(
         "content.png", "style_1.png", "explain", s, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
     )
-    explain(content, styles[0], out, s, overwrite=True, command=command)
+    explain(content, styles[0], out, s, backbone=session.network(s), overwrite=True,
+            command=command)  # fmt: skip
     send("done", {})
 
 
@@ -164,7 +148,13 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     parent = multiprocessing.parent_process()
-    session = Session(base)
+    # The session: the network loaded once (now, not during the first job) and each
+    # style's targets cached, so a popular style is analysed once per worker.
+    session = Stylizer(base)
+    try:
+        session.network(base)
+    except GramstyleError as e:
+        log.warning("weights: %s", e)  # every job will report it
 
     def orphaned() -> bool:
         return parent is not None and not parent.is_alive()
@@ -185,7 +175,7 @@ def worker_main(
         send("started", {})
         try:
             if task.kind == EXPLAIN:
-                run_explain(task, send)
+                run_explain(task, session, send)
             else:
                 run_stylize(
                     task, session, send, lambda: cancel.is_set() or orphaned(), preview_every
