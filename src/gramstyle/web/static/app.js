@@ -372,7 +372,12 @@ function render(job) {
   $("bar-fill").style.width = `${status === "done" ? 100 : pct}%`;
   $("bar").setAttribute("aria-valuenow", String(Math.round(status === "done" ? 100 : pct)));
 
-  if (job.total) {
+  const adain = job.settings && job.settings.method === "adain";
+  if (job.total && adain) {
+    stat("stat-step", "one pass (AdaIN)");
+    stat("stat-scale", job.size ? `${job.size[1]}×${job.size[0]}` : "");
+    stat("stat-cost");
+  } else if (job.total) {
     stat("stat-step", "step ", bold(job.done), ` of ${job.total}`);
     stat("stat-scale", job.size ? `scale ${job.scale + 1}/${job.scales} · ${job.size[1]}×${job.size[0]}` : "");
     stat("stat-cost", job.loss != null ? "cost " : "", job.loss != null ? bold(fmtCost(job.loss)) : "");
