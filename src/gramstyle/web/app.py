@@ -130,8 +130,10 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         redoc_url=None,
     )
     app.state.manager = manager
+    from .serve import is_loopback
+
     name = _hostname(host).lower()
-    hosts = LOOPBACK_NAMES | {name} if name in LOOPBACK_NAMES else None
+    hosts = LOOPBACK_NAMES | {name} if is_loopback(host) else None
     app.add_middleware(Guard, hosts=hosts)  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- errors
