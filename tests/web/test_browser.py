@@ -76,4 +76,12 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     assert Image.open(io.BytesIO(data)).size == (256, 192)
     # The job shows in the list of recent jobs, as done.
     page.wait_for_selector(f'.job[data-id="{job_id}"] .pill.done')
+    # "Explain the style" makes the job's report, then links to it.
+    page.click("#explain")
+    page.wait_for_selector("#report:not([hidden])")
+    href = page.get_attribute("#report", "href")
+    assert href == f"/api/jobs/{job_id}/explain/index.html"
     assert not problems, problems
+    page.goto(server.base + href)
+    assert page.locator("img").count() >= 5
+    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
