@@ -24,6 +24,7 @@ from .config import (
     parse_layer_weights,
 )
 from .errors import GramstyleError, Terminated
+from .web import serve
 
 PROG = "gramstyle"
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_run_options(d)
     add_settings_options(d, **DEMO_DEFAULTS)
     _add_explain(sub)
+    serve.add_parser(sub)
     return parser
 
 
@@ -304,7 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         ns = build_parser().parse_args(argv)
-        commands = {"stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain}
+        commands = {
+            "stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain,
+            "serve": serve.command,
+        }  # fmt: skip
         return commands[ns.command](ns)
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from PIL import Image, ImageCms, ImageOps
 from torch import Tensor
 from torch.nn import functional as F
 
-from .errors import GramstyleError
+from .errors import GramstyleError, TooLarge
 
 ImageLike = str | os.PathLike | Image.Image | Tensor
 
@@ -42,10 +43,23 @@ def _to_srgb(img: Image.Image) -> Image.Image:
         return img  # a broken profile: use the pixels as they are
 
 
+def _flatten(img: Image.Image) -> Image.Image:
+    """An 8-bit (or 16-bit/float grey) image -> sRGB, alpha composited over white."""
+    img = _to_srgb(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img
+
+
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
 def pil_to_tensor(img: Image.Image) -> Tensor:
     """Any Pillow image -> ``(1, 3, H, W)`` float32 RGB in [0, 1]."""
-    img = _to_srgb(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    img = _flatten(img)
+    if img.mode in _DEEP_MODES:
         a = np.asarray(img, dtype=np.float32)
         # 16-bit greys arrive as I;16 or I; 8-bit converted ones stay below 256.
         scale = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
@@ -53,41 +67,66 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
             scale = max(1.0, float(a.max(initial=0)))
         a = np.clip(a / scale, 0, 1)[..., None].repeat(3, axis=-1)
     else:
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(white, rgba)
         a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
-    """Open and fully decode an image file, upright, or raise a one-line GramstyleError."""
+def _decode(fp: str | os.PathLike | IO[bytes], label: str, max_pixels: int) -> Image.Image:
+    """Open and fully decode, upright; refuse more than ``max_pixels`` before decoding."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            if img.width * img.height > max_pixels:
+                raise TooLarge(
+                    f"{label} is {img.width}x{img.height}: too many pixels "
+                    f"(limit {max_pixels:,}); is it a decompression bomb?"
+                )
+            img.load()
+    except Image.DecompressionBombError:
+        raise TooLarge(
+            f"{label} has too many pixels; refusing a possible decompression bomb"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise GramstyleError(f"{label} is not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise GramstyleError(f"{label} could not be read ({e}); is it truncated?") from None
+    upright = ImageOps.exif_transpose(img)
+    return upright if upright is not None else img
+
+
+def open_image(
+    path: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS
+) -> Image.Image:
+    """Open and fully decode an image file, upright, or raise a one-line GramstyleError.
+
+    More than ``max_pixels`` raises :class:`~gramstyle.errors.TooLarge` before decoding.
+    """
     p = Path(path)
     if not p.exists():
         raise GramstyleError(f"{what} not found: {p}")
     if p.is_dir():
         raise GramstyleError(f"{what} is a directory, not an image: {p}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(p)
-            if img.width * img.height > MAX_PIXELS:
-                raise GramstyleError(
-                    f"{what} {p} is {img.width}x{img.height}: too many pixels "
-                    f"(limit {MAX_PIXELS:,}); is it a decompression bomb?"
-                )
-            img.load()
-    except Image.DecompressionBombError:
-        raise GramstyleError(
-            f"{what} {p} has too many pixels; refusing a possible decompression bomb"
-        ) from None
-    except Image.UnidentifiedImageError:
-        raise GramstyleError(f"{what} {p} is not an image file Pillow can read") from None
-    except OSError as e:
-        raise GramstyleError(f"{what} {p} could not be read ({e}); is it truncated?") from None
-    upright = ImageOps.exif_transpose(img)
-    return upright if upright is not None else img
+    return _decode(p, f"{what} {p}", max_pixels)
+
+
+def reencode_png(
+    data: bytes, dest: str | os.PathLike, what: str = "image", max_pixels: int = MAX_PIXELS
+) -> tuple[int, int]:
+    """Decode untrusted image bytes and write them to ``dest`` as a fresh sRGB PNG.
+
+    Nothing of the original file but its pixels survives (no name, format, metadata or
+    trailing bytes): the image is decoded upright, colour-managed to sRGB and flattened
+    over white, then written atomically. Returns ``(width, height)``. Raises
+    :class:`~gramstyle.errors.TooLarge` for more than ``max_pixels`` (checked from the
+    header, before decoding) and a GramstyleError for anything Pillow cannot decode.
+    """
+    img = _flatten(_decode(io.BytesIO(data), what, max_pixels))
+    if img.mode in _DEEP_MODES:  # 16-bit and float greys: through the float contract
+        img = tensor_to_pil(pil_to_tensor(img))
+    rgb = img.convert("RGB")
+    _write_atomic(rgb, Path(dest), "PNG", compress_level=1)  # fast: inputs are not archives
+    return rgb.width, rgb.height
 
 
 def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
@@ -175,6 +214,21 @@ def _umask() -> int:
     return mask
 
 
+def _write_atomic(img: Image.Image, p: Path, fmt: str, **options: Any) -> None:
+    """Save to a temporary file in ``p``'s folder, then rename it over ``p``."""
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=fmt, **options)
+        os.replace(tmp, p)
+    except OSError as e:
+        raise GramstyleError(f"could not write {p}: {e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write atomically: a temporary file in the same folder, renamed when complete."""
     p = Path(path)
@@ -183,15 +237,5 @@ def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool
     fmt = output_format(p)
     if fmt == "JPEG":
         img = img.convert("RGB")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, p)
-    except OSError as e:
-        raise GramstyleError(f"could not write {p}: {e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _write_atomic(img, p, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return p
