@@ -3,15 +3,29 @@
 This is the only module that touches Pillow. Loading handles EXIF orientation, ICC
 profiles, grayscale, palette, CMYK, alpha (composited over white) and 16-bit images,
 and refuses decompression bombs; saving clamps, rounds and writes atomically.
+
+Decoding is hardened (:func:`decode_image`): whatever a decoder raises on bad data
+(``OSError``, ``ValueError`` for PNG text/ICC chunk bombs or a PPM maxval of 0,
+``SyntaxError``, ``struct.error``, ``EOFError``, ``NotImplementedError``, ``MemoryError``
+...) becomes one :class:`GramstyleError` naming the cause; Pillow's warnings (corrupt
+EXIF) are silenced and what libtiff writes straight to file descriptor 2 is caught, so
+a good image loads silently and a bad one says one thing. Files are opened through
+:func:`gramstyle.validate.open_input` (regular files only: a FIFO never hangs us).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import os
+import struct
 import tempfile
+import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -25,6 +39,16 @@ ImageLike = str | os.PathLike | Image.Image | Tensor
 
 #: Refuse images with more pixels than this (Pillow's bomb limit is 2x its default).
 MAX_PIXELS = 2 * 89_478_485
+#: Formats never decoded: Pillow hands EPS to Ghostscript, an interpreter we will not run
+#: on a user's file.
+REFUSED_FORMATS = frozenset({"EPS"})
+#: Only these decoders use libtiff, which writes its messages to fd 2 itself.
+_C_STDERR_FORMATS = frozenset({"TIFF"})
+_fd2_lock = threading.Lock()
+#: Modes pil_to_tensor handles as they are; a decoder's other modes are converted.
+_MODES = frozenset(
+    {"1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LA", "PA", "I", "F", "I;16", "I;16B", "I;16L"}
+)
 
 
 def _to_srgb(img: Image.Image) -> Image.Image:
@@ -38,15 +62,20 @@ def _to_srgb(img: Image.Image) -> Image.Image:
         dst = ImageCms.createProfile("sRGB")
         out = ImageCms.profileToProfile(img, src, dst, outputMode=out_mode)
         return out if out is not None else img
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return img  # a broken profile: use the pixels as they are
+    except Exception:  # noqa: BLE001 - a broken profile: use the pixels as they are
+        return img
 
 
-def pil_to_tensor(img: Image.Image) -> Tensor:
-    """Any Pillow image -> ``(1, 3, H, W)`` float32 RGB in [0, 1]."""
+def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
+    """Any Pillow image -> ``(1, 3, H, W)`` float32 RGB in [0, 1].
+
+    A float image with NaN or infinite pixels is refused (``what`` names it).
+    """
     img = _to_srgb(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(a).all():
+            raise GramstyleError(f"{what} has NaN or infinite pixel values")
         # 16-bit greys arrive as I;16 or I; 8-bit converted ones stay below 256.
         scale = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
         if img.mode == "F":
@@ -62,32 +91,110 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
 
 
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
-    """Open and fully decode an image file, upright, or raise a one-line GramstyleError."""
-    p = Path(path)
-    if not p.exists():
-        raise GramstyleError(f"{what} not found: {p}")
-    if p.is_dir():
-        raise GramstyleError(f"{what} is a directory, not an image: {p}")
+    """Open and fully decode an image file, upright, or raise a one-line GramstyleError.
+
+    The path must be a readable regular file (:func:`gramstyle.validate.open_input`
+    says what else it is: a FIFO, a device, a symlink loop, permission denied...).
+    """
+    from .validate import open_input
+
+    with open_input(path, what) as f:
+        return _decode(f, f"{what} {path}")
+
+
+def decode_image(data: bytes, what: str = "image") -> Image.Image:
+    """Decode an image held in memory (an upload), with :func:`open_image`'s checks."""
+    return _decode(io.BytesIO(data), what)
+
+
+@contextlib.contextmanager
+def _c_stderr(enabled: bool) -> Iterator[list[str]]:
+    """Catch what C libraries write to fd 2 meanwhile; the text lands in the list.
+
+    libtiff prints its warnings and errors there itself, bypassing Python. fd 2 belongs
+    to the whole process, so the capture is short (one decode) and serialised.
+    """
+    out: list[str] = []
+    if not enabled:
+        yield out
+        return
+    with _fd2_lock, tempfile.TemporaryFile() as sink:
+        try:
+            import sys
+
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            out.append(sink.read(4096).decode("utf-8", "replace"))
+
+
+def _reason(e: BaseException, c_text: str) -> str:
+    """Why a decoder failed, in words: the cause when it is known, else the decoder's own."""
+    text = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    c_line = next((ln.strip() for ln in c_text.splitlines() if ln.strip()), "")
+    if isinstance(e, OSError) and e.errno is not None:
+        from .validate import _os_reason
+
+        return f"could not be read: {_os_reason(e)}"
+    if "Decompressed data too large" in text or "MAX_TEXT_MEMORY" in text:
+        return (
+            "has a text or ICC profile chunk larger than Pillow's limit "
+            "(a decompression bomb?)"
+        )
+    if isinstance(e, (EOFError, struct.error)) or any(
+        k in text.lower() for k in ("truncated", "not enough", "broken data stream", "premature")
+    ):
+        return f"is truncated or damaged ({c_line or text})"
+    return f"could not be decoded: damaged or unsupported data ({c_line or text})"
+
+
+def _decode(f: IO[bytes], label: str) -> Image.Image:
+    """Decode the first frame of ``f`` fully and upright; every failure is one line."""
+    c_text: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            warnings.simplefilter("ignore")  # corrupt EXIF, truncated tags, deprecations
+            img = Image.open(f, formats=_open_formats())
             if img.width * img.height > MAX_PIXELS:
                 raise GramstyleError(
-                    f"{what} {p} is {img.width}x{img.height}: too many pixels "
+                    f"{label} is {img.width}x{img.height}: too many pixels "
                     f"(limit {MAX_PIXELS:,}); is it a decompression bomb?"
                 )
-            img.load()
+            if img.width < 1 or img.height < 1:
+                raise GramstyleError(f"{label} is empty ({img.width}x{img.height} pixels)")
+            with _c_stderr(img.format in _C_STDERR_FORMATS) as c_text:
+                img.load()
+            upright = ImageOps.exif_transpose(img)
+            img = upright if upright is not None else img
+            if img.mode not in _MODES:  # LAB, HSV, RGBX...: convert now, while errors map
+                img = img.convert("RGBA" if "A" in img.mode else "RGB")
+            return img
+    except GramstyleError:
+        raise
     except Image.DecompressionBombError:
         raise GramstyleError(
-            f"{what} {p} has too many pixels; refusing a possible decompression bomb"
+            f"{label} has too many pixels; refusing a possible decompression bomb"
         ) from None
     except Image.UnidentifiedImageError:
-        raise GramstyleError(f"{what} {p} is not an image file Pillow can read") from None
-    except OSError as e:
-        raise GramstyleError(f"{what} {p} could not be read ({e}); is it truncated?") from None
-    upright = ImageOps.exif_transpose(img)
-    return upright if upright is not None else img
+        raise GramstyleError(f"{label} is not an image file Pillow can read") from None
+    except MemoryError:
+        raise GramstyleError(f"{label} needs more memory to decode than is free") from None
+    except Exception as e:  # noqa: BLE001 - any decoder failure on user data is bad data
+        raise GramstyleError(f"{label} {_reason(e, ''.join(c_text))}") from None
+
+
+@functools.cache
+def _open_formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(f for f in Image.OPEN if f not in REFUSED_FORMATS)
 
 
 def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
@@ -110,16 +217,21 @@ def load_image(src: ImageLike, size: int | None = None, what: str = "image") -> 
             raise GramstyleError(
                 f"{what} tensor must be (1, 3, H, W) or (3, H, W), got {tuple(src.shape)}"
             )
+        if x.shape[-1] < 1 or x.shape[-2] < 1:
+            raise GramstyleError(f"{what} tensor is empty: {tuple(src.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise GramstyleError(f"{what} tensor has NaN or infinite values")
         x = x.float().clamp(0, 1)
         return x if size is None else resize(x, size)
+    label = what if isinstance(src, Image.Image) else f"{what} {src}"
     img = src if isinstance(src, Image.Image) else open_image(src, what)
     if size is not None:
         w, h = fit_size(img.width, img.height, size)
         if (w, h) != img.size:
             if img.mode not in ("RGB", "RGBA", "L", "LA"):
-                return resize(pil_to_tensor(img), size)
+                return resize(pil_to_tensor(img, label), size)
             img = img.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return pil_to_tensor(img)
+    return pil_to_tensor(img, label)
 
 
 def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
@@ -143,7 +255,11 @@ def tensor_to_pil(x: Tensor) -> Image.Image:
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """Pillow format name for a path's extension, or a GramstyleError."""
+    """Pillow format name for a path's extension, or a GramstyleError.
+
+    The format must really encode an RGB image: some registered ones do not (``.blp``,
+    ``.xbm``, ``.msp`` ...), which is found by encoding a tiny image in memory once.
+    """
     ext = Path(path).suffix.lower()
     fmt = Image.registered_extensions().get(ext)
     if not ext or fmt is None or fmt not in Image.SAVE:
@@ -151,22 +267,40 @@ def output_format(path: str | os.PathLike) -> str:
             f"cannot tell the image format from {str(path)!r}: "
             "use an extension such as .png or .jpg"
         )
+    failure = _encode_failure(fmt)
+    if failure:
+        raise GramstyleError(
+            f"cannot write {ext} files: Pillow's {fmt} writer fails on an RGB image "
+            f"({failure}); use .png, .jpg, .webp or .tif"
+        )
     return fmt
 
 
+def _encode(img: Image.Image, f: IO[bytes], fmt: str) -> None:
+    if fmt == "JPEG":
+        img = img.convert("RGB")
+    img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+
+
+@functools.cache
+def _encode_failure(fmt: str) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _encode(Image.new("RGB", (8, 8), (200, 100, 50)), io.BytesIO(), fmt)
+    except Exception as e:  # noqa: BLE001 - any failure means we cannot write it
+        return str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+    return ""
+
+
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
-    """Raise a GramstyleError now if saving to ``path`` would fail or clobber a file."""
-    p = Path(path)
-    if p.is_dir():
-        raise GramstyleError(f"output {p} is a directory")
-    output_format(p)
-    if p.exists() and not overwrite:
-        raise GramstyleError(f"output {p} exists; pass --overwrite to replace it")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise GramstyleError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise GramstyleError(f"output folder {parent} is not writable")
+    """Raise a GramstyleError now if saving to ``path`` would fail or clobber a file.
+
+    See :func:`gramstyle.validate.output_file`.
+    """
+    from .validate import output_file
+
+    output_file(path, overwrite)
 
 
 def _umask() -> int:
@@ -177,21 +311,21 @@ def _umask() -> int:
 
 def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write atomically: a temporary file in the same folder, renamed when complete."""
-    p = Path(path)
-    check_writable(p, overwrite)
+    from .validate import output_file, temp_prefix
+
+    p = output_file(path, overwrite, probe=False)
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     fmt = output_format(p)
-    if fmt == "JPEG":
-        img = img.convert("RGB")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p.name), suffix=".tmp")
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+            _encode(img, f, fmt)
         os.replace(tmp, p)
     except OSError as e:
-        raise GramstyleError(f"could not write {p}: {e}") from None
+        raise GramstyleError(f"could not write {p}: {e.strerror or e}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return p
