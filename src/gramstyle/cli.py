@@ -40,6 +40,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line instead of usage + error."""
 
     def error(self, message: str) -> typing.NoReturn:
+        import re
+
+        message = re.sub(r"'([^']{40})[^']{20,}'", r"'\1...'", message)  # a 9000-digit value
         raise GramstyleError(f"{message} (see {self.prog} --help)")
 
 

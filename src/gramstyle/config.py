@@ -77,10 +77,13 @@ class Bounds:
             return f"{name} must be a number, got {value!r}"
         if whole and not isinstance(value, numbers.Integral):
             return f"{name} must be a whole number, got {value!r}"
-        if not math.isfinite(value):
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
             return f"{name} must be a finite number, got {value}"
         if value < self.lo or value > self.hi or (self.lo_open and value == self.lo):
-            return f"{name} must be in {self}, got {value}"
+            shown = str(value)
+            if len(shown) > 24:  # a number of 60 digits says nothing more than its size
+                shown = f"{shown[:8]}... ({len(shown)} digits)"
+            return f"{name} must be in {self}, got {shown}"
         return None
 
 

@@ -73,9 +73,8 @@ def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
     """
     img = _to_srgb(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        check_pixels(img, what)
         a = np.asarray(img, dtype=np.float32)
-        if not np.isfinite(a).all():
-            raise GramstyleError(f"{what} has NaN or infinite pixel values")
         # 16-bit greys arrive as I;16 or I; 8-bit converted ones stay below 256.
         scale = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
         if img.mode == "F":
@@ -88,6 +87,12 @@ def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
             img = Image.alpha_composite(white, rgba)
         a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def check_pixels(img: Image.Image, what: str = "image") -> None:
+    """Refuse a float image with NaN or infinite pixels (integer modes cannot have any)."""
+    if img.mode == "F" and not np.isfinite(np.asarray(img)).all():
+        raise GramstyleError(f"{what} has NaN or infinite pixel values")
 
 
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
@@ -228,8 +233,15 @@ def load_image(src: ImageLike, size: int | None = None, what: str = "image") -> 
     if size is not None:
         w, h = fit_size(img.width, img.height, size)
         if (w, h) != img.size:
-            if img.mode not in ("RGB", "RGBA", "L", "LA"):
+            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # keep the precision
                 return resize(pil_to_tensor(img, label), size)
+            if img.mode not in ("RGB", "RGBA", "L", "LA"):
+                # Palette, CMYK, 1-bit...: to 8-bit RGB(A) in Pillow first, so a huge
+                # image is reduced before it becomes a float tensor (12 bytes a pixel).
+                srgb = _to_srgb(img)
+                alpha = srgb.mode in ("RGBA", "LA", "PA") or "transparency" in srgb.info
+                img = srgb.convert("RGBA" if alpha else "RGB")
+                img.info.pop("icc_profile", None)  # already applied
             img = img.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return pil_to_tensor(img, label)
 

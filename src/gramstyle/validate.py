@@ -69,13 +69,13 @@ def _kind(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
-        return "a directory"
+        return "a directory, not a file"
     if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe); reading it would wait for a writer"
+        return "a FIFO (named pipe), not a regular file: reading it would wait for a writer"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
+        return "a device, not a regular file"
     if stat.S_ISSOCK(mode):
-        return "a socket"
+        return "a socket, not a regular file"
     return "not a regular file"
 
 
@@ -114,7 +114,7 @@ def _stat(path: str | os.PathLike, what: str) -> os.stat_result:
 def _check_regular(path: str | os.PathLike, st: os.stat_result, what: str, limit: int) -> None:
     kind = _kind(st.st_mode)
     if kind is not None:
-        raise GramstyleError(f"{what} {path} is {kind}, not a file")
+        raise GramstyleError(f"{what} {path} is {kind}")
     if st.st_size > limit:
         raise GramstyleError(
             f"{what} {path} is too large ({st.st_size / 2**30:.1f} GiB; the limit is "
@@ -167,10 +167,10 @@ def image_file(path: str | os.PathLike, what: str = "image") -> tuple[int, int]:
     (:data:`gramstyle.image.MAX_PIXELS`), Pillow's text/ICC chunk limits and our
     handling of every exception a decoder raises, and finite pixel values.
     """
-    from .image import open_image, pil_to_tensor
+    from .image import check_pixels, open_image
 
     img = open_image(path, what)
-    pil_to_tensor(img, what=f"{what} {path}")  # NaN/infinity in float images
+    check_pixels(img, f"{what} {path}")  # NaN/infinity in float images
     return img.size
 
 
@@ -448,6 +448,39 @@ def settings(s: Settings, content_size: tuple[int, int] | None = None) -> Settin
     return s
 
 
+def fits_network(
+    s: Settings, content_size: tuple[int, int], style_sizes: Sequence[tuple[int, int]] = ()
+) -> None:
+    """The output and every style image are large enough for the deepest layer used.
+
+    Sizes are ``(width, height)`` as loaded. The output is the content at ``s.size``;
+    each style is shown to the network at :func:`gramstyle.pyramid.style_side` of the
+    coarsest scale that runs (scales too small for the network are skipped, as
+    ``stylize_iter`` does).
+    """
+    from .backbone import deepest, min_input_side
+    from .image import fit_size
+    from .pyramid import schedule, style_side
+
+    layers = [*s.content_layers, *s.style_layers]
+    side = min_input_side(layers)
+    short = min(fit_size(*content_size, s.size))
+    if short < side:
+        raise GramstyleError(
+            f"the image is too small for the chosen layers: its short side is {short} px, "
+            f"{deepest(layers)} needs at least {side} (raise --size)"
+        )
+    if s.method == "adain":
+        return
+    plan = [sc for sc in schedule(s) if short * sc.size / s.size >= side]
+    for w, h in style_sizes:
+        if plan and min(fit_size(w, h, style_side(s, plan[0].size))) < side:
+            raise GramstyleError(
+                f"the style image is too small for the chosen layers at a {plan[0].size} px "
+                f"scale (needs a short side of {side} px); raise --style-scale or --min-size"
+            )
+
+
 # ---------------------------------------------------------------- whole commands
 
 
@@ -472,14 +505,8 @@ def stylize_inputs(
 
     if not isinstance(styles, (list, tuple)):
         styles = [styles]  # one style, as the library accepts it
-    size = (1, 1)
-    if isinstance(content, (str, os.PathLike)):
-        size = image_file(content, "content image")
-    elif hasattr(content, "size") and isinstance(content.size, tuple):
-        size = content.size
-    for x in styles:
-        if isinstance(x, (str, os.PathLike)):
-            image_file(x, "style image")
+    size = _size_of(content, "content image")
+    style_sizes = [_size_of(x, "style image") for x in styles]
     blend_weights(blend, len(styles))
     if masks is not None:
         if blend is not None:
@@ -494,9 +521,21 @@ def stylize_inputs(
             if isinstance(m, (str, os.PathLike)):
                 image_file(m, f"mask {i}")
     settings(settings_, size)
+    fits_network(settings_, size, style_sizes)
     output_file(output, overwrite)
     for snap in snapshots:
         output_file(snap, overwrite, "snapshot", probe=False)
+
+
+def _size_of(x: Any, what: str) -> tuple[int, int]:
+    """``(width, height)`` of a path (decoded and checked), a PIL image or a tensor."""
+    if isinstance(x, (str, os.PathLike)):
+        return image_file(x, what)
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) >= 2:
+        return int(shape[-1]), int(shape[-2])
+    size = getattr(x, "size", None)
+    return size if isinstance(size, tuple) and len(size) == 2 else (1, 1)
 
 
 def explain_inputs(
@@ -505,8 +544,9 @@ def explain_inputs(
 ) -> None:  # fmt: skip
     """:func:`stylize_inputs` for ``gramstyle explain`` (one style, a report folder)."""
     size = image_file(content, "content image")
-    image_file(style, "style image")
+    style_size = image_file(style, "style image")
     settings(settings_, size)
+    fits_network(settings_, size, [style_size])
     output_dir(output, overwrite)
 
 

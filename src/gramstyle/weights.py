@@ -155,6 +155,11 @@ def download(url_: str, sha256: str, dest_dir: Path | None = None, timeout: floa
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
     """Read a state dict of tensors (``weights_only``: no code in the file runs)."""
     with open_input(path, "weights file", MAX_WEIGHTS_BYTES) as f:
+        magic = f.read(4)
+        f.seek(0)
+        # torch.save writes a zip archive (PK..), older versions a pickle (0x80 first).
+        if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
+            raise GramstyleError(f"{path} is not a PyTorch weights file")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -170,6 +175,10 @@ def _load_state_dict(path: Path) -> dict[str, Tensor]:
             raise GramstyleError(f"{path} needs more memory to load than is free") from None
         except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
             detail = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+            if "zip archive" in detail or "central directory" in detail:
+                raise GramstyleError(
+                    f"{path} is truncated or damaged (not a whole PyTorch file)"
+                ) from None
             raise GramstyleError(f"{path} is not a PyTorch weights file ({detail})") from None
     if isinstance(sd, Mapping) and "state_dict" in sd:
         sd = sd["state_dict"]
