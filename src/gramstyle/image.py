@@ -164,6 +164,7 @@ def _reason(e: BaseException, c_text: str) -> str:
 def _decode(f: IO[bytes], label: str) -> Image.Image:
     """Decode the first frame of ``f`` fully and upright; every failure is one line."""
     c_text: list[str] = []
+    img: Image.Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # corrupt EXIF, truncated tags, deprecations

@@ -99,8 +99,9 @@ def _stat(path: str | os.PathLike, what: str) -> os.stat_result:
         return os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
+            target = os.readlink(os.fspath(path))
             raise GramstyleError(
-                f"{what} not found: {path} (a symlink to {os.readlink(path)}, which is missing)"
+                f"{what} not found: {path} (a symlink to {target!s}, which is missing)"
             ) from None
         raise GramstyleError(f"{what} not found: {path}") from None
     except ValueError:  # an embedded NUL character
@@ -186,7 +187,9 @@ def bounded_int(lo: int, hi: int, name: str) -> Any:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text[:40]!r}")
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number, got {text[:40]!r}"
+            ) from None
         message = bounds.problem(name, value, whole=True)
         if message:
             raise argparse.ArgumentTypeError(message)
@@ -279,7 +282,9 @@ def _folder(p: Path, what: str) -> Path:
         raise GramstyleError(f"{what} folder {folder} does not exist") from None
     except OSError as e:
         if e.errno == errno.ENOTDIR:
-            raise GramstyleError(f"{what} folder {folder} is not a folder ({_os_reason(e)})") from None
+            raise GramstyleError(
+                f"{what} folder {folder} is not a folder ({_os_reason(e)})"
+            ) from None
         raise GramstyleError(f"{what} folder {folder}: {_os_reason(e)}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise GramstyleError(f"{what} folder {folder} is not a folder")
@@ -539,9 +544,12 @@ def _size_of(x: Any, what: str) -> tuple[int, int]:
 
 
 def explain_inputs(
-    settings_: Settings, content: str | os.PathLike, style: str | os.PathLike,
-    output: str | os.PathLike, overwrite: bool = False,
-) -> None:  # fmt: skip
+    settings_: Settings,
+    content: str | os.PathLike,
+    style: str | os.PathLike,
+    output: str | os.PathLike,
+    overwrite: bool = False,
+) -> None:
     """:func:`stylize_inputs` for ``gramstyle explain`` (one style, a report folder)."""
     size = image_file(content, "content image")
     style_size = image_file(style, "style image")

@@ -170,7 +170,9 @@ def _load_state_dict(path: Path) -> dict[str, Tensor]:
                 "(weights must be a plain state dict)"
             ) from None
         except (EOFError, zipfile.BadZipFile):
-            raise GramstyleError(f"{path} is truncated or damaged (not a whole PyTorch file)") from None
+            raise GramstyleError(
+                f"{path} is truncated or damaged (not a whole PyTorch file)"
+            ) from None
         except MemoryError:
             raise GramstyleError(f"{path} needs more memory to load than is free") from None
         except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
@@ -217,7 +219,8 @@ def fit_state_dict(model: torch.nn.Module, sd: Mapping[str, Tensor], what: str) 
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:  # e.g. a dtype torch cannot copy
-        raise GramstyleError(f"weights do not fit {what}: {str(e).splitlines()[-1][:120]}") from None
+        detail = str(e).splitlines()[-1][:120]
+        raise GramstyleError(f"weights do not fit {what}: {detail}") from None
 
 
 def to_our_layout(sd: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
