@@ -9,7 +9,8 @@ through the CLI's path (``file``), option parsing with settings validation
 (``layers``). A case passes when it gives a valid result or one GramstyleError line,
 writes nothing to stderr, raises no warning and ends within 20 s. Each failure's input
 is saved under ``--out`` (``NNNN.bin`` or ``NNNN.json``) with the error, so it can be
-replayed; the last lines are a markdown table of the counts.
+replayed; the last lines are a markdown table of the counts. The image pixel limit is
+lowered to ``--max-pixels`` (see ``fuzzing.FUZZ_MAX_PIXELS``) so a slow case is a hang.
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         default="decode:6,file:1,options:2,settings:1,layers:1",
         help="target:weight,... (default: %(default)s)",
     )
+    ap.add_argument(
+        "--max-pixels",
+        type=int,
+        default=fuzzing.FUZZ_MAX_PIXELS,
+        help="the image pixel limit while fuzzing (default: %(default)s)",
+    )
+    ap.add_argument("--case-seconds", type=int, default=30, help="a case past this is a hang")
     ns = ap.parse_args(argv)
+    from gramstyle import image
+
+    image.MAX_PIXELS = ns.max_pixels
 
     import torch
 
@@ -75,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             case = {"text": text}
         t0 = time.perf_counter()
         try:
-            with fuzzing.time_limit():
+            with fuzzing.time_limit(ns.case_seconds):
                 if target == "decode":
                     result = fuzzing.check_decode(data)
                 elif target == "file":

@@ -30,6 +30,24 @@ from gramstyle.errors import GramstyleError
 
 #: Seconds one fuzz case may take before it counts as a hang.
 CASE_SECONDS = 20
+#: The pixel limit while fuzzing. A flipped header bit easily declares 100 Mpx, which
+#: the real limit (178 Mpx) lets through and which takes seconds to decode: the same
+#: code path with a smaller limit keeps every case fast, so a slow case means a hang.
+FUZZ_MAX_PIXELS = 4_000_000
+
+
+@contextlib.contextmanager
+def pixel_limit(limit: int = FUZZ_MAX_PIXELS) -> Iterator[None]:
+    """Run with ``gramstyle.image.MAX_PIXELS`` set to ``limit``."""
+    from gramstyle import image
+
+    old = image.MAX_PIXELS
+    image.MAX_PIXELS = limit
+    try:
+        yield
+    finally:
+        image.MAX_PIXELS = old
+
 
 # ---------------------------------------------------------------- seeds
 

@@ -27,6 +27,12 @@ CI = settings(
 )
 
 
+@pytest.fixture(autouse=True)
+def small_pixel_limit():
+    with fuzzing.pixel_limit():
+        yield
+
+
 def test_every_seed_is_a_valid_image():
     for name, data in SEEDS.items():
         assert fuzzing.check_decode(data) == "ok", name

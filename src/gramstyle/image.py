@@ -72,14 +72,10 @@ def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
     A float image with NaN or infinite pixels is refused (``what`` names it).
     """
     img = _to_srgb(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if img.mode in _GREY_MODES:
         check_pixels(img, what)
         a = np.asarray(img, dtype=np.float32)
-        # 16-bit greys arrive as I;16 or I; 8-bit converted ones stay below 256.
-        scale = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
-        if img.mode == "F":
-            scale = max(1.0, float(a.max(initial=0)))
-        a = np.clip(a / scale, 0, 1)[..., None].repeat(3, axis=-1)
+        a = np.clip(a / _grey_scale(img), 0, 1)[..., None].repeat(3, axis=-1)
     else:
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
@@ -89,9 +85,33 @@ def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+#: High-precision grey modes: kept in float until scaled to [0, 1].
+_GREY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
+def _grey_scale(img: Image.Image) -> float:
+    """The value that is white in a high-precision grey image."""
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    hi = float(img.getextrema()[1])  # type: ignore[arg-type, index]
+    if img.mode == "F":
+        return max(1.0, hi)
+    return 65535.0 if hi > 255 else 255.0  # 16-bit greys arrive as I; 8-bit ones stay low
+
+
 def check_pixels(img: Image.Image, what: str = "image") -> None:
-    """Refuse a float image with NaN or infinite pixels (integer modes cannot have any)."""
-    if img.mode == "F" and not np.isfinite(np.asarray(img)).all():
+    """Refuse a float image with NaN or infinite pixels (integer modes cannot have any).
+
+    In Pillow's C code, without a copy: ``x != x`` marks NaN, the extrema show infinity
+    (a copy into numpy costs seconds on a 100 Mpx image).
+    """
+    if img.mode != "F":
+        return
+    from PIL import ImageMath
+
+    lo, hi = img.getextrema()  # type: ignore[misc]
+    nan = ImageMath.lambda_eval(lambda a: a["x"] != a["x"], x=img)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or nan.getextrema()[1]:  # type: ignore[index]
         raise GramstyleError(f"{what} has NaN or infinite pixel values")
 
 
@@ -234,8 +254,12 @@ def load_image(src: ImageLike, size: int | None = None, what: str = "image") -> 
     if size is not None:
         w, h = fit_size(img.width, img.height, size)
         if (w, h) != img.size:
-            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # keep the precision
-                return resize(pil_to_tensor(img, label), size)
+            if img.mode in _GREY_MODES:  # resized in float, so the precision stays
+                check_pixels(img, label)
+                scale = _grey_scale(img)
+                small = img.convert("F").resize((w, h), Image.Resampling.LANCZOS, reducing_gap=3.0)
+                a = np.clip(np.asarray(small, dtype=np.float32) / scale, 0, 1)
+                return torch.from_numpy(a)[None, None].expand(1, 3, h, w).contiguous()
             if img.mode not in ("RGB", "RGBA", "L", "LA"):
                 # Palette, CMYK, 1-bit...: to 8-bit RGB(A) in Pillow first, so a huge
                 # image is reduced before it becomes a float tensor (12 bytes a pixel).
