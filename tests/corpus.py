@@ -840,6 +840,29 @@ def build_cases() -> list[Case]:
         )
     )
 
+    add(
+        Case(
+            "odd but good: explain into a 250-character folder",
+            "odd-good",
+            [
+                "explain",
+                "{d}/c.png",
+                "{d}/s.jpg",
+                "-o",
+                "{d}/" + "r" * 250,
+                "-q",
+                "--size",
+                "48",
+                "--steps",
+                "2",
+                "--layer-steps",
+                "0",
+            ],
+            expect="ok",
+            outputs=("r" * 250,),
+        )
+    )
+
     # --- signals and the real CLI (subprocesses)
     add(
         Case(

@@ -25,6 +25,7 @@ from .backbone import VGG19
 from .config import EXPLAIN_OUTPUT, Settings
 from .errors import GramstyleError
 from .image import ImageLike, save_image
+from .validate import temp_prefix
 from .insight import (
     EXPLAIN_DEFAULTS,
     LAYER_SIZE,
@@ -73,13 +74,13 @@ def write_report(
     """Render ``expl`` into ``output_dir``: built in a hidden folder beside it, then renamed."""
     out = check_report_dir(output_dir, overwrite)
     parent = out.parent if str(out.parent) else Path(".")
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=temp_prefix(out.name), suffix=".tmp"))
     old: Path | None = None
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is for reading
         render(expl, tmp, command)
         if out.is_dir() and any(out.iterdir()):
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".old"))
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=temp_prefix(out.name), suffix=".old"))
             os.replace(out, old)
         elif out.is_dir():
             out.rmdir()
