@@ -817,31 +817,6 @@ def build_cases() -> list[Case]:
     )
     add(
         Case(
-            "odd but good: explain",
-            "odd-good",
-            [
-                "explain",
-                "{d}/c.png",
-                "{d}/s.jpg",
-                "-o",
-                "{d}/rep",
-                "-q",
-                "--size",
-                "48",
-                "--steps",
-                "3",
-                "--layer-size",
-                "32",
-                "--layer-steps",
-                "2",
-            ],
-            expect="ok",
-            outputs=("rep",),
-        )
-    )
-
-    add(
-        Case(
             "odd but good: explain into a 250-character folder",
             "odd-good",
             [
@@ -1042,7 +1017,7 @@ def _tiny_backbone(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from gramstyle import pipeline
+    from gramstyle import session as pipeline
 
     sys.path.insert(0, str(TESTS))
     try:
@@ -1130,7 +1105,7 @@ if mode.endswith("-import"):
 else:
     sys.path.insert(0, tests)
     from conftest import tiny_vgg
-    from gramstyle import pipeline
+    from gramstyle import session as pipeline
     net = tiny_vgg()
     pipeline.default_backbone = lambda settings: net
 runpy.run_module("gramstyle", run_name="__main__", alter_sys=True)

@@ -31,7 +31,9 @@ _LAZY = {
     "style_cost": "losses",
     "total_cost": "losses",
     "tv_cost": "losses",
+    "RunState": "run",
     "StepRecord": "pipeline",
+    "Stylizer": "session",
     "stylize": "pipeline",
     "stylize_iter": "pipeline",
     "explain": "report",
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     )
     from .pipeline import StepRecord, stylize, stylize_iter
     from .report import explain
+    from .run import RunState
+    from .session import Stylizer
     from .weights import load_vgg19
 
 
@@ -74,7 +78,9 @@ __all__ = [
     "VGG19",
     "GramstyleError",
     "Settings",
+    "RunState",
     "StepRecord",
+    "Stylizer",
     "content_cost",
     "explain",
     "gram_matrix",
@@ -88,4 +94,4 @@ __all__ = [
     "total_cost",
     "tv_cost",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

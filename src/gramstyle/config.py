@@ -66,10 +66,11 @@ class Bounds:
     hi: float
     lo_open: bool = False  # lo itself is excluded (a step size must be above 0)
     hi_text: str = ""  # how --help writes hi when the number is unwieldy
+    hi_open: bool = False  # hi itself is excluded
 
     def __str__(self) -> str:
         hi = self.hi_text or f"{self.hi:g}"
-        return f"{'(' if self.lo_open else '['}{self.lo:g}, {hi}]"
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {hi}{')' if self.hi_open else ']'}"
 
     def problem(self, name: str, value: Any, whole: bool = False) -> str | None:
         """Why ``value`` is not acceptable for the setting ``name``, or None."""
@@ -80,7 +81,9 @@ class Bounds:
         if not isinstance(value, numbers.Integral) and not math.isfinite(value):
             return f"{name} must be a finite number, got {value}"
         v = typing.cast(float, value)  # an int beyond float range compares exactly too
-        if v < self.lo or v > self.hi or (self.lo_open and v == self.lo):
+        if v < self.lo or v > self.hi or (self.lo_open and v == self.lo) or (
+            self.hi_open and v == self.hi
+        ):
             shown = str(value)
             if len(shown) > 24:  # a number of 60 digits says nothing more than its size
                 shown = f"{shown[:8]}... ({len(shown)} digits)"
@@ -238,6 +241,18 @@ class Settings:
             "not together with --style-size",
             STYLE_SCALES,
         ),
+    )
+    stop_tol: float = field(
+        default=0.0,
+        metadata=_opt(
+            "stop a scale early when its best cost fell by less than this fraction over "
+            "the last --stop-window steps (0 = always take every step)",
+            Bounds(0, 1, hi_open=True),
+        ),
+    )
+    stop_window: int = field(
+        default=50,
+        metadata=_opt("steps over which --stop-tol measures the decrease", Bounds(1, STEPS.hi)),
     )
     strength: float = field(
         default=0.5,
