@@ -372,8 +372,8 @@ def build_cases() -> list[Case]:
     )
     add(_content("claims-huge.png", png_header_only(100_000, 100_000), "too many pixels"))
     add(_content("zero-width.png", png_header_only(0, 30)))
-    add(_content("nan.tif", float_tiff(float("nan")), "nan"))
-    add(_content("inf.tif", float_tiff(float("inf")), "nan"))
+    add(_content("nan.tif", float_tiff(float("nan")), "pixel values"))
+    add(_content("inf.tif", float_tiff(float("inf")), "pixel values"))
     add(
         _content("tiny.png", lambda d: _rgb(1, 1).save(d / "tiny.png"), cls="odd-good", expect="ok")
     )
@@ -411,7 +411,7 @@ def build_cases() -> list[Case]:
             "style: nan",
             "image",
             _stylize("{d}/c.png", "{d}/nan.tif"),
-            message="nan",
+            message="pixel values",
             setup=_write("nan.tif", float_tiff(float("nan"))),
         )
     )
@@ -429,7 +429,7 @@ def build_cases() -> list[Case]:
             "mask: nan",
             "image",
             _stylize("{d}/c.png", "{d}/s.jpg", "--mask", "{d}/m.tif"),
-            message="nan",
+            message="pixel values",
             setup=_write("m.tif", float_tiff(float("nan"))),
         )
     )
@@ -1017,7 +1017,10 @@ def _tiny_backbone(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from gramstyle import session as pipeline
+    try:
+        from gramstyle import session as pipeline
+    except ImportError:  # before the Stylizer engine (to measure the code before this work)
+        from gramstyle import pipeline  # type: ignore[no-redef]
 
     sys.path.insert(0, str(TESTS))
     try:
@@ -1105,7 +1108,10 @@ if mode.endswith("-import"):
 else:
     sys.path.insert(0, tests)
     from conftest import tiny_vgg
-    from gramstyle import session as pipeline
+    try:
+        from gramstyle import session as pipeline
+    except ImportError:
+        from gramstyle import pipeline
     net = tiny_vgg()
     pipeline.default_backbone = lambda settings: net
 runpy.run_module("gramstyle", run_name="__main__", alter_sys=True)

@@ -110,13 +110,16 @@ def test_output_file_refuses_before_any_work(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]  # no probe left behind
 
 
-def _rec(scale, step, steps, loss, image=None):
+def _rec(scale, step, steps, loss, image=None, **kw):
     return SimpleNamespace(
         scale=scale,
         step=step,
         steps=steps,
         loss=loss,
+        done=kw.pop("done", 0),
+        total=kw.pop("total", 99),
         image=torch.zeros(1, 3, 4, 4) if image is None else image,
+        **kw,
     )
 
 
@@ -130,6 +133,17 @@ def test_result_guard_passes_a_falling_cost_and_stops_an_exploding_one():
     boom(_rec(0, 1, 2, 0.01))
     with pytest.raises(GramstyleError, match="diverged: the cost rose from 0.01 to 70"):
         boom(_rec(0, 2, 2, 70.0))
+    # A scale that stopped early (its last record has step < steps) is checked when the
+    # next scale begins.
+    early = validate.ResultGuard()
+    early(_rec(0, 1, 9, 0.01))
+    early(_rec(0, 2, 9, 70.0))
+    with pytest.raises(GramstyleError, match="diverged"):
+        early(_rec(1, 1, 9, 1.0))
+    # The engine returns each scale's best image: judged by its best cost.
+    best = validate.ResultGuard()
+    best(_rec(0, 1, 2, 0.01, best=0.01))
+    best(_rec(0, 2, 2, 70.0, best=0.005))
     nan = validate.ResultGuard()
     with pytest.raises(GramstyleError, match="NaN or infinite pixels"):
         nan(_rec(0, 1, 1, 1.0, torch.full((1, 3, 2, 2), float("nan"))))
@@ -174,3 +188,32 @@ def test_lazy_public_names_still_work():
     assert callable(gramstyle.stylize) and "gram_matrix" in dir(gramstyle)
     with pytest.raises(AttributeError):
         _ = gramstyle.no_such_name
+
+
+def test_cli_refuses_to_write_a_nan_result_and_removes_its_snapshots(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from gramstyle import pipeline
+    from gramstyle.run import StepRecord
+
+    Image.new("RGB", (40, 30), (90, 120, 30)).save(tmp_path / "c.png")
+    Image.new("RGB", (40, 40), (200, 20, 30)).save(tmp_path / "s.png")
+
+    def fake(content, styles, settings, **kw):  # three steps, the last one blows up
+        for i in (1, 2, 3):
+            image = torch.full((1, 3, 36, 48), 0.5 if i < 3 else float("nan"))
+            yield StepRecord(scale=0, scales=1, size=(36, 48), step=i, steps=3, done=i,
+                             total=3, loss=1.0 / i, content=0.0, style={}, tv=0.0,
+                             elapsed=0.0, precision="fp32", image=image)  # fmt: skip
+
+    monkeypatch.setattr(pipeline, "stylize_iter", fake)
+    argv = ["stylize", tmp_path / "c.png", tmp_path / "s.png", "-o", tmp_path / "o.png"]
+    argv += ["--size", "48", "--steps", "3", "--min-size", "48", "--save-every", "1", "-q"]
+    code = cli.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        "gramstyle: error: the optimisation produced NaN or infinite pixels; nothing was "
+        "written (lower --lr or the weights)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "s.png"]  # snapshots gone

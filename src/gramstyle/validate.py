@@ -565,35 +565,45 @@ def explain_inputs(
 class ResultGuard:
     """Refuses to let a run end in garbage; call it with every step record.
 
-    At the last step of each scale it checks that the image is finite and that the
-    cost did not explode: a cost ending the scale more than ``factor`` times above
-    where it started means the optimiser diverged (e.g. a step size far too large),
-    whose picture is noise. Raises :class:`GramstyleError` then, so nothing is written.
-    Works with any record that has ``scale``, ``step``, ``steps``, ``loss`` and
-    ``image`` (:class:`gramstyle.pipeline.StepRecord`); ``phase`` separates the runs of
-    one command (explain's one-layer runs).
+    Every record's image must be finite (a NaN image would be written as black or
+    noise). At the end of each scale (its last step, the run's last record, or the
+    first record of the next scale) the scale's cost must not have exploded: ending more
+    than ``factor`` times above where it started means the optimiser diverged. The
+    engine hands back each scale's *best* evaluated image (``rec.best``), so the check
+    uses the best cost where a record has one, else the last. Raises
+    :class:`GramstyleError` then, so nothing is written. Works with any record that has
+    ``scale``, ``step``, ``steps``, ``done``, ``total``, ``loss`` and ``image``;
+    ``phase`` separates the runs of one command (explain's one-layer runs).
     """
 
     factor: float = 10.0
     first: dict[tuple[str, int], float] = field(default_factory=dict)
+    last: dict[tuple[str, int], float] = field(default_factory=dict)
+    checked: set[tuple[str, int]] = field(default_factory=set)
 
     def __call__(self, rec: Any, phase: str = "") -> None:
         import torch
 
         key = (phase, rec.scale)
-        if rec.step == 1:
-            self.first[key] = rec.loss
-        if rec.step != rec.steps:
-            return
+        for other in [k for k in self.last if k not in self.checked and k != key]:
+            self._check(other)  # a new scale (or phase) began: the previous one is done
+        self.first.setdefault(key, rec.loss)
+        best = getattr(rec, "best", math.nan)
+        self.last[key] = best if math.isfinite(best) else rec.loss
         if not bool(torch.isfinite(rec.image).all()):
             raise GramstyleError(
                 "the optimisation produced NaN or infinite pixels; nothing was written "
                 "(lower --lr or the weights)"
             )
-        start = self.first.get(key, math.nan)
-        if math.isfinite(start) and rec.loss > self.factor * start and rec.loss - start > 1e-6:
+        if rec.step == rec.steps or rec.done == rec.total:
+            self._check(key)
+
+    def _check(self, key: tuple[str, int]) -> None:
+        self.checked.add(key)
+        start, end = self.first.get(key, math.nan), self.last.get(key, math.nan)
+        if math.isfinite(start) and end > self.factor * start and end - start > 1e-6:
             raise GramstyleError(
-                f"the optimisation diverged: the cost rose from {start:.3g} to {rec.loss:.3g} "
+                f"the optimisation diverged: the cost rose from {start:.3g} to {end:.3g} "
                 "over a scale; nothing was written (lower --lr, or use --optimizer lbfgs)"
             )
 
