@@ -25,7 +25,6 @@ from .backbone import VGG19
 from .config import EXPLAIN_OUTPUT, Settings
 from .errors import GramstyleError
 from .image import ImageLike, save_image
-from .validate import temp_prefix
 from .insight import (
     EXPLAIN_DEFAULTS,
     LAYER_SIZE,
@@ -36,6 +35,7 @@ from .insight import (
     LayerView,
     compute_explanation,
 )
+from .validate import temp_prefix
 
 DEFAULT_OUTPUT = EXPLAIN_OUTPUT
 #: Marks a folder as a gramstyle report, so --overwrite never deletes anything else.
