@@ -218,9 +218,6 @@ def _snapshot_path(output: Path, done: int) -> Path:
 
 def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, masks=None) -> int:
     from . import validate
-    from .image import save_image
-    from .pipeline import stylize_iter
-    from .progress import ProgressBar
     from .pyramid import schedule
 
     settings = settings_from(ns)
@@ -230,6 +227,9 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
         settings, content, styles, ns.output, masks=masks, blend=blend, overwrite=ns.overwrite,
         snapshots=[_snapshot_path(output, k) for k in snapshots],
     )  # fmt: skip
+    from .image import save_image  # torch: only once the inputs are known to be good
+    from .pipeline import stylize_iter
+    from .progress import ProgressBar
 
     bar = None  # created at the first step, so a bad input prints no empty bar
     last = None
@@ -274,8 +274,11 @@ def cmd_stylize(ns: argparse.Namespace) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
+    from . import validate
     from .demo import demo_content, demo_style
 
+    settings_from(ns)  # options and output before the style is drawn (about 1.5 s)
+    validate.output_file(ns.output, ns.overwrite)
     output = Path(ns.output)
     code = _run(demo_content(), demo_style(), output, ns)
     print(output.resolve())
@@ -286,11 +289,11 @@ def cmd_explain(ns: argparse.Namespace) -> int:
     import time
 
     from . import validate
-    from .progress import ExplainProgressBar
-    from .report import command_line, explain
 
     settings = settings_from(ns)
     validate.explain_inputs(settings, ns.content, ns.style, ns.output, ns.overwrite)
+    from .progress import ExplainProgressBar  # torch and matplotlib: once inputs are good
+    from .report import command_line, explain
     command = command_line(ns.content, ns.style, ns.output, settings, ns.layer_size, ns.layer_steps)
     bar = ExplainProgressBar(disable=ns.quiet)
     guard = validate.ResultGuard()

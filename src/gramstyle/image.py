@@ -25,17 +25,19 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Union
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageOps
-from torch import Tensor
-from torch.nn import functional as F
 
 from .errors import GramstyleError
 
-ImageLike = str | os.PathLike | Image.Image | Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
+
+# torch is imported inside the functions that need it: checking and decoding files needs
+# only Pillow, so a command refuses a bad file before it pays for importing torch.
+ImageLike = Union[str, os.PathLike, Image.Image, "Tensor"]
 
 #: Refuse images with more pixels than this (Pillow's bomb limit is 2x its default).
 MAX_PIXELS = 2 * 89_478_485
@@ -82,6 +84,8 @@ def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(white, rgba)
         a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    import torch
+
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
@@ -235,7 +239,9 @@ def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
 
 def load_image(src: ImageLike, size: int | None = None, what: str = "image") -> Tensor:
     """Load a path, PIL image or tensor into the contract, longest side ``size`` if given."""
-    if isinstance(src, Tensor):
+    import torch
+
+    if isinstance(src, torch.Tensor):
         x = src.detach()
         if x.dim() == 3:
             x = x.unsqueeze(0)
@@ -273,6 +279,8 @@ def load_image(src: ImageLike, size: int | None = None, what: str = "image") -> 
 
 def resize(x: Tensor, size: int | tuple[int, int]) -> Tensor:
     """Resize a ``(B, C, H, W)`` tensor, antialiased, to longest side ``size`` or ``(h, w)``."""
+    from torch.nn import functional as F
+
     if isinstance(size, int):
         w, h = fit_size(x.shape[-1], x.shape[-2], size)
         size = (h, w)
@@ -287,6 +295,8 @@ def tensor_to_pil(x: Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB, clamped and rounded."""
     if x.dim() == 4:
         x = x[0]
+    import torch
+
     a = x.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
     return Image.fromarray(a.permute(1, 2, 0).cpu().numpy(), "RGB")
 

@@ -355,22 +355,42 @@ def output_file(
     return p
 
 
-def output_dir(path: str | os.PathLike, overwrite: bool = False, what: str = "output") -> Path:
+#: The file that marks a folder as a gramstyle report (``report.MARKER``), so
+#: ``--overwrite`` never deletes anything else.
+REPORT_MARKER = "numbers.json"
+
+
+def output_dir(
+    path: str | os.PathLike, overwrite: bool = False, what: str = "output", probe: bool = True
+) -> Path:
     """Check that a report folder can be made at ``path`` (see :func:`output_file`).
 
     An existing non-empty folder is replaced only with ``overwrite`` and only if it
-    holds a gramstyle report (``numbers.json``).
+    holds a gramstyle report (:data:`REPORT_MARKER`).
     """
-    from .report import check_report_dir
-
     text = os.fspath(path)
     if "\0" in text:
         raise GramstyleError(f"{what} path {text!r} contains a NUL character")
     p = Path(text)
     folder = _folder(p, what)
     _check_name(p, folder, what)
-    check_report_dir(p, overwrite)
-    _probe(folder, p.name, what)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise GramstyleError(f"{what} {p}: {_os_reason(e)}") from None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise GramstyleError(f"{what} {p} exists and is not a folder")
+    if st is not None and any(p.iterdir()):
+        if not overwrite:
+            raise GramstyleError(f"{what} folder {p} is not empty; pass --overwrite to replace it")
+        if not (p / REPORT_MARKER).is_file():
+            raise GramstyleError(
+                f"{what} folder {p} is not a gramstyle report; refusing to replace it"
+            )
+    if probe:
+        _probe(folder, p.name, what)
     return p
 
 
@@ -506,10 +526,12 @@ def stylize_inputs(
     styles are counted; ``snapshots`` are the extra files a ``--save-every`` run will
     write (their names are checked too).
     """
-    from .pipeline import blend_weights
-
     if not isinstance(styles, (list, tuple)):
         styles = [styles]  # one style, as the library accepts it
+    # Cheapest first: the output needs no torch; the weights' checksum reads 80 MB.
+    output_file(output, overwrite)
+    for snap in snapshots:
+        output_file(snap, overwrite, "snapshot", probe=False)
     size = _size_of(content, "content image")
     style_sizes = [_size_of(x, "style image") for x in styles]
     blend_weights(blend, len(styles))
@@ -527,9 +549,23 @@ def stylize_inputs(
                 image_file(m, f"mask {i}")
     settings(settings_, size)
     fits_network(settings_, size, style_sizes)
-    output_file(output, overwrite)
-    for snap in snapshots:
-        output_file(snap, overwrite, "snapshot", probe=False)
+
+
+def blend_weights(blend: Sequence[float] | None, n_styles: int) -> None:
+    """The styles' blend weights: one per style, finite, not negative, not all zero.
+
+    (The same rule as :func:`gramstyle.prepare.blend_weights`, which also normalises
+    them; this one needs no torch, so it runs before anything heavy is imported.)
+    """
+    if blend is None:
+        return
+    w = [float(v) for v in blend]
+    if len(w) != n_styles:
+        raise GramstyleError(f"{len(w)} blend weights for {n_styles} styles")
+    if not all(math.isfinite(v) and v >= 0 for v in w):
+        raise GramstyleError(f"style blend weights must be finite and not negative, got {w}")
+    if sum(w) == 0:
+        raise GramstyleError("style blend weights are all zero")
 
 
 def _size_of(x: Any, what: str) -> tuple[int, int]:
@@ -551,11 +587,11 @@ def explain_inputs(
     overwrite: bool = False,
 ) -> None:
     """:func:`stylize_inputs` for ``gramstyle explain`` (one style, a report folder)."""
+    output_dir(output, overwrite)
     size = image_file(content, "content image")
     style_size = image_file(style, "style image")
     settings(settings_, size)
     fits_network(settings_, size, [style_size])
-    output_dir(output, overwrite)
 
 
 # ---------------------------------------------------------------- the result
