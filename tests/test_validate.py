@@ -217,3 +217,36 @@ def test_cli_refuses_to_write_a_nan_result_and_removes_its_snapshots(tmp_path, m
         "written (lower --lr or the weights)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "s.png"]  # snapshots gone
+
+
+def test_cheap_errors_come_before_torch_is_even_imported(tmp_path):
+    # "Fails in the first second": a bad output, a missing or FIFO input, a bad number
+    # or layer list is refused before torch (about a second to import) is loaded.
+    from PIL import Image
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "c.png")
+    os.mkfifo(tmp_path / "f.png")
+    c, o = str(tmp_path / "c.png"), str(tmp_path / "o.png")
+    cases = [
+        ["stylize", c, c, "-o", str(tmp_path / "o.xbm")],
+        ["stylize", str(tmp_path / "f.png"), c, "-o", o],
+        ["stylize", c, str(tmp_path / "nope.png"), "-o", o],
+        ["stylize", c, c, "-o", o, "--lr", "inf"],
+        ["stylize", c, c, "-o", o, "--style-layers", "relu1_1,relu1_1"],
+        ["stylize", c, c, c, "-o", o, "--style-blend", "1,nan"],
+        ["explain", c, c, "-o", "/proc/self/report"],
+        ["demo", "-o", str(tmp_path / "d.blp")],
+    ]
+    code = (
+        "import sys, json; from gramstyle import cli\n"
+        "codes = [cli.main(a) for a in json.loads(sys.argv[1])]\n"
+        "assert codes == [2] * len(codes), codes\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    import json
+
+    r = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == len(cases) and all(ln.startswith("gramstyle: error: ") for ln in lines)
