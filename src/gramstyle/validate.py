@@ -23,13 +23,25 @@ the end. Every later command (video, serve, batch) calls the same functions:
 - **outputs**: :func:`output_file` (a format Pillow really writes, the name and our
   temporary name fit the file system, the folder exists and takes a file, nothing that
   is not a regular file is replaced) and :func:`output_dir` for a report folder.
+- **memory and sizes**: :func:`check_memory` (a CPU run that cannot fit in this
+  machine's RAM), :func:`fits_network` (output and styles large enough for the layers).
 - **the whole of a stylisation**: :func:`stylize_inputs` (all of the above for
-  ``stylize``/``demo``), :func:`explain_inputs`.
+  ``stylize``/``demo``), :func:`explain_inputs`. Cheapest checks first: the output,
+  the files (Pillow only), then what needs torch (layer names, weights, memory), so
+  a bad path or number is refused before torch is even imported.
 - **the result**: :class:`ResultGuard` refuses to let a run end in garbage (non-finite
   pixels, a cost that exploded), :func:`out_of_memory` tells a dependency's
   out-of-memory error from a bug.
 
-Nothing here imports torch or Pillow at import time.
+Nothing here imports torch or Pillow at import time. A new command, e.g. ``video``::
+
+    settings = cli.settings_from(ns)                      # types, finiteness, ranges
+    validate.output_file(ns.output, ns.overwrite)         # before any decoding
+    validate.input_file(ns.video, "input video")          # regular, readable, not a FIFO
+    validate.settings(settings, (width, height))          # layers, weights, memory
+    guard = validate.ResultGuard()                        # then per record: guard(rec)
+
+and maps its own dependency's exceptions (PyAV, uploads) to one GramstyleError line.
 """
 
 from __future__ import annotations
