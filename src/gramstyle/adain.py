@@ -389,6 +389,7 @@ class UpConv(nn.Module):
         with torch.no_grad():
             phases.weight.copy_(k.reshape(4 * w.shape[0], w.shape[1], 2, 2))
             bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(w[:, 0, 0, 0])
+            assert phases.bias is not None
             phases.bias.copy_(bias.repeat(4))
         # A ReLU commutes with the interleaving; inside, int8 can fuse it with the conv.
         self.conv = nn.Sequential(phases, nn.ReLU()) if relu else nn.Sequential(phases)
@@ -427,7 +428,9 @@ def subpixel_decoder(decoder: Decoder) -> nn.Sequential:
             and isinstance(mods[i + 2], nn.Conv2d)
         ):
             relu = i + 3 < len(mods) and isinstance(mods[i + 3], nn.ReLU)
-            out.append(UpConv(mods[i + 2], relu))
+            conv = mods[i + 2]
+            assert isinstance(conv, nn.Conv2d)
+            out.append(UpConv(conv, relu))
             i += 4 if relu else 3
         else:
             out.append(m)
@@ -457,17 +460,21 @@ def fold_input_transform(seq: nn.Sequential) -> nn.Sequential:
     folded = copy.deepcopy(conv)
     with torch.no_grad():
         folded.weight.copy_(torch.einsum("oikl,ij->ojkl", w, p))
-        folded.bias.copy_(conv.bias.detach() + torch.einsum("oikl,i->o", w, prep.bias.detach()))
+        bias = conv.bias.detach() + torch.einsum("oikl,i->o", w, prep.bias.detach())
+        assert folded.bias is not None
+        folded.bias.copy_(bias)
     return nn.Sequential(folded, *list(seq)[2:])
 
 
-def calibration_images(size: int = 256, seed: int = 0) -> list[Tensor]:
+def calibration_images(size: int = 64, seed: int = 0) -> list[Tensor]:
     """Images for measuring int8 activation ranges, made here (deterministic, offline).
 
     A photo (matplotlib's Grace Hopper, as in the demo) and three synthetic
     "paintings": smooth colour fields at several scales, coloured stripes at many
     orientations, and hard-edged colour blocks. Each ``(1, 3, h, w)``, longest side
     ``size``. None of the benchmark images is among them (the judge stays held out).
+    64 px is enough: calibrating on 64, 128 or 256 px images judged the same
+    (README, AdaIN section) and 64 px keeps building an int8 model quick.
     """
     from .demo import demo_content
     from .image import load_image
@@ -497,26 +504,29 @@ class AdainModel:
 
     Hold one per process (a session, a web worker, a video loop)::
 
-        model = AdainModel(encoder, decoder, precision="auto", work_scale=0.625)
-        side = model.work_side(max(content.shape[-2:]))   # encode the style at this
-        stats = model.style_stats(resize(style, side))     # cached by pixels and size
-        out = model(content, stats, alpha=1.0)              # (1, 3, H, W) in [0, 1]
+        model = AdainModel(encoder, decoder, precision="auto")
+        stats = model.style_stats(style)           # cached by the style's pixels and size
+        out = model(content, stats, alpha=1.0)     # (1, 3, H, W) in [0, 1]
+        out = model(content, [s1, s2], blend=[1, 2])   # or images: stats from the cache
 
     ``encoder``: the normalised :class:`~gramstyle.backbone.VGG19` (shared with the
     optimiser; its modules are converted to channels-last in place); ``decoder``: the
     AdaIN :class:`Decoder`. ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``,
-    ``int8``) is resolved once by :func:`gramstyle.device.pick_adain_precision`:
-    fp32 runs the plain networks with the decoder's upsampling convolutions computed
-    at low resolution (:class:`UpConv`); bf16/fp16 run those under autocast; int8
-    runs quantised copies (:mod:`gramstyle.quantize`) calibrated once, here, on
-    :func:`calibration_images` (or ``calibration``).
+    ``int8``) is resolved once by :func:`gramstyle.device.pick_adain_precision`
+    (``auto``: int8 on x86 CPUs with AVX2, else bf16/fp16 where native, else fp32).
+    Every form runs the encoder with its input transform folded into ``conv1_1``
+    (:func:`fold_input_transform`) and the decoder's upsampling convolutions at low
+    resolution (:class:`UpConv`), channels-last; both are exact rewrites. bf16/fp16
+    run under autocast; int8 runs quantised copies (:mod:`gramstyle.quantize`)
+    calibrated once, here, on :func:`calibration_images` (or ``calibration``).
+    ``subpixel=False`` keeps the decoder's literal layout (for measurements).
 
-    ``work_scale`` < 1 runs the networks on the content resized by that factor and
-    brings the result back to full size with a fast guided filter
-    (:func:`gramstyle.guided.fast_guided_upsample`) guided by the full-size content,
-    so edges stay sharp; style statistics should then come from the style image at
-    :meth:`work_side` (times any style scale), so strokes keep their size relative
-    to the picture. ``cache_size``: how many style images' statistics to keep (LRU).
+    The style statistics depend on the style image's size (relu4_1 sees strokes at
+    that scale), so resize the style as the output needs before asking; each image's
+    statistics are kept in an LRU cache of ``cache_size`` entries keyed by a hash of
+    its pixels and its shape, so a second call with the same style costs only the
+    content's encoder and the decoder. ``hits``/``misses`` count cache look-ups.
+    Not thread-safe: give each worker thread its own model (they may share the nets).
     """
 
     def __init__(
@@ -525,7 +535,6 @@ class AdainModel:
         decoder: Decoder,
         precision: str = "auto",
         *,
-        work_scale: float = 1.0,
         cache_size: int = 32,
         calibration: Sequence[Tensor] | None = None,
         subpixel: bool = True,
@@ -535,11 +544,8 @@ class AdainModel:
 
         from .device import pick_adain_precision
 
-        if not 0.0 < work_scale <= 1.0:
-            raise GramstyleError(f"work scale must be in (0, 1], got {work_scale}")
         self.device = next(encoder.parameters()).device
         self.precision = pick_adain_precision(precision, self.device)
-        self.work_scale = work_scale
         self.eps = eps
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple, StyleStats] = OrderedDict()
@@ -570,7 +576,10 @@ class AdainModel:
     # -- the two network passes --------------------------------------------------------
 
     def encode(self, x: Tensor) -> Tensor:
-        """relu4_1 features, float32 ``(1, C, H/8, W/8)``, of ``x`` ``(1, 3, H, W)`` (H, W % 8 == 0)."""
+        """relu4_1 features, float32 ``(1, C, H/8, W/8)``, of ``x`` ``(1, 3, H, W)``.
+
+        ``H`` and ``W`` multiples of 8 (as :func:`_pad_to_stride` makes them).
+        """
         with torch.no_grad(), _autocast(x.device, self._dtype):
             return self._enc(x.contiguous(memory_format=torch.channels_last)).float()
 
@@ -636,10 +645,6 @@ class AdainModel:
 
     # -- stylising ----------------------------------------------------------------------
 
-    def work_side(self, side: int) -> int:
-        """Longest side the networks see for an output of longest side ``side``."""
-        return max(MIN_SIDE, min(side, round(side * self.work_scale)))
-
     def __call__(
         self,
         content: Tensor,
@@ -653,25 +658,8 @@ class AdainModel:
         """Stylise ``content`` ``(1, 3, H, W)``; returns ``(1, 3, H, W)`` in [0, 1].
 
         ``style``: :meth:`style_stats`, or style image(s) to compute them from (cached).
-        ``alpha``, ``tile``, ``overlap``: as in :func:`adain_stylize` (tiles are counted
-        at the working size).
+        ``alpha``, ``tile``, ``overlap``: as in :func:`adain_stylize`.
         """
         _check_call(content, alpha, tile, overlap)
         stats = style if isinstance(style, StyleStats) else self.style_stats(style, blend)
-        H, W = content.shape[-2:]
-        side = self.work_side(max(H, W))
-        if side >= max(H, W) or min(H, W) * side / max(H, W) < MIN_SIDE:
-            return _stylize(content, stats, alpha, self.encode, self.decode, tile, overlap,
-                            self.eps)  # fmt: skip
-        from .guided import fast_guided_upsample
-        from .image import resize
-
-        low = resize(content, side)
-        y = _stylize(low, stats, alpha, self.encode, self.decode, tile, overlap, self.eps)
-        return fast_guided_upsample(content, low, y, GUIDE_RADIUS, GUIDE_EPS).clamp(0, 1)
-
-
-#: Fast guided filter of the work-size result (radius in work-size pixels, ridge in
-#: squared [0, 1] intensity units): chosen by eye and the judge (README, AdaIN section).
-GUIDE_RADIUS = 2
-GUIDE_EPS = 1e-2
+        return _stylize(content, stats, alpha, self.encode, self.decode, tile, overlap, self.eps)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .adain import Decoder, adain_stylize, default_decoder
+from .adain import AdainModel, Decoder, default_decoder
 from .backbone import VGG19, check_layer_names, deepest, min_input_side
 from .colour import grey, luminance, match_color, match_luminance, with_chroma_of
 from .config import INITS, Settings
@@ -94,6 +94,16 @@ def blend_weights(blend: Sequence[float] | None, n_styles: int) -> list[float] |
     return [v / sum(w) for v in w]
 
 
+@lru_cache(maxsize=2)
+def adain_model(net: VGG19, decoder: Decoder, precision: str) -> AdainModel:
+    """The fast AdaIN engine for these networks, built once per process and precision.
+
+    Keeps its style statistics between calls, so a second stylisation with the same
+    style (at the same size) encodes only the content.
+    """
+    return AdainModel(net, decoder, precision)
+
+
 def _adain_image(
     s: Settings,
     content: Tensor,
@@ -101,11 +111,11 @@ def _adain_image(
     blend: Sequence[float] | None,
     net: VGG19,
     decoder: Decoder | None,
-    dtype: torch.dtype | None,
 ) -> Tensor:
     """The AdaIN result for ``content``, styles at this scale's style size."""
     dec = (decoder or default_decoder()).to(content.device)
-    return adain_stylize(content, styles, net, dec, s.alpha, blend, tile=s.tile, dtype=dtype)
+    model = adain_model(net, dec, s.precision)
+    return model(content, styles, s.alpha, blend=blend, tile=s.tile)
 
 
 def _settings(settings: Settings | None, overrides: dict) -> Settings:
@@ -150,7 +160,8 @@ def stylize_iter(
     if masks is not None and blend is not None:
         raise GramstyleError("give style blend weights or masks, not both")
     device = pick_device(s.device)
-    dtype = pick_precision(s.precision, device)
+    # int8 is for the AdaIN networks only (Settings checks); they resolve it themselves.
+    dtype = None if s.method == "adain" else pick_precision(s.precision, device)
     C_full = load_image(content, s.size, "content image").to(device)
     S_full = [load_image(x, None, "style image").to(device) for x in styles]
     notes: tuple[str, ...] = ()
@@ -179,14 +190,15 @@ def stylize_iter(
     if s.method == "adain":
         t0 = time.perf_counter()
         S = [resize(img, style_side(s, s.size)) for img in S_full]
-        out = _adain_image(s, C_full, S, blend, net, decoder, dtype)
+        model = adain_model(net, (decoder or default_decoder()).to(device), s.precision)
+        out = model(C_full, S, s.alpha, blend=blend, tile=s.tile)
         if s.preserve_color == "luminance":
             out = with_chroma_of(out, C_colour)
         nan = float("nan")
         yield StepRecord(
             scale=0, scales=1, size=(out.shape[-2], out.shape[-1]), step=1, steps=1, done=1,
             total=1, loss=nan, content=nan, style={}, tv=nan,
-            elapsed=time.perf_counter() - t0, precision=_dtype_name(dtype), image=out,
+            elapsed=time.perf_counter() - t0, precision=model.precision, image=out,
             notes=notes,
         )  # fmt: skip
         return
@@ -207,7 +219,7 @@ def stylize_iter(
         if x is not None:
             x0 = resize(x, (C.shape[-2], C.shape[-1]))
         elif s.init == "adain":
-            x0 = _adain_image(s, C, S, blend, net, decoder, dtype)
+            x0 = _adain_image(s, C, S, blend, net, decoder)
         else:
             x0 = _initial_image(s, C, gen)
         if x is None and s.preserve_color == "luminance":

@@ -56,7 +56,8 @@ def _fuse_conv_relu(module: nn.Module) -> nn.Module:
         setattr(module, name, _fuse_conv_relu(child))
     if not isinstance(module, nn.Sequential):
         return module
-    mods, out, i = list(module), [], 0
+    mods, i = list(module), 0
+    out: list[nn.Module] = []
     while i < len(mods):
         m = mods[i]
         if isinstance(m, nn.Conv2d) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU):
