@@ -13,6 +13,11 @@ context on every side. The content statistics AdaIN needs are global, so they ar
 accumulated over all tiles first (a second encoder pass per tile) and every tile is
 then shifted and scaled with the same numbers; peak memory is one padded tile's
 activations plus the input and output images, whatever the image size.
+
+Two ways in: :func:`adain_stylize` is the plain reference (the networks as given,
+nothing kept), and :class:`AdainModel` the fast engine for repeated calls (networks
+rewritten and, where it pays, quantised once; style statistics cached), which the
+pipeline uses. Both share the tiling (:func:`_stylize`).
 """
 
 from __future__ import annotations
