@@ -202,3 +202,17 @@ def test_real_weights_int8_close_to_fp32(shared_images):
     # another style is 12.4 dB away.
     assert psnr(got, want) > 20
     assert psnr(got, want) > psnr(ref(c, [other]), want) + 6
+
+
+@needs_ort
+def test_int8_graphs_are_kept_for_the_next_process(nets, images, tmp_path):
+    content, style = images
+    first = AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert len(kept) == 2 and all(n.startswith("adain-int8-") for n in kept)  # enc, dec
+    second = AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept  # found, not made again
+    torch.testing.assert_close(second(content, [style]), first(content, [style]))
+    (tmp_path / kept[0]).write_bytes(b"damaged")  # a broken file is made again
+    third = AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path)
+    torch.testing.assert_close(third(content, [style]), first(content, [style]))

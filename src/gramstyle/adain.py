@@ -525,6 +525,10 @@ class AdainModel:
     run under autocast; int8 runs quantised copies (:mod:`gramstyle.quantize`)
     calibrated once, here, on :func:`calibration_images` (or ``calibration``).
     ``subpixel=False`` keeps the decoder's literal layout (for measurements).
+    ``int8_backend``: ``auto`` (ONNX Runtime when the ``fast`` extra is installed,
+    else torch's fbgemm), ``onnxruntime`` or ``torch``; ``int8_cache``: a folder where
+    ONNX Runtime's int8 graphs are kept between processes (the pipeline passes
+    :func:`gramstyle.weights.cache_dir`; None: quantise in every process).
 
     The style statistics depend on the style image's size (relu4_1 sees strokes at
     that scale), so resize the style as the output needs before asking; each image's
@@ -544,6 +548,7 @@ class AdainModel:
         calibration: Sequence[Tensor] | None = None,
         subpixel: bool = True,
         int8_backend: str = "auto",
+        int8_cache: Path | None = None,
         eps: float = 1e-5,
     ) -> None:
         from collections import OrderedDict
@@ -578,9 +583,9 @@ class AdainModel:
                 # The literal decoder: the sub-pixel form's interleaving exports to
                 # many small ONNX ops, and ONNX Runtime fuses upsample+conv well.
                 self.backend = "onnxruntime"
-                self._enc: nn.Module = onnx_int8.quantize_ort(enc, images)
+                self._enc: nn.Module = onnx_int8.quantize_ort(enc, images, int8_cache)
                 self._dec: nn.Module = onnx_int8.quantize_ort(
-                    nn.Sequential(*decoder.net), [*feats, *mixed]
+                    nn.Sequential(*decoder.net), [*feats, *mixed], int8_cache
                 )
             else:
                 engine = int8_engine()

@@ -7,12 +7,16 @@ to ONNX, and run by ONNX Runtime's CPU kernels (MLAS), which measured faster tha
 torch's fbgemm ones on the AdaIN networks (README, AdaIN section). Weights are
 7-bit (``reduce_range``) so CPUs without VNNI cannot saturate their 16-bit
 accumulators. The float and int8 graphs live in a private temporary folder only
-while they are made (``quantize_static`` works on files).
+while they are made (``quantize_static`` works on files); the int8 graph is then kept
+in the cache folder (:func:`gramstyle.weights.cache_dir`) under a hash of the
+weights, the calibration inputs and the versions, so later processes load it in a
+fraction of a second instead of quantising again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import warnings
 from collections.abc import Iterable
@@ -58,12 +62,55 @@ def _export(model: nn.Module, example: Tensor, path: Path) -> None:
         )  # fmt: skip
 
 
-def quantize_ort(model: nn.Module, calibration: Iterable[Tensor]) -> OrtNet:
+#: Bumped when the export or quantisation recipe changes (old cache files then miss).
+RECIPE = 1
+
+
+def cache_key(model: nn.Module, calibration: Iterable[Tensor]) -> str:
+    """Hash of everything the int8 graph depends on: weights, calibration, versions."""
+    import hashlib
+
+    import onnxruntime
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{RECIPE} {torch.__version__} {onnxruntime.__version__}".encode())
+    for name, t in [*model.state_dict().items(), *enumerate(calibration)]:
+        h.update(f"{name} {tuple(t.shape)}".encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    h.update(repr(model).encode())  # the layer structure
+    return h.hexdigest()
+
+
+def quantize_ort(
+    model: nn.Module, calibration: Iterable[Tensor], cache: Path | None = None
+) -> OrtNet:
     """An int8 ONNX Runtime copy of ``model`` (float ``(1, C, H, W)`` in and out).
 
     ``calibration``: inputs of the kind the model will see (the first one also fixes
-    the exported graph's channel count; heights and widths stay dynamic).
+    the exported graph's channel count; heights and widths stay dynamic). ``cache``:
+    a folder to keep the int8 graph in and look for it first (None: no cache).
     """
+    inputs = [x.detach().to("cpu", torch.float32).contiguous() for x in calibration]
+    path = cache / f"adain-int8-{cache_key(model, inputs)}.onnx" if cache else None
+    if path is not None and path.is_file():
+        try:
+            return OrtNet(path.read_bytes())
+        except Exception:  # a damaged file: make it again
+            pass
+    data = _quantize(model, inputs)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache is no error: quantise again next time
+            pass
+    return OrtNet(data)
+
+
+def _quantize(model: nn.Module, inputs: list[Tensor]) -> bytes:
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -71,8 +118,6 @@ def quantize_ort(model: nn.Module, calibration: Iterable[Tensor]) -> OrtNet:
         QuantType,
         quantize_static,
     )
-
-    inputs = [x.detach().to("cpu", torch.float32).contiguous() for x in calibration]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -95,5 +140,4 @@ def quantize_ort(model: nn.Module, calibration: Iterable[Tensor]) -> OrtNet:
             )  # fmt: skip
         finally:
             logging.disable(previous)
-        data = onnx.load(str(dst)).SerializeToString()
-    return OrtNet(data)
+        return onnx.load(str(dst)).SerializeToString()

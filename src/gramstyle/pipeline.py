@@ -99,9 +99,13 @@ def adain_model(net: VGG19, decoder: Decoder, precision: str) -> AdainModel:
     """The fast AdaIN engine for these networks, built once per process and precision.
 
     Keeps its style statistics between calls, so a second stylisation with the same
-    style (at the same size) encodes only the content.
+    style (at the same size) encodes only the content; int8 graphs made by ONNX
+    Runtime are kept in the cache folder (``$GRAMSTYLE_CACHE``), so the next process
+    loads them instead of quantising again.
     """
-    return AdainModel(net, decoder, precision)
+    from .weights import cache_dir
+
+    return AdainModel(net, decoder, precision, int8_cache=cache_dir())
 
 
 def _adain_image(
