@@ -199,6 +199,9 @@ def latency(ns: argparse.Namespace) -> None:
             rows.append((size, n, workers[n].info, warm[n], cold[n], hwm[n]))
     for w in workers.values():
         w.close()
+    import shutil
+
+    shutil.rmtree(os.environ.pop("GRAMSTYLE_CACHE"), ignore_errors=True)
     print("### Latency (seconds, median over alternating calls; tubingen, from files)\n")
     print("| size | tool | runs as | style cached | first call, new style | peak RSS MB "
           "| ready in s |\n|---|---|---|---|---|---|---|")  # fmt: skip
