@@ -58,3 +58,17 @@ def shared_images() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/images is not beside the project")
     return SHARED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Keep what the library caches on disk (int8 graphs) out of the user's cache."""
+    import os
+
+    old = os.environ.get("GRAMSTYLE_CACHE")
+    os.environ["GRAMSTYLE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("GRAMSTYLE_CACHE", None)
+    else:
+        os.environ["GRAMSTYLE_CACHE"] = old

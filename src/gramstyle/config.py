@@ -39,7 +39,7 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 INITS = ("noise", "content", "blend", "adain")  # or a path to an image file
 METHODS = ("gatys", "adain")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 POOLINGS = ("max", "avg")
 PRESERVE_COLOR = ("none", "luminance", "match")
 #: --strength spans this many decades of style_weight, centred on strength 0.5.
@@ -181,7 +181,8 @@ class Settings:
         default="auto",
         metadata=_opt(
             "network precision: auto picks bf16/fp16 only where the hardware "
-            "has it; costs are always float32",
+            "has it (and int8 for --method adain on x86 CPUs with AVX2); costs are "
+            "always float32; int8 only with --method adain",
             choices=PRECISIONS,
         ),
     )
@@ -278,6 +279,10 @@ class Settings:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (
+                self.precision != "int8" or self.method == "adain",
+                "int8 runs only the AdaIN networks: use it with --method adain",
+            ),
             (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
             (
                 self.preserve_color in PRESERVE_COLOR,

@@ -118,7 +118,8 @@ def prepare(
     if masks is not None and weights is not None:
         raise GramstyleError("give style blend weights or masks, not both")
     device = pick_device(s.device)
-    dtype = pick_precision(s.precision, device)
+    # AdaIN's networks resolve their own precision (int8 among them): see AdainModel.
+    dtype = None if s.method == "adain" else pick_precision(s.precision, device)
     C = load_image(content, s.size, "content image").to(device)
     S = [load_image(x, None, "style image").to(device) for x in styles]
     notes: tuple[str, ...] = ()

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .adain import Decoder, StyleStats, adain_stylize, default_decoder, style_stats
+from .adain import AdainModel, Decoder, StyleStats, default_decoder
 from .backbone import VGG19
 from .colour import with_chroma_of
 from .config import Settings
@@ -32,7 +32,7 @@ from .objective import ExtraCost, blend_targets, style_targets
 from .plan import Plan, make_plan
 from .prepare import Prepared, prepare
 from .pyramid import style_side
-from .run import Run, RunState, StepRecord, dtype_name
+from .run import Run, RunState, StepRecord
 from .weights import load_vgg19
 
 
@@ -92,7 +92,8 @@ class Stylizer:
         self._backbone, self._decoder = backbone, decoder
         self._ready: set[int] = set()  # ids of networks already moved and laid out
         self._targets = _LRU(cache_size)
-        self._stats = _LRU(cache_size)
+        self._cache_size = cache_size
+        self._adain = _LRU(2)  # AdainModel per (networks, precision); each caches its styles
 
     # Networks ------------------------------------------------------------------------
 
@@ -134,23 +135,30 @@ class Stylizer:
         ]
         return blend_targets(per_style, prep.blend, stacked=prep.masks is not None)
 
-    def adain_stats(self, prep: Prepared, side: int, dtype: torch.dtype | None) -> StyleStats:
+    def adain_model(self, settings: Settings | None = None) -> AdainModel:
+        """The fast AdaIN engine for ``settings`` (built once per network and precision).
+
+        It keeps each style's statistics (LRU, keyed by the style's pixels and size), so
+        a second call with the same style encodes only the content; ONNX Runtime's int8
+        graphs are kept in the cache folder (``$GRAMSTYLE_CACHE``) across processes.
+        """
+        from .device import pick_device
+        from .weights import cache_dir
+
+        s = settings or self.settings
+        net = self.network(s)
+        dec = self.decoder(pick_device(s.device))
+        key = (id(net), id(dec), s.precision, str(next(net.parameters()).device))
+        return self._adain.get_or(
+            key,
+            lambda: AdainModel(net, dec, s.precision, cache_size=self._cache_size,
+                               int8_cache=cache_dir()),
+        )  # fmt: skip
+
+    def adain_stats(self, prep: Prepared, side: int) -> StyleStats:
         """AdaIN's blended relu4_1 statistics of ``prep``'s styles at longest side ``side``."""
-        net = self.network(prep.settings)
-
-        def compute(x: Tensor) -> StyleStats:
-            return style_stats(net, [resize(x, side)], None, dtype)
-
-        stats = [
-            self._stats.get_or((id(net), key, side, dtype), partial(compute, x))
-            for key, x in zip(prep.style_keys, prep.styles, strict=True)
-        ]
-        w = list(prep.blend) if prep.blend is not None else [1 / len(stats)] * len(stats)
-        mean = sum((wk * st.mean for wk, st in zip(w, stats, strict=True)),
-                   torch.zeros_like(stats[0].mean))  # fmt: skip
-        std = sum((wk * st.std for wk, st in zip(w, stats, strict=True)),
-                  torch.zeros_like(stats[0].std))  # fmt: skip
-        return StyleStats(mean, std)
+        model = self.adain_model(prep.settings)
+        return model.style_stats([resize(x, side) for x in prep.styles], prep.blend)
 
     def adain_image(self, prep: Prepared, content: Tensor | None = None,
                     side: int | None = None) -> Tensor:  # fmt: skip
@@ -158,9 +166,7 @@ class Stylizer:
         s = prep.settings
         C = prep.content if content is None else content
         side = side if side is not None else style_side(s, s.size)
-        stats = self.adain_stats(prep, side, prep.dtype)
-        return adain_stylize(C, stats, self.network(s), self.decoder(C.device), s.alpha,
-                             tile=s.tile, dtype=prep.dtype)  # fmt: skip
+        return self.adain_model(s)(C, self.adain_stats(prep, side), s.alpha, tile=s.tile)
 
     # The three seams -------------------------------------------------------------------
 
@@ -242,7 +248,8 @@ class Stylizer:
         return StepRecord(
             scale=0, scales=1, size=(out.shape[-2], out.shape[-1]), step=1, steps=1, done=1,
             total=1, loss=nan, content=nan, style={}, tv=nan,
-            elapsed=time.perf_counter() - t0, precision=dtype_name(prep.dtype), image=out,
+            elapsed=time.perf_counter() - t0, precision=self.adain_model(prep.settings).precision,
+            image=out,
             notes=prep.notes,
         )  # fmt: skip
 
