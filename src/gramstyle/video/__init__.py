@@ -1,0 +1,1 @@
+"""Video: ``stylize_video`` and ``gramstyle video`` (PyAV and OpenCV imported lazily)."""
