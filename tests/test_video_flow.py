@@ -1,4 +1,4 @@
-"""Flow, warping, reliability masks, the temporal cost and the warping error, against known flows."""
+"""Flow, warping, reliability masks, temporal cost and warping error, against known flows."""
 
 from __future__ import annotations
 

@@ -147,16 +147,24 @@ def test_variable_frame_rate_keeps_each_timestamp(tmp_path):
 def test_output_timing_is_exact():
     base = dict(path=None, container="mp4", codec="h264", width=64, height=48, sar=Fraction(1),
                 rotation=0, frames=10, vfr=False, audio=(), dropped=0)  # fmt: skip
-    t = vio.output_timing(vio.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 24000), start=0, **base))
+    t = vio.output_timing(
+        vio.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 24000), start=0, **base)
+    )
     assert (t.time_base, t.step) == (Fraction(1, 24000), 1001)
     # A millisecond time base (Matroska) cannot hold 1001/24000 s: use one that can.
-    t = vio.output_timing(vio.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 1000), start=42, **base))
+    t = vio.output_timing(
+        vio.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 1000), start=42, **base)
+    )
     assert t.step * t.time_base == Fraction(1001, 24000)
     assert t.start * t.time_base == pytest.approx(0.042, abs=1 / 48000)
-    t = vio.output_timing(vio.VideoInfo(rate=Fraction(25), time_base=Fraction(1, 1000), start=0, **base))
+    t = vio.output_timing(
+        vio.VideoInfo(rate=Fraction(25), time_base=Fraction(1, 1000), start=0, **base)
+    )
     assert (t.time_base, t.step) == (Fraction(1, 1000), 40)
     vfr = dict(base, vfr=True)
-    t = vio.output_timing(vio.VideoInfo(rate=Fraction(30), time_base=Fraction(1, 90000), start=7, **vfr))
+    t = vio.output_timing(
+        vio.VideoInfo(rate=Fraction(30), time_base=Fraction(1, 90000), start=7, **vfr)
+    )
     assert (t.time_base, t.start, t.step) == (Fraction(1, 90000), 7, None)
 
 
@@ -213,7 +221,9 @@ def test_no_video_stream(tmp_path):
     with av.open(str(p), "w") as out:
         a = out.add_stream("aac", rate=8000)
         a.layout = "mono"
-        f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        f = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+        )
         f.sample_rate, f.pts = 8000, 0
         for pkt in [*a.encode(f), *a.encode(None)]:
             out.mux(pkt)

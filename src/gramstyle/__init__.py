@@ -20,6 +20,7 @@ from .losses import (
 )
 from .pipeline import StepRecord, stylize, stylize_iter
 from .report import explain
+from .video import stylize_video  # PyAV/OpenCV load only when a video runs
 from .weights import load_vgg19
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "style_cost",
     "stylize",
     "stylize_iter",
+    "stylize_video",
     "total_cost",
     "tv_cost",
 ]

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common_run_options(d)
     add_settings_options(d, **DEMO_DEFAULTS)
     _add_explain(sub)
+    from .video import cli as video_cli  # PyAV and OpenCV load only when a video runs
+
+    video_cli.add_parser(sub)
     return parser
 
 
@@ -302,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         commands = {"stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain}
+        from .video.cli import command as cmd_video
+
+        commands["video"] = cmd_video
         return commands[ns.command](ns)
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

@@ -36,9 +36,7 @@ def _cv2() -> Any:
     try:
         import cv2
     except ImportError:
-        raise GramstyleError(
-            "video needs OpenCV: pip install 'gramstyle[video]'"
-        ) from None
+        raise GramstyleError("video needs OpenCV: pip install 'gramstyle[video]'") from None
     return cv2
 
 
@@ -63,9 +61,12 @@ def _grey_u8(x: Tensor) -> Any:
 
 
 def dis_flow(a: Tensor, b: Tensor, preset: str = "medium") -> Tensor:
-    """Flow from ``a`` to ``b`` (``(1, 3, H, W)`` each), ``(1, 2, H, W)`` float32, on ``a``'s device."""
+    """Flow from ``a`` to ``b`` (``(1, 3, H, W)`` each): ``(1, 2, H, W)`` float32 on
+    ``a``'s device, computed on the CPU from 8-bit luma."""
     if a.shape != b.shape or a.dim() != 4 or a.shape[:2] != (1, 3):
-        raise ValueError(f"frames must both be (1, 3, H, W), got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise ValueError(
+            f"frames must both be (1, 3, H, W), got {tuple(a.shape)}, {tuple(b.shape)}"
+        )
     f = _dis(preset).calc(_grey_u8(a), _grey_u8(b), None)  # (H, W, 2): x, y
     return torch.from_numpy(f).permute(2, 0, 1).unsqueeze(0).to(a.device)
 

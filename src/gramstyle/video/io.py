@@ -17,6 +17,7 @@ exactly); a variable-rate input keeps every frame's own timestamp.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -56,9 +57,7 @@ def _av() -> Any:
     try:
         import av
     except ImportError:
-        raise GramstyleError(
-            "video needs PyAV: pip install 'gramstyle[video]'"
-        ) from None
+        raise GramstyleError("video needs PyAV: pip install 'gramstyle[video]'") from None
     return av
 
 
@@ -258,7 +257,9 @@ def frame_ticks(info: VideoInfo) -> Fraction:
     return 1 / (info.rate * info.time_base)
 
 
-def read_frames(info: VideoInfo, size: tuple[int, int], notes: list[str] | None = None) -> Iterator[Frame]:
+def read_frames(
+    info: VideoInfo, size: tuple[int, int], notes: list[str] | None = None
+) -> Iterator[Frame]:
     """Decode every frame of ``info``'s first video stream, resized to ``size`` ``(H, W)``
     upright (an odd source side is cropped by one, see :func:`processing_size`).
 
@@ -402,7 +403,9 @@ class VideoWriter:
         self.timing = output_timing(info)
         self.notes: list[str] = []
         if info.dropped:
-            self.notes.append(f"{info.dropped} subtitle/data stream(s) of the input are not carried over")
+            self.notes.append(
+                f"{info.dropped} subtitle/data stream(s) of the input are not carried over"
+            )
         fd, tmp = tempfile.mkstemp(
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp" + self.path.suffix
         )
@@ -420,7 +423,7 @@ class VideoWriter:
             raise
 
     def _setup_video(self, fmt: str, crf: int) -> None:
-        from av.video.reformatter import ColorPrimaries, ColorRange, ColorTrc, Colorspace
+        from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
         name = _encoder_name(fmt)
         if name != "libx264" and fmt != "webm":
@@ -569,10 +572,9 @@ class VideoWriter:
         """Close without writing ``path``; the temporary file is removed."""
         for c in (self._out, self._in):
             if c is not None:
-                try:
+                # Closing a broken file must not hide what broke it.
+                with contextlib.suppress(Exception):
                     c.close()
-                except Exception:  # noqa: BLE001 - closing a broken file must not mask the cause
-                    pass
         self._out = self._in = None
         if self.tmp.exists():
             self.tmp.unlink()

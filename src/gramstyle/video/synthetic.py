@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,9 @@ class Motion:
             f[:, 0], f[:, 1] = -float(vx), -float(vy)
             return f
         yy, xx = torch.meshgrid(
-            torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij"
+            torch.arange(H, dtype=torch.float32),
+            torch.arange(W, dtype=torch.float32),
+            indexing="ij",
         )
         cx, cy = (W - 1) / 2, (H - 1) / 2
         k = self.ratio - 1
@@ -59,7 +62,9 @@ class Motion:
         H, W = self.size
         f = self.flow(t)
         yy, xx = torch.meshgrid(
-            torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij"
+            torch.arange(H, dtype=torch.float32),
+            torch.arange(W, dtype=torch.float32),
+            indexing="ij",
         )
         x, y = xx + f[0, 0], yy + f[0, 1]
         inside = (x >= 0) & (x <= W - 1) & (y >= 0) & (y <= H - 1)
@@ -100,8 +105,9 @@ def render(photo: Tensor, motion: Motion) -> list[Tensor]:
         v = (bh - 1) / 2 + (yy - cy) / z
         grid = torch.stack([2 * u / (bw - 1) - 1, 2 * v / (bh - 1) - 1], dim=-1)[None]
         frames.append(
-            F.grid_sample(base, grid, mode="bicubic", padding_mode="border", align_corners=True)
-            .clamp(0, 1)
+            F.grid_sample(
+                base, grid, mode="bicubic", padding_mode="border", align_corners=True
+            ).clamp(0, 1)
         )
     return frames
 
@@ -132,7 +138,7 @@ def write_clip(
     k = (rotation // 90) % 4
     sh, sw = (W, H) if k % 2 else (H, W)
     with av.open(str(p), "w") as out:
-        vs = out.add_stream(codec, rate=rate)
+        vs: Any = out.add_stream(codec, rate=rate)  # a VideoStream
         # 4:2:0 needs even sides; 4:4:4 makes odd-sized test clips possible.
         vs.width, vs.height = sw, sh
         vs.pix_fmt = "yuv420p" if sw % 2 == 0 and sh % 2 == 0 else "yuv444p"
