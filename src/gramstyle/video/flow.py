@@ -81,10 +81,12 @@ def pixel_grid(h: int, w: int, device: torch.device | None = None) -> Tensor:
     return torch.stack([xx, yy]).unsqueeze(0)
 
 
-def warp(x: Tensor, flow: Tensor) -> Tensor:
+def warp(x: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
     """``W(x)(p) = x(p + flow(p))``: ``x`` ``(B, C, H, W)``, ``flow`` ``(B, 2, H, W)``.
 
-    Bilinear; positions outside the frame take the nearest border pixel (the masks of
+    Bilinear (Lai et al.'s metric) or ``mode="bicubic"`` (sharper, clamped to the
+    input's range: a picture warped again every frame keeps its texture longer).
+    Positions outside the frame take the nearest border pixel (the masks of
     :func:`reliable` exclude them). Whole-pixel flows move pixels exactly.
     """
     if flow.shape[-2:] != x.shape[-2:] or flow.shape[1] != 2:
@@ -95,7 +97,8 @@ def warp(x: Tensor, flow: Tensor) -> Tensor:
     gx = 2 * pos[:, 0] / max(w - 1, 1) - 1
     gy = 2 * pos[:, 1] / max(h - 1, 1) - 1
     grid = torch.stack([gx, gy], dim=-1)  # (B, H, W, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    out = F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=True)
+    return out.clamp(float(x.min()), float(x.max())) if mode == "bicubic" else out
 
 
 def inside(flow: Tensor) -> Tensor:

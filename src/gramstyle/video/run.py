@@ -58,7 +58,7 @@ WORK_FORMAT = 1
 
 #: Default temporal weight per method (``--temporal-weight``), chosen by
 #: ``benchmarks/video.py`` (README, "Video").
-DEFAULT_TEMPORAL_WEIGHT = {"gatys": 50.0, "adain": 2.0}
+DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.3}
 
 
 def _opt(help: str, **extra: Any) -> dict[str, Any]:
@@ -331,7 +331,7 @@ def _anchors(
         prev = inputs[t - j]
         fw = dis_flow(frame, prev, preset)  # frame t -> t-j: pulls t-j's pixels onto t
         bw = dis_flow(prev, frame, preset)
-        found.append((j, warp(outputs[t - j], fw), reliable(fw, bw)))
+        found.append((j, warp(outputs[t - j], fw, "bicubic"), reliable(fw, bw)))
     masks = long_term_masks([c for _, _, c in found])
     return [Anchor(j, w, m) for (j, w, _), m in zip(found, masks, strict=True)]
 
