@@ -20,6 +20,8 @@ from .losses import (
 )
 from .pipeline import StepRecord, stylize, stylize_iter
 from .report import explain
+from .run import RunState
+from .session import Stylizer
 from .video import stylize_video  # PyAV/OpenCV load only when a video runs
 from .weights import load_vgg19
 
@@ -28,7 +30,9 @@ __all__ = [
     "VGG19",
     "GramstyleError",
     "Settings",
+    "RunState",
     "StepRecord",
+    "Stylizer",
     "content_cost",
     "explain",
     "gram_matrix",
