@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "images"
@@ -86,12 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import gramstyle
+    from benchmarks.judge import Judge
     from gramstyle.image import load_image, save_image
     from gramstyle.video import VideoSettings, stylize_video
     from gramstyle.video import io as vio
     from gramstyle.video.synthetic import make_clip
-
-    from benchmarks.judge import Judge
 
     args.out.mkdir(parents=True, exist_ok=True)
     photo = load_image(args.content, 1024)
