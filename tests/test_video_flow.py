@@ -39,8 +39,8 @@ def const_flow(dx: float, dy: float, h: int = 20, w: int = 30) -> torch.Tensor:
 def test_warp_moves_whole_pixels_exactly():
     x = torch.rand(1, 3, 20, 30)
     y = warp(x, const_flow(2, -1))  # y(p) = x(p + (2, -1))
-    assert torch.allclose(y[..., 1:, :-2], x[..., :-1, 2:], atol=1e-6)
-    assert torch.allclose(warp(x, const_flow(0, 0)), x, atol=1e-6)
+    assert torch.allclose(y[..., 1:, :-2], x[..., :-1, 2:], atol=1e-5)  # float32 grid rounding
+    assert torch.allclose(warp(x, const_flow(0, 0)), x, atol=1e-5)
 
 
 def test_warp_interpolates_bilinearly():

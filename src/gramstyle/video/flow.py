@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -72,10 +73,15 @@ def dis_flow(a: Tensor, b: Tensor, preset: str = "medium") -> Tensor:
 
 
 def pixel_grid(h: int, w: int, device: torch.device | None = None) -> Tensor:
-    """``(1, 2, H, W)``: each pixel's own ``(x, y)``."""
+    """``(1, 2, H, W)``: each pixel's own ``(x, y)`` (cached per size; do not modify)."""
+    return _pixel_grid(h, w, str(device or "cpu"))
+
+
+@lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int, device: str) -> Tensor:
     yy, xx = torch.meshgrid(
-        torch.arange(h, dtype=torch.float32, device=device),
-        torch.arange(w, dtype=torch.float32, device=device),
+        torch.arange(h, dtype=torch.float32, device=torch.device(device)),
+        torch.arange(w, dtype=torch.float32, device=torch.device(device)),
         indexing="ij",
     )
     return torch.stack([xx, yy]).unsqueeze(0)
