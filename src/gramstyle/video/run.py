@@ -58,7 +58,7 @@ WORK_FORMAT = 1
 
 #: Default temporal weight per method (``--temporal-weight``), chosen by
 #: ``benchmarks/video.py`` (README, "Video").
-DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.3}
+DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.5}
 
 
 def _opt(help: str, **extra: Any) -> dict[str, Any]:
