@@ -34,6 +34,7 @@ _LAZY = {
     "RunState": "run",
     "StepRecord": "pipeline",
     "Stylizer": "session",
+    "stylize_video": "video",
     "stylize": "pipeline",
     "stylize_iter": "pipeline",
     "explain": "report",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from .report import explain
     from .run import RunState
     from .session import Stylizer
+    from .video import stylize_video
     from .weights import load_vgg19
 
 
@@ -91,6 +93,7 @@ __all__ = [
     "style_cost",
     "stylize",
     "stylize_iter",
+    "stylize_video",
     "total_cost",
     "tv_cost",
 ]

@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_options(d, **DEMO_DEFAULTS)
     _add_explain(sub)
     serve.add_parser(sub)
+    from .video import cli as video_cli  # torch-free; PyAV/OpenCV load when a video runs
+
+    video_cli.add_parser(sub)
     return parser
 
 
@@ -329,6 +332,12 @@ def _raise_terminated(signum, frame) -> typing.NoReturn:
     raise Terminated
 
 
+def _video_command(ns: argparse.Namespace) -> int:
+    from .video.cli import command
+
+    return command(ns)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 user error, 130 Ctrl-C, 143 SIGTERM).
 
@@ -348,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ns = build_parser().parse_args(argv)
             commands = {
                 "stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain,
-                "serve": serve.command,
+                "serve": serve.command, "video": _video_command,
             }  # fmt: skip
             return commands[ns.command](ns)
     except GramstyleError as e:
