@@ -7,7 +7,11 @@ manifest or option, 130/143 when interrupted (rows finished so far are kept).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 
 from ..errors import GramstyleError
 from . import EXECUTORS, FAILED, RESULTS
@@ -99,13 +103,49 @@ def _jobs(ns: argparse.Namespace):
 
 def command(ns: argparse.Namespace) -> int:
     """Run the batch; return 0, or 1 if any row failed."""
+    jobs = _jobs(ns)
+    if ns.threads is not None and ns.threads < 1:
+        raise GramstyleError("--threads must be at least 1")
+    if ns.executor != "ray":
+        return _run(ns, jobs)
+    with _native_stderr_to_log():
+        return _run(ns, jobs)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Send what Ray's C++ core writes to file descriptor 2 to a log file, keep ours.
+
+    Ray's core logs a line or two straight to fd 2 (start-up notes, warnings about its
+    own retry machinery) that would tear the progress bar. Python's ``sys.stderr`` keeps
+    the terminal; the log is removed after a clean run and named after a failed one.
+    """
+    fd, log = tempfile.mkstemp(prefix="gramstyle-ray-", suffix=".log")
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    os.dup2(fd, 2)
+    os.close(fd)
+    saved, sys.stderr = sys.stderr, open(terminal, "w", buffering=1, closefd=True)  # noqa: SIM115
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        sys.stderr.flush()
+        os.dup2(sys.stderr.fileno(), 2)
+        sys.stderr.close()
+        sys.stderr = saved
+        if ok:
+            os.unlink(log)
+        else:
+            print(f"{PROG}: Ray's own messages are in {log}", file=sys.stderr)
+
+
+def _run(ns: argparse.Namespace, jobs) -> int:
     from tqdm import tqdm
 
     from . import run_batch
 
-    jobs = _jobs(ns)
-    if ns.threads is not None and ns.threads < 1:
-        raise GramstyleError("--threads must be at least 1")
     counts = {"done": 0, "skipped": 0, "failed": 0}
     bar = tqdm(total=len(jobs), unit="image", disable=ns.quiet, dynamic_ncols=True)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -39,10 +40,27 @@ def _init(
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _die_with_parent()
     _worker = Worker(threads, overwrite, backbone, on_row)
 
 
 _busy = False
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGTERM when the parent dies (even by SIGKILL), so no worker is orphaned."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(143)
 
 
 def _do(job: Job) -> RowResult:
@@ -51,6 +69,10 @@ def _do(job: Job) -> RowResult:
     _busy = True
     try:
         return _worker(job)
+    except KeyboardInterrupt:
+        # Stopped mid-row (the row's temporary file is gone by now): leave at once
+        # rather than go back to the pool's queue, which may have no reader any more.
+        os._exit(143)
     finally:
         _busy = False
 

@@ -1,7 +1,8 @@
 """One row of a batch, done by a worker that holds the network: skip, stylise, save.
 
-Skipping is decided by a hash of the row's inputs and settings (sha256 of the content
-and style files' bytes and of every :class:`Settings` field). The hash is stored *in
+Skipping is decided by a hash of the row's inputs and settings
+(:func:`gramstyle.checkpoint.fingerprint`: sha256 of the content and style files' bytes
+and of every :class:`Settings` field). The hash is stored *in
 the output image* (a PNG iTXt chunk, a JPEG comment; :func:`gramstyle.image.save_image`)
 rather than in a sidecar file: the image and its hash then appear together in one
 atomic rename, so no crash can leave an image without its hash or a hash without its
@@ -11,7 +12,6 @@ image, and a moved or copied output still says what made it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import socket
@@ -20,14 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..checkpoint import fingerprint, settings_dict
 from ..config import Settings
 from ..errors import GramstyleError
 from .manifest import Job
 
 #: Metadata keys in each output image.
 HASH_KEY, SETTINGS_KEY = "gramstyle:hash", "gramstyle:settings"
-#: Bump when what goes into the hash changes, so old outputs are redone, not trusted.
-HASH_VERSION = 1
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
@@ -62,37 +61,15 @@ class RowResult:
         return cls(**{**d, "styles": tuple(d.get("styles", ()))})
 
 
-def _file_sha256(path: str, what: str) -> str:
-    p = Path(path)
-    if not p.is_file():
-        raise GramstyleError(
-            f"{what} not found: {p}" if not p.exists() else f"{what} is not a file: {p}"
-        )
-    h = hashlib.sha256()
-    try:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    except OSError as e:
-        raise GramstyleError(f"{what} {p} could not be read ({e})") from None
-    return h.hexdigest()
-
-
 def settings_json(settings: Settings) -> str:
     """Every field of ``settings`` as canonical JSON (sorted keys)."""
-    return json.dumps(dataclasses.asdict(settings), sort_keys=True)
+    return json.dumps(settings_dict(settings), sort_keys=True)
 
 
 def job_hash(job: Job) -> str:
-    """sha256 of the row's input files' bytes and its settings (not of file names)."""
+    """The row's fingerprint: its input files' bytes and its settings (not file names)."""
     assert job.settings is not None
-    record = {
-        "version": HASH_VERSION,
-        "content": _file_sha256(job.content, "content image"),
-        "styles": [_file_sha256(s, "style image") for s in job.styles],
-        "settings": json.loads(settings_json(job.settings)),
-    }
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return fingerprint(job.content, job.styles, job.settings)
 
 
 def worker_name() -> str:
