@@ -2,9 +2,10 @@
 the middle of a row does not lose the row.
 
 One small local cluster for the whole suite (a head with no CPUs for work and three
-1-CPU nodes, all on 127.0.0.1, 80 MiB object stores (Ray's minimum is 75)), shared by both tests. The kill is
-deterministic: the first attempt of one row waits on a file-based barrier, the test
-waits for the marker file that names the row's node, and removes that node.
+1-CPU nodes, all on 127.0.0.1, 80 MiB object stores: Ray's minimum is 75), shared by
+both tests. The kill is deterministic: the first attempt of one row waits on a
+file-based barrier, the test waits for the marker file that names the row's node, and
+removes that node.
 """
 
 from __future__ import annotations
