@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,9 @@ def load_checkpoint(path: str | os.PathLike, digest: str) -> dict[str, Any]:
     if not p.is_file():
         raise GramstyleError(f"no checkpoint to resume from: {p} not found")
     try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle makes torch warn, then fail
+            warnings.simplefilter("ignore")
+            data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
         raise GramstyleError(f"{p} is not a gramstyle checkpoint ({type(e).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or "state" not in data:
