@@ -19,10 +19,13 @@ temp dir (``/tmp/ray``) and usage statistics are switched off.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -113,14 +116,22 @@ def run_ray(
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
+        on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)  # fmt: skip
-        except (ConnectionError, RuntimeError, ValueError) as e:
+            if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+                # ray.init installs a C++ handler that aborts the driver on SIGTERM; give
+                # SIGTERM back to Python (the CLI raises errors.Terminated: clean stop).
+                signal.signal(signal.SIGTERM, on_sigterm)
+        except BaseException as e:  # Ray raises bare Exceptions too (a node that timed out)
+            with contextlib.suppress(Exception):
+                ray.shutdown()  # what did start (agents, a raylet) must not outlive us
             _restore(saved_env)
-            raise GramstyleError(
-                f"could not start or reach Ray at {address or 'local'}: {e}"
-            ) from None
+            if not isinstance(e, Exception):
+                raise  # Ctrl-C / SIGTERM while starting
+            where = address or "local"
+            raise GramstyleError(f"could not start or reach Ray at {where}: {e}") from None
         started = True
     try:
         for name in ("ray", "ray.data"):  # importing Ray set its loggers' levels
@@ -146,8 +157,11 @@ def run_ray(
             num_cpus=cpus,
             num_gpus=gpus,
         )
-        for row in ds.iter_rows():
-            yield RowResult.from_json(row["result"])
+        # One row per batch and no prefetch: iter_rows() would hold each result back
+        # until the next one is ready, so the bar and results.jsonl would lag a row.
+        for batch in ds.iter_batches(batch_size=1, prefetch_batches=0, batch_format="numpy"):
+            for text in batch["result"]:
+                yield RowResult.from_json(str(text))
     finally:
         if started:
             ray.shutdown()
