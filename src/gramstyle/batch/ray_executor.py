@@ -20,6 +20,7 @@ temp dir (``/tmp/ray``) and usage statistics are switched off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -46,6 +47,13 @@ class RayWorker:
 
 
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+@functools.cache
+def _process_token() -> str:
+    # One token per process: Ray's C++ side caches the first token it reads, so a second
+    # local Ray in the same process must get the same one.
+    return secrets.token_hex(32)
 
 
 def _restore(env: dict[str, str | None]) -> None:
@@ -108,7 +116,7 @@ def run_ray(
         # A local Ray for this batch: keep token authentication on, but with a token
         # held in this process's environment (inherited by Ray's processes) instead of
         # the ~/.ray/auth_token file Ray would write. Set before Ray reads its config.
-        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=_process_token())
         if "ray" in sys.modules:  # imported earlier: make it read the environment again
             from ray._raylet import Config  # type: ignore[attr-defined]
 
