@@ -183,11 +183,11 @@ def test_cli_method_adain(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
     from gramstyle import cli
-    from gramstyle import pipeline as pipeline_mod
+    from gramstyle import session as session_mod
 
     enc, dec = tiny_vgg(), tiny_decoder()
-    monkeypatch.setattr(pipeline_mod, "default_backbone", lambda settings: enc)
-    monkeypatch.setattr(pipeline_mod, "default_decoder", lambda: dec)
+    monkeypatch.setattr(session_mod, "default_backbone", lambda settings: enc)
+    monkeypatch.setattr(session_mod, "default_decoder", lambda: dec)
     rng = np.random.default_rng(0)
     c, s1, s2 = (tmp_path / n for n in ("c.png", "s1.png", "s2.png"))
     for p in (c, s1, s2):
@@ -207,7 +207,7 @@ def test_cli_method_adain(tmp_path, monkeypatch, capsys):
 def test_real_decoder_reconstructs_content(shared_images):
     from gramstyle.adain import default_decoder
     from gramstyle.image import load_image
-    from gramstyle.pipeline import default_backbone
+    from gramstyle.session import default_backbone
 
     enc, dec = default_backbone(Settings()), default_decoder()
     c = load_image(shared_images / "content" / "tubingen.jpg", 128)

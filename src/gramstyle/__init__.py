@@ -20,6 +20,8 @@ from .losses import (
 )
 from .pipeline import StepRecord, stylize, stylize_iter
 from .report import explain
+from .run import RunState
+from .session import Stylizer
 from .weights import load_vgg19
 
 __all__ = [
@@ -27,7 +29,9 @@ __all__ = [
     "VGG19",
     "GramstyleError",
     "Settings",
+    "RunState",
     "StepRecord",
+    "Stylizer",
     "content_cost",
     "explain",
     "gram_matrix",
@@ -41,4 +45,4 @@ __all__ = [
     "total_cost",
     "tv_cost",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

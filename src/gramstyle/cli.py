@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al.): repaint a "
         "photo in the style of a painting, offline.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

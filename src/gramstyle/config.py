@@ -159,6 +159,16 @@ class Settings:
             "not together with --style-size"
         ),
     )
+    stop_tol: float = field(
+        default=0.0,
+        metadata=_opt(
+            "stop a scale early when its best cost fell by less than this fraction over "
+            "the last --stop-window steps (0 = always take every step)"
+        ),
+    )
+    stop_window: int = field(
+        default=50, metadata=_opt("steps over which --stop-tol measures the decrease")
+    )
     strength: float = field(
         default=0.5,
         metadata=_opt(
@@ -202,6 +212,8 @@ class Settings:
                 "give --style-size (pixels) or --style-scale (relative), not both",
             ),
             (0.0 <= self.strength <= 1.0, f"strength must be in [0, 1], got {self.strength}"),
+            (0.0 <= self.stop_tol < 1.0, f"stop tol must be in [0, 1), got {self.stop_tol}"),
+            (self.stop_window >= 1, f"stop window must be at least 1, got {self.stop_window}"),
             (bool(self.style_layers) or self.style_weight == 0, "no style layers given"),
             (bool(self.content_layers) or self.content_weight == 0, "no content layers given"),
         ]

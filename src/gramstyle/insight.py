@@ -33,14 +33,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import pipeline
+from . import session as session_mod
 from .backbone import VGG19
 from .config import EXPLAIN_DEFAULTS, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS, Settings
 from .errors import GramstyleError
 from .image import ImageLike, load_image, pil_to_tensor, resize, tensor_to_pil
 from .losses import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost, tv_cost
-from .pipeline import StepRecord
 from .pyramid import schedule
+from .run import StepRecord
 
 LAYER_SIZE, LAYER_STEPS = EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
 
@@ -301,7 +301,8 @@ def compute_explanation(
     if layer_size < 16 or layer_steps < 0:
         raise GramstyleError("layer size must be at least 16 and layer steps not negative")
     t0 = time.perf_counter()
-    net = backbone or pipeline.default_backbone(s)
+    net = backbone or session_mod.default_backbone(s)
+    session = session_mod.Stylizer(s, backbone=net)
     main_total = sum(sc.steps for sc in schedule(s))  # an upper bound
     total = main_total + layer_steps * len(s.style_layers)
     done = 0
@@ -316,7 +317,7 @@ def compute_explanation(
 
     history = History()
     last: StepRecord | None = None
-    for rec in pipeline.stylize_iter(content, style, s, backbone=net):
+    for rec in session.stylize_iter(content, style, s):
         history.add(rec)
         report("stylize", rec)
         last = rec
@@ -334,7 +335,7 @@ def compute_explanation(
     for name in s.style_layers:
         s1 = one_layer_settings(s, name, layer_size, layer_steps)
         x = None
-        for rec in pipeline.stylize_iter(content, style, s1, backbone=net):
+        for rec in session.stylize_iter(content, style, s1):
             report(name, rec)
             x = rec.image
         if x is None:  # layer_steps == 0: the section is left out

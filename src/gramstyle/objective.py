@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -36,6 +36,7 @@ class Costs:
     content: Tensor
     style: dict[str, Tensor]  # lambda[l] * J_style[l] per layer
     tv: Tensor
+    extra: dict[str, Tensor] = field(default_factory=dict)  # pixel-space terms, weighted
 
     def detach(self) -> Costs:
         return Costs(
@@ -43,7 +44,42 @@ class Costs:
             self.content.detach(),
             {n: v.detach() for n, v in self.style.items()},
             self.tv.detach(),
+            {n: v.detach() for n, v in self.extra.items()},
         )
+
+
+#: Extra pixel-space cost terms ``x -> {name: weighted cost}`` added to J (e.g. video's
+#: temporal cost); each must be differentiable in ``x``.
+ExtraCost = Callable[[Tensor], dict[str, Tensor]]
+
+
+def autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast for the network passes, or nothing for float32 (``dtype=None``)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
+
+
+def style_targets(
+    net: VGG19, image: Tensor, layers: Sequence[str], dtype: torch.dtype | None = None
+) -> dict[str, Tensor]:
+    """``G[l](S) / (nH nW)`` of one style image per layer, each ``(1, nC, nC)`` float32."""
+    x = image.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), autocast(x.device.type, dtype):
+        return {name: normalized_gram(a) for name, a in net(x, layers).items()}
+
+
+def blend_targets(
+    per_style: Sequence[dict[str, Tensor]], blend: Sequence[float] | None, stacked: bool
+) -> dict[str, Tensor]:
+    """Mix per-style targets: ``sum_k w_k T_k`` (weights default equal), or stack them
+    ``(K, nC, nC)`` for masks, one target per region."""
+    names = per_style[0].keys()
+    if stacked:
+        return {n: torch.cat([t[n] for t in per_style]) for n in names}
+    w = list(blend) if blend is not None else [1.0 / len(per_style)] * len(per_style)
+    return {n: sum((wk * t[n] for wk, t in zip(w, per_style, strict=True)),
+                   torch.zeros_like(per_style[0][n])) for n in names}  # fmt: skip
 
 
 class Objective:
@@ -53,6 +89,9 @@ class Objective:
     matrices and costs are float32 regardless (see :mod:`gramstyle.losses`).
     ``masks`` ``(K, 1, H, W)`` at G's size, one per style: style k is matched inside
     region k only (see :mod:`gramstyle.masks`); ``blend`` is then unused.
+    ``targets``: precomputed style targets (:func:`style_targets` per style, mixed by
+    :func:`blend_targets`), so a session can cache them; ``styles`` is then unused.
+    ``extra``: pixel-space terms added to J (see :data:`ExtraCost`).
     """
 
     def __init__(
@@ -64,31 +103,23 @@ class Objective:
         blend: Sequence[float] | None = None,
         dtype: torch.dtype | None = None,
         masks: Tensor | None = None,
+        *,
+        targets: dict[str, Tensor] | None = None,
+        extra: ExtraCost | None = None,
     ) -> None:
-        self.net, self.s, self.dtype, self.masks = net, settings, dtype, masks
+        self.net, self.s, self.dtype, self.masks, self.extra = net, settings, dtype, masks, extra
         self.device_type = next(net.parameters()).device.type  # once, not per step
         self._masks_at: dict[str, Tensor] = {}
         self.layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-        blend = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+        if targets is None:
+            per_style = [style_targets(net, x, list(settings.style_layers), dtype) for x in styles]
+            targets = blend_targets(per_style, blend, stacked=masks is not None)
         with torch.no_grad():
             a_C = self.features(content, settings.content_layers)
-            style_grams: dict[str, Tensor] = {}
-            for w, image in zip(blend, styles, strict=True):
-                for name, a_S in self.features(image, settings.style_layers).items():
-                    g = normalized_gram(a_S)
-                    if masks is not None:  # one target per region, stacked (K, nC, nC)
-                        style_grams[name] = (
-                            torch.cat([style_grams[name], g]) if name in style_grams else g
-                        )
-                        continue
-                    g = w * g
-                    style_grams[name] = style_grams[name] + g if name in style_grams else g
-        self.targets = Targets(content=a_C, style=style_grams)
+        self.targets = Targets(content=a_C, style=targets)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        return autocast(self.device_type, self.dtype)
 
     def features(self, x: Tensor, names) -> dict[str, Tensor]:
         # Channels-last input matches the network's channels-last weights (faster oneDNN
@@ -114,7 +145,18 @@ class Objective:
             J_tv,
             s.tv_weight,
         )
-        return Costs(total=total, content=J_content, style=J_style, tv=J_tv)
+        extra = self.extra(G) if self.extra is not None else {}
+        if extra:
+            total = total + sum(extra.values(), zero)
+        return Costs(total=total, content=J_content, style=J_style, tv=J_tv, extra=extra)
+
+    def value_and_grad(self, x: Tensor) -> tuple[Costs, Tensor]:
+        """J at ``x`` and ``dJ/dx`` (one forward and one backward pass), detached."""
+        with torch.enable_grad():
+            G = x.detach().requires_grad_(True)
+            costs = self(G)
+            (grad,) = torch.autograd.grad(costs.total, G)
+        return costs.detach(), grad
 
     def _layer_style(self, name: str, a_G: Tensor) -> Tensor:
         """``J_style[l]``, over the mask regions when there are masks."""

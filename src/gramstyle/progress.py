@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from .pipeline import StepRecord
+from .run import StepRecord
 
 
 class ProgressBar:
