@@ -139,3 +139,83 @@ def load_checkpoint(path: str | os.PathLike, digest: str) -> dict[str, Any]:
             "run with the same ones, or delete it to start over"
         )
     return dict(data["state"])
+
+
+class Checkpointed:
+    """A Gatys run that saves its state to ``path`` every ``every`` steps and when stopped.
+
+    The library face of ``gramstyle stylize --checkpoint-every N --resume``::
+
+        st = Stylizer(settings)
+        prep = st.prepare("photo.jpg", "painting.jpg")
+        with Checkpointed(st, prep, "out.png.ckpt", every=20, resume=True) as run:
+            for rec in run:                  # StepRecords, as from Stylizer.run
+                ...
+        save_image(rec.image, "out.png")
+        run.finish()                         # the picture is safe: drop the checkpoint
+
+    ``resume=True`` continues from ``path`` when it exists (:attr:`resumed_from` is the
+    step it continues after), and refuses a checkpoint of other inputs or settings; with
+    ``resume=False`` an existing checkpoint is an error unless ``overwrite``. Leaving the
+    ``with`` block by Ctrl-C or SIGTERM (any ``KeyboardInterrupt``) saves the state of the
+    last finished step first. Checkpoints are keyed by ``prep.key`` (inputs and settings).
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        prep: Any,
+        path: str | os.PathLike,
+        every: int = 0,
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        plan: Any = None,
+    ) -> None:
+        from .run import RunState
+
+        if every < 0:
+            raise GramstyleError("--checkpoint-every must not be negative")
+        self.path, self.every, self.key = Path(path), every, prep.key
+        state = None
+        if self.path.exists():
+            if resume:
+                state = RunState.from_dict(load_checkpoint(self.path, self.key))
+            elif not overwrite:
+                raise GramstyleError(
+                    f"a checkpoint exists at {self.path}: pass --resume to continue it "
+                    "(or --overwrite to start afresh)"
+                )
+        #: ``(done, total)`` steps of the checkpoint resumed from, or None for a fresh run.
+        self.resumed_from: tuple[int, int] | None = (
+            None if state is None else (state.done, state.total)
+        )
+        self.run = session.run(prep, plan, resume=state)
+        self.saved_at: int | None = None  # ``done`` of the last checkpoint written
+
+    def __iter__(self):
+        for rec in self.run:
+            if self.every and rec.done % self.every == 0 and rec.done < rec.total:
+                self.save()
+            yield rec
+
+    def save(self) -> Path | None:
+        """Write the state after the last finished step (None before the first step)."""
+        try:
+            state = self.run.state()
+        except GramstyleError:
+            return None  # no step taken and nothing resumed: nothing worth keeping
+        save_checkpoint(self.path, state.to_dict(), self.key)
+        self.saved_at = state.done
+        return self.path
+
+    def finish(self) -> None:
+        """The output is written: remove the checkpoint."""
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Checkpointed:
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.save()

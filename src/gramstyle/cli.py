@@ -127,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
         "blend); repeat once per STYLE",
     )
     _common_run_options(p)
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save the run's state to OUTPUT.ckpt every N steps, and when interrupted "
+        "(Ctrl-C, SIGTERM); continue it with --resume",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT.ckpt (same inputs and settings) if it exists; the "
+        "checkpoint is removed once the output is written",
+    )
     add_settings_options(p)
 
     d = sub.add_parser(
@@ -220,10 +234,28 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
     for k in snapshots:
         check_writable(_snapshot_path(output, k), ns.overwrite)
 
+    every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)
+    ck = None
+    if (every or resume) and settings.method == "gatys":
+        from .checkpoint import Checkpointed, checkpoint_path
+        from .session import Stylizer
+
+        st = Stylizer(settings)
+        prep = st.prepare(content, styles, blend=blend, masks=masks)
+        ckpt = checkpoint_path(output)
+        ck = Checkpointed(st, prep, ckpt, every, resume=resume, overwrite=ns.overwrite)
+        if ck.resumed_from is not None:
+            print(f"{PROG}: resuming from step {ck.resumed_from[0]} of {ck.resumed_from[1]} "
+                  f"({ckpt})", file=sys.stderr)  # fmt: skip
+        elif resume:
+            print(f"{PROG}: no checkpoint at {ckpt}; starting from step 0", file=sys.stderr)
+        records = iter(ck)
+    else:
+        records = stylize_iter(content, styles, settings, blend=blend, masks=masks)
     bar = None  # created at the first step, so a bad input prints no empty bar
     last = None
     try:
-        for rec in stylize_iter(content, styles, settings, blend=blend, masks=masks):
+        for rec in records:
             if bar is None:
                 for note in rec.notes:
                     print(f"{PROG}: note: {note}", file=sys.stderr)
@@ -233,12 +265,22 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
             if ns.save_every and rec.done % ns.save_every == 0 and rec.done < rec.total:
                 save_image(rec.image, _snapshot_path(output, rec.done), overwrite=True)
             last = rec
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (errors.Terminated)
+        if bar is not None:
+            bar.close()
+            bar = None
+        if ck is not None and ck.save() is not None:
+            print(f"{PROG}: checkpoint saved at step {ck.saved_at}: {ck.path} "
+                  "(continue with --resume)", file=sys.stderr)  # fmt: skip
+        raise
     finally:
         if bar is not None:
             bar.close()
     if last is None:
         raise GramstyleError("nothing to do: --steps and --coarse-steps are 0")
     save_image(last.image, output, overwrite=ns.overwrite)
+    if ck is not None:
+        ck.finish()
     if not ns.quiet and settings.method == "adain":
         print(f"wrote {output} ({last.size[1]}x{last.size[0]}, adain, {last.elapsed:.1f} s)",
               file=sys.stderr)  # fmt: skip

@@ -100,17 +100,18 @@ class Worker:
         self.backbone = backbone
         self.on_row = on_row
         self.name = worker_name()
-        self._nets: dict[tuple, object] = {}
+        self._sessions: dict[tuple, object] = {}
 
-    def _net(self, s: Settings):
-        from ..pipeline import default_backbone
+    def _session(self, s: Settings):
+        """One :class:`~gramstyle.Stylizer` per network: it keeps the network and caches
+        each style's targets and statistics, so rows sharing a style compute them once."""
+        from ..session import Stylizer
 
-        if self.backbone is None:
-            return default_backbone(s)  # cached per process and weights
         key = (s.weights, s.weights_sha256, s.pooling)
-        if key not in self._nets:
-            self._nets[key] = self.backbone(s)
-        return self._nets[key]
+        if key not in self._sessions:
+            net = None if self.backbone is None else self.backbone(s)
+            self._sessions[key] = Stylizer(s, backbone=net)  # type: ignore[arg-type]
+        return self._sessions[key]
 
     def __call__(self, job: Job) -> RowResult:
         t0 = time.perf_counter()
@@ -146,13 +147,11 @@ class Worker:
 
     def _stylise(self, job: Job, digest: str) -> None:
         from ..image import save_image
-        from ..pipeline import stylize
-
         s = job.settings
         assert s is not None
         if self.on_row is not None:
             self.on_row(job)
-        image = stylize(job.content, list(job.styles), s, backbone=self._net(s))  # type: ignore[arg-type]
+        image = self._session(s).stylize(job.content, list(job.styles), s)  # type: ignore[attr-defined]
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         meta = {HASH_KEY: digest, SETTINGS_KEY: settings_json(s)}
         save_image(image, job.output, overwrite=True, metadata=meta)  # type: ignore[arg-type]
