@@ -1,6 +1,7 @@
 """Throughput of ``gramstyle batch``: local and Ray executors, 1 and 2 workers, AdaIN and Gatys.
 
     python benchmarks/batch.py [--only adain,gatys] [--configs local:1,local:2,ray:1,ray:2]
+                               [--rows N] [--precision fp32]
 
 Each (workload, executor, workers) runs the same manifest into a fresh folder through
 :func:`gramstyle.batch.run_batch`, so the wall time includes starting the workers (and
@@ -51,7 +52,9 @@ def manifest(folder: Path, workload: str) -> Path:
     return path
 
 
-def run_one(workload: str, executor: str, workers: int, folder: Path, precision: str) -> dict:
+def run_one(
+    workload: str, executor: str, workers: int, folder: Path, precision: str, limit: int = 0
+) -> dict:
     from gramstyle.batch import read_manifest, run_batch
     from gramstyle.batch.local import machine_cores
     from gramstyle.config import Settings
@@ -62,6 +65,7 @@ def run_one(workload: str, executor: str, workers: int, folder: Path, precision:
     out = folder / f"{workload}-{executor}-{workers}"
     base = Settings(**WORKLOADS[workload], precision=precision, device="cpu")
     jobs = read_manifest(manifest(folder, workload), out, base)
+    jobs = jobs[:limit] if limit else jobs
     t0 = time.perf_counter()
     stamps = []
     for r in run_batch(jobs, out, executor, workers, threads=threads,
@@ -90,24 +94,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", default="local:1,local:2,ray:1,ray:2",
                     help="executor:workers, comma-separated")  # fmt: skip
     ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--rows", type=int, default=0, help="only the first N rows of each workload")
     args = ap.parse_args(argv)
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
     rows = []
+    # Each row is printed as soon as it is measured (a long run stopped early keeps them).
+    print("| workload | executor | workers x threads | images | wall s | images/min | "
+          "start-up s | steady images/min | same pixels as first |", flush=True)  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory(prefix="gramstyle-bench-batch-") as tmp:
         for workload in args.only.split(","):
             for executor, workers in configs:
-                r = run_one(workload, executor, workers, Path(tmp), args.precision)
-                print(f"# {workload} {executor}:{workers} {r['wall']:.1f} s", file=sys.stderr)
+                r = run_one(workload, executor, workers, Path(tmp), args.precision, args.rows)
                 rows.append(r)
-    print("| workload | executor | workers x threads | images | wall s | images/min | "
-          "start-up s | steady images/min | same pixels as first |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        ref = next(x for x in rows if x["workload"] == r["workload"])
-        same = "yes" if same_pixels(r["outputs"], ref["outputs"]) else "no"
-        print(f"| {r['workload']} | {r['executor']} | {r['workers']} x {r['threads']} | "
-              f"{r['images']} | {r['wall']:.1f} | {r['per_min']:.2f} | {r['first']:.1f} | "
-              f"{r['steady']:.2f} | {same} |")  # fmt: skip
+                ref = next(x for x in rows if x["workload"] == r["workload"])
+                same = "yes" if same_pixels(r["outputs"], ref["outputs"]) else "no"
+                print(f"| {r['workload']} | {r['executor']} | {r['workers']} x {r['threads']} | "
+                      f"{r['images']} | {r['wall']:.1f} | {r['per_min']:.2f} | "
+                      f"{r['first']:.1f} | {r['steady']:.2f} | {same} |", flush=True)  # fmt: skip
     print()
     for workload in args.only.split(","):
         for w in sorted({c[1] for c in configs}):
