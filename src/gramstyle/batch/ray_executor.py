@@ -46,6 +46,9 @@ class RayWorker:
         return {"result": [self.worker(job).to_json() for job in jobs]}
 
 
+#: More blocks than this cost the driver more bookkeeping than retries save.
+MAX_BLOCKS = 10_000
+
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
@@ -150,8 +153,10 @@ def run_ray(
             fit = res.get("GPU", 0) / gpus if gpus else res.get("CPU", 1) / max(cpus, 1e-9)
             workers = max(1, int(fit))
         workers = max(1, min(workers, len(jobs)))
+        # One row per block (the unit of retry) up to MAX_BLOCKS; past that a few rows
+        # share a block, and a retried block skips its finished rows by their hash.
         ds = ray.data.from_items([{"job": job.to_json()} for job in jobs],
-                                 override_num_blocks=len(jobs))  # fmt: skip
+                                 override_num_blocks=min(len(jobs), MAX_BLOCKS))  # fmt: skip
         ds = ds.map_batches(
             RayWorker,
             fn_constructor_kwargs={
