@@ -98,7 +98,7 @@ def test_ray_makes_the_same_images_as_local(cluster, batch):
     jobs = read_manifest(d / "m.csv", out, settings)
     results = list(run_batch(jobs, out, "ray", workers=2, threads=1))
     assert sorted((r.row, r.status) for r in results) == [(k, "done") for k in range(1, 5)]
-    assert len({r.worker for r in results}) == 2  # both actors worked
+    # (How the rows spread over the two actors depends on start-up times: not checked.)
     # Same pixels and same embedded hash: the files are byte for byte the same.
     assert outputs(out) == outputs(d / "local") and len(outputs(out)) == 4
 
