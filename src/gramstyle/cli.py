@@ -1,7 +1,10 @@
 """``gramstyle`` command line: parse, call the library, report. ``main(argv) -> int``.
 
-Options and their defaults come from :class:`gramstyle.config.Settings`. A user error
-is one line on stderr and exit status 2; an interrupted run writes nothing and exits 130.
+Options, their defaults and their ranges come from :class:`gramstyle.config.Settings`.
+A user error is one line on stderr and exit status 2; an interrupted run writes nothing
+and exits 130 (143 for SIGTERM). Every command checks all its inputs with
+:mod:`gramstyle.validate` before any work (README, "Bad input"). This module imports
+neither torch nor Pillow at import time: commands import what they need.
 """
 
 from __future__ import annotations
@@ -20,18 +23,27 @@ from .config import (
     EXPLAIN_LAYER_SIZE,
     EXPLAIN_LAYER_STEPS,
     EXPLAIN_OUTPUT,
+    SIDES,
+    STEPS,
     Settings,
     parse_layer_weights,
 )
 from .errors import GramstyleError, Terminated
+from .validate import bounded_int
+from .web import serve
 
 PROG = "gramstyle"
+#: --save-every's range: 0 (off) to the most steps a run can have.
+SAVE_EVERY = (0, 2 * int(STEPS.hi))
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line instead of usage + error."""
 
     def error(self, message: str) -> typing.NoReturn:
+        import re
+
+        message = re.sub(r"'([^']{40})[^']{20,}'", r"'\1...'", message)  # a 9000-digit value
         raise GramstyleError(f"{message} (see {self.prog} --help)")
 
 
@@ -71,6 +83,8 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
         default = getattr(base, f.name)
         meta = dict(f.metadata)
         help_text = meta.pop("help", "")
+        if (bounds := meta.pop("bounds", None)) is not None:
+            help_text += f"; {'each weight in' if kind is dict else 'range'} {bounds}"
         if default is not None:
             help_text += f" (default: {_format_default(default)})"
         group.add_argument(
@@ -158,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_run_options(d)
     add_settings_options(d, **DEMO_DEFAULTS)
     _add_explain(sub)
+    serve.add_parser(sub)
     from .batch.command import add_parser as add_batch_parser
 
     add_batch_parser(sub)
@@ -184,18 +199,18 @@ def _add_explain(sub) -> None:
     )
     e.add_argument(
         "--layer-size",
-        type=int,
+        type=bounded_int(int(SIDES.lo), 4096, "layer size"),
         default=EXPLAIN_LAYER_SIZE,
         metavar="N",
-        help="longest side of each 'style from one layer alone' image "
-        f"(default: {EXPLAIN_LAYER_SIZE})",
+        help="longest side of each 'style from one layer alone' image; range "
+        f"[{SIDES.lo:g}, 4096] (default: {EXPLAIN_LAYER_SIZE})",
     )
     e.add_argument(
         "--layer-steps",
-        type=int,
+        type=bounded_int(int(STEPS.lo), int(STEPS.hi), "layer steps"),
         default=EXPLAIN_LAYER_STEPS,
         metavar="N",
-        help=f"steps of each one-layer run; 0 leaves that section out "
+        help=f"steps of each one-layer run; 0 leaves that section out; range {STEPS} "
         f"(default: {EXPLAIN_LAYER_STEPS})",
     )
     e.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
@@ -207,10 +222,11 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument(
         "--save-every",
-        type=int,
+        type=bounded_int(*SAVE_EVERY, "save every"),
         default=0,
         metavar="N",
-        help="also write the image every N steps as OUTPUT_stepNNNN.EXT",
+        help="also write the image every N steps as OUTPUT_stepNNNN.EXT (removed again "
+        f"if the run fails or is interrupted); range [{SAVE_EVERY[0]}, {SAVE_EVERY[1]}]",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -220,19 +236,19 @@ def _snapshot_path(output: Path, done: int) -> Path:
 
 
 def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, masks=None) -> int:
-    from .image import check_writable, save_image
-    from .pipeline import stylize_iter
-    from .progress import ProgressBar
+    from . import validate
     from .pyramid import schedule
 
     settings = settings_from(ns)
-    check_writable(output, ns.overwrite)
-    if ns.save_every < 0:
-        raise GramstyleError("--save-every must be positive")
     total = sum(sc.steps for sc in schedule(settings))  # an upper bound: small scales may drop
     snapshots = range(ns.save_every, total, ns.save_every) if ns.save_every else range(0)
-    for k in snapshots:
-        check_writable(_snapshot_path(output, k), ns.overwrite)
+    validate.stylize_inputs(
+        settings, content, styles, ns.output, masks=masks, blend=blend, overwrite=ns.overwrite,
+        snapshots=[_snapshot_path(output, k) for k in snapshots],
+    )  # fmt: skip
+    from .image import save_image  # torch: only once the inputs are known to be good
+    from .pipeline import stylize_iter
+    from .progress import ProgressBar
 
     every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)
     ck = None
@@ -254,6 +270,8 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
         records = stylize_iter(content, styles, settings, blend=blend, masks=masks)
     bar = None  # created at the first step, so a bad input prints no empty bar
     last = None
+    guard = validate.ResultGuard()
+    written: list[Path] = []  # snapshots: removed again if the run does not finish
     try:
         for rec in records:
             if bar is None:
@@ -262,10 +280,18 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
             # AdaIN is one step: no bar, the closing line says how long it took.
             bar = bar or ProgressBar(rec.total, disable=ns.quiet or settings.method == "adain")
             bar.update(rec)
+            guard(rec)
             if ns.save_every and rec.done % ns.save_every == 0 and rec.done < rec.total:
-                save_image(rec.image, _snapshot_path(output, rec.done), overwrite=True)
+                written.append(save_image(rec.image, _snapshot_path(output, rec.done), True))
             last = rec
+        if last is None:
+            raise GramstyleError("nothing to do: --steps and --coarse-steps are 0")
+        save_image(last.image, output, overwrite=ns.overwrite)
+        if ck is not None:
+            ck.finish()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (errors.Terminated)
+        for p in written:
+            p.unlink(missing_ok=True)
         if bar is not None:
             bar.close()
             bar = None
@@ -273,14 +299,13 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
             print(f"{PROG}: checkpoint saved at step {ck.saved_at}: {ck.path} "
                   "(continue with --resume)", file=sys.stderr)  # fmt: skip
         raise
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
     finally:
         if bar is not None:
             bar.close()
-    if last is None:
-        raise GramstyleError("nothing to do: --steps and --coarse-steps are 0")
-    save_image(last.image, output, overwrite=ns.overwrite)
-    if ck is not None:
-        ck.finish()
     if not ns.quiet and settings.method == "adain":
         print(f"wrote {output} ({last.size[1]}x{last.size[0]}, adain, {last.elapsed:.1f} s)",
               file=sys.stderr)  # fmt: skip
@@ -298,8 +323,11 @@ def cmd_stylize(ns: argparse.Namespace) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
+    from . import validate
     from .demo import demo_content, demo_style
 
+    settings_from(ns)  # options and output before the style is drawn (about 1.5 s)
+    validate.output_file(ns.output, ns.overwrite)
     output = Path(ns.output)
     code = _run(demo_content(), demo_style(), output, ns)
     print(output.resolve())
@@ -309,13 +337,20 @@ def cmd_demo(ns: argparse.Namespace) -> int:
 def cmd_explain(ns: argparse.Namespace) -> int:
     import time
 
-    from .progress import ExplainProgressBar
-    from .report import check_report_dir, command_line, explain
+    from . import validate
 
     settings = settings_from(ns)
-    check_report_dir(ns.output, ns.overwrite)
+    validate.explain_inputs(settings, ns.content, ns.style, ns.output, ns.overwrite)
+    from .progress import ExplainProgressBar  # torch and matplotlib: once inputs are good
+    from .report import command_line, explain
     command = command_line(ns.content, ns.style, ns.output, settings, ns.layer_size, ns.layer_steps)
     bar = ExplainProgressBar(disable=ns.quiet)
+    guard = validate.ResultGuard()
+
+    def progress(step) -> None:  # an insight.ExplainStep
+        bar.update(step)
+        guard(step.record, step.phase)  # a diverged run raises before the report is written
+
     t0 = time.perf_counter()
     try:
         out = explain(
@@ -325,7 +360,7 @@ def cmd_explain(ns: argparse.Namespace) -> int:
             settings,
             layer_size=ns.layer_size,
             layer_steps=ns.layer_steps,
-            callback=bar.update,
+            callback=progress,
             overwrite=ns.overwrite,
             command=command,
         )
@@ -342,16 +377,28 @@ def _raise_terminated(signum, frame) -> typing.NoReturn:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 ok, 2 user error, 130 Ctrl-C, 143 SIGTERM)."""
+    """Run the CLI; return the exit status (0 ok, 2 user error, 130 Ctrl-C, 143 SIGTERM).
+
+    Dependencies' warnings are silenced for the run (only our lines reach the
+    terminal); an out-of-memory error is a user error; anything else unexpected is one
+    line and exit 1 (``GRAMSTYLE_DEBUG=1`` shows the traceback).
+    """
+    import os
     import signal
+    import warnings
 
     # SIGTERM unwinds like Ctrl-C (finally blocks run, temporaries go) instead of killing us.
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        ns = build_parser().parse_args(argv)
-        commands = {"stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain}
-        command = getattr(ns, "func", None) or commands[ns.command]  # subcommand modules set func
-        return command(ns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ns = build_parser().parse_args(argv)
+            commands = {
+                "stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain,
+                "serve": serve.command,
+            }  # fmt: skip
+            command = getattr(ns, "func", None) or commands[ns.command]  # subcommand modules
+            return command(ns)
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
@@ -361,10 +408,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - never a traceback on the user's terminal
+        from .validate import out_of_memory
+
+        if os.environ.get("GRAMSTYLE_DEBUG"):
+            raise
+        if out_of_memory(e):
+            print(f"{PROG}: error: out of memory; lower --size (no output written)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        detail = str(e).splitlines()[0][:200] if str(e) else ""
+        print(f"{PROG}: error: internal error ({type(e).__name__}: {detail}); no output "
+              "written; please report it (GRAMSTYLE_DEBUG=1 shows the traceback)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (see :func:`gramstyle.__main__.entry`)."""
+    from .__main__ import entry as run
+
+    run()

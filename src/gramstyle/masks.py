@@ -29,6 +29,8 @@ def _as_mask(src: ImageLike | Tensor, what: str) -> Tensor:
     if isinstance(src, Tensor) and src.dim() in (2, 3, 4) and src.shape[-3:-2] in ((), (1,)):
         if src.dim() == 4 and src.shape[0] != 1:
             raise GramstyleError(f"{what} tensor must be (H, W) or (1, 1, H, W)")
+        if not bool(torch.isfinite(src).all()):
+            raise GramstyleError(f"{what} tensor has NaN or infinite values")
         return src.detach().float().reshape(1, 1, *src.shape[-2:]).clamp(0, 1)
     # RGB images (and RGB tensors) become grey by the channel mean.
     return load_image(src, None, what).mean(1, keepdim=True)

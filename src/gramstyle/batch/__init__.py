@@ -17,6 +17,7 @@ crash or Ctrl-C does only what is missing.
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 import uuid
@@ -76,12 +77,14 @@ def read_results(outdir: str | os.PathLike) -> list[dict]:
 
 
 def _remove_stale_temporaries(jobs: Sequence[Job]) -> None:
-    # save_image writes ".NAME.<random>.tmp" beside NAME; a worker killed outright
-    # (SIGKILL, a lost node) leaves one behind. Only names of this batch's outputs.
+    # save_image writes "<temp_prefix(NAME)><random>.tmp" beside NAME; a worker killed
+    # outright (SIGKILL, a lost node) leaves one behind. Only names of this batch's outputs.
+    from ..validate import temp_prefix
+
     for job in jobs:
         if job.output:
             out = Path(job.output)
-            for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+            for tmp in out.parent.glob(f"{glob.escape(temp_prefix(out.name))}*.tmp"):
                 tmp.unlink(missing_ok=True)
 
 
