@@ -126,6 +126,14 @@ class Worker:
         try:
             if job.error is not None or job.settings is None:
                 raise GramstyleError(job.error or "no settings")
+            # Every input checked first (regular files that decode, settings the network
+            # takes, an output name that can be written): a bad row fails in its first
+            # second, and hashing never reads a FIFO or a device.
+            from .. import validate
+
+            Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+            validate.stylize_inputs(job.settings, job.content, list(job.styles), job.output,
+                                    overwrite=True)  # fmt: skip
             digest = job_hash(job)
             if os.path.exists(job.output):
                 from ..image import read_metadata
