@@ -141,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
         "blend); repeat once per STYLE",
     )
     _common_run_options(p)
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save the run's state to OUTPUT.ckpt every N steps, and when interrupted "
+        "(Ctrl-C, SIGTERM); continue it with --resume",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT.ckpt (same inputs and settings) if it exists; the "
+        "checkpoint is removed once the output is written",
+    )
     add_settings_options(p)
 
     d = sub.add_parser(
@@ -162,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .video import cli as video_cli  # torch-free; PyAV/OpenCV load when a video runs
 
     video_cli.add_parser(sub)
+    from .batch.command import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -236,12 +253,30 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
     from .pipeline import stylize_iter
     from .progress import ProgressBar
 
+    every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)
+    ck = None
+    if (every or resume) and settings.method == "gatys":
+        from .checkpoint import Checkpointed, checkpoint_path
+        from .session import Stylizer
+
+        st = Stylizer(settings)
+        prep = st.prepare(content, styles, blend=blend, masks=masks)
+        ckpt = checkpoint_path(output)
+        ck = Checkpointed(st, prep, ckpt, every, resume=resume, overwrite=ns.overwrite)
+        if ck.resumed_from is not None:
+            print(f"{PROG}: resuming from step {ck.resumed_from[0]} of {ck.resumed_from[1]} "
+                  f"({ckpt})", file=sys.stderr)  # fmt: skip
+        elif resume:
+            print(f"{PROG}: no checkpoint at {ckpt}; starting from step 0", file=sys.stderr)
+        records = iter(ck)
+    else:
+        records = stylize_iter(content, styles, settings, blend=blend, masks=masks)
     bar = None  # created at the first step, so a bad input prints no empty bar
     last = None
     guard = validate.ResultGuard()
     written: list[Path] = []  # snapshots: removed again if the run does not finish
     try:
-        for rec in stylize_iter(content, styles, settings, blend=blend, masks=masks):
+        for rec in records:
             if bar is None:
                 for note in rec.notes:
                     print(f"{PROG}: note: {note}", file=sys.stderr)
@@ -255,6 +290,18 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
         if last is None:
             raise GramstyleError("nothing to do: --steps and --coarse-steps are 0")
         save_image(last.image, output, overwrite=ns.overwrite)
+        if ck is not None:
+            ck.finish()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (errors.Terminated)
+        for p in written:
+            p.unlink(missing_ok=True)
+        if bar is not None:
+            bar.close()
+            bar = None
+        if ck is not None and ck.save() is not None:
+            print(f"{PROG}: checkpoint saved at step {ck.saved_at}: {ck.path} "
+                  "(continue with --resume)", file=sys.stderr)  # fmt: skip
+        raise
     except BaseException:
         for p in written:
             p.unlink(missing_ok=True)
@@ -359,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "stylize": cmd_stylize, "demo": cmd_demo, "explain": cmd_explain,
                 "serve": serve.command, "video": _video_command,
             }  # fmt: skip
-            return commands[ns.command](ns)
+            command = getattr(ns, "func", None) or commands[ns.command]  # subcommand modules
+            return command(ns)
     except GramstyleError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import os
 import struct
 import tempfile
@@ -385,13 +386,62 @@ def _umask() -> int:
     return mask
 
 
-def save_image(x: Tensor | Image.Image, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write atomically: a temporary file in the same folder, renamed when complete."""
+def image_extensions() -> set[str]:
+    """Lower-case file extensions (with the dot) that Pillow can open."""
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+#: Formats that can carry :func:`save_image`'s ``metadata`` (PNG text chunks, a JPEG comment).
+METADATA_FORMATS = ("PNG", "JPEG")
+
+
+def _metadata_options(fmt: str, metadata: dict[str, str]) -> dict[str, Any]:
+    """Pillow save options that embed ``metadata`` in the file itself."""
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in metadata.items():
+            info.add_itxt(key, value)  # iTXt: UTF-8, any length
+        return {"pnginfo": info}
+    if fmt == "JPEG":
+        return {"comment": json.dumps(metadata, sort_keys=True).encode()}
+    raise GramstyleError(f"a {fmt} file cannot carry gramstyle's metadata; use .png or .jpg")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata`` :func:`save_image` embedded in ``path`` ({} if none or unreadable)."""
+    try:
+        with Image.open(path) as img:
+            if img.format == "PNG":
+                text = getattr(img, "text", {})  # reads the text chunks, not the pixels
+                return {str(k): str(v) for k, v in text.items()}
+            if img.format == "JPEG":
+                raw = img.info.get("comment", b"")
+                data = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+                return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, Image.UnidentifiedImageError):
+        pass
+    return {}
+
+
+def save_image(
+    x: Tensor | Image.Image,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write atomically: a temporary file in the same folder, renamed when complete.
+
+    ``metadata`` (PNG and JPEG only) is embedded in the file, so it appears together
+    with the pixels or not at all; :func:`read_metadata` reads it back.
+    """
     from .validate import output_file
 
     p = output_file(path, overwrite, probe=False)
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
-    _write_atomic(img, p, output_format(p))
+    fmt = output_format(p)
+    _write_atomic(img, p, fmt, **(_metadata_options(fmt, metadata) if metadata else {}))
     return p
 
 

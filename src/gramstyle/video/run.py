@@ -33,7 +33,7 @@ import re
 import shutil
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ from ..colour import grey, luminance, match_color, match_luminance, with_chroma_
 from ..config import Settings
 from ..errors import GramstyleError
 from ..image import ImageLike, load_image, save_image
-from .settings import DEFAULT_TEMPORAL_WEIGHT, VideoSettings
+from .settings import VideoSettings
 from .temporal import Anchor, TemporalCost, blend_towards, fill
 
 if TYPE_CHECKING:
