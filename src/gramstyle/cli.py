@@ -214,22 +214,23 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
     for k in snapshots:
         check_writable(_snapshot_path(output, k), ns.overwrite)
 
-    bar = None  # created at the first step, so a bad input prints no empty bar
+    # AdaIN is one step: no bar, the closing line says how long it took. The bar opens
+    # when the plan is known (it prints the plan's estimate), so bad input shows none.
+    bar = ProgressBar(disable=ns.quiet or settings.method == "adain")
+    on_plan, on_tile = (None, None) if ns.quiet else (bar.plan, bar.tile)
     last = None
     try:
-        for rec in stylize_iter(content, styles, settings, blend=blend, masks=masks):
-            if bar is None:
+        for rec in stylize_iter(content, styles, settings, blend=blend, masks=masks,
+                                on_plan=on_plan, on_tile=on_tile):  # fmt: skip
+            if last is None:
                 for note in rec.notes:
                     print(f"{PROG}: note: {note}", file=sys.stderr)
-            # AdaIN is one step: no bar, the closing line says how long it took.
-            bar = bar or ProgressBar(rec.total, disable=ns.quiet or settings.method == "adain")
             bar.update(rec)
             if ns.save_every and rec.done % ns.save_every == 0 and rec.done < rec.total:
                 save_image(rec.image, _snapshot_path(output, rec.done), overwrite=True)
             last = rec
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if last is None:
         raise GramstyleError("nothing to do: --steps and --coarse-steps are 0")
     save_image(last.image, output, overwrite=ns.overwrite)

@@ -135,11 +135,29 @@ class Settings:
             "used by --method adain and --init adain"
         ),
     )
-    tile: int = field(
-        default=1024,
+    tile: int | None = field(
+        default=None,
         metadata=_opt(
-            "AdaIN: images whose longest side exceeds this are processed in "
-            "overlapping tiles of this size, which bounds memory"
+            "tile side in px: an image (at any scale) whose longest side exceeds it is "
+            "processed in tiles of this size with overlapping context, which bounds "
+            "memory; gatys results are exact, not seamed (default: gatys picks the "
+            "largest tile --max-memory allows, adain uses 1024)"
+        ),
+    )
+    max_memory: str | None = field(
+        default=None,
+        metadata=_opt(
+            "memory the run may use, e.g. 6G or 512M; sets the tile size and how much "
+            "L-BFGS remembers (default: 3/4 of the memory available on the device "
+            "when the run starts)"
+        ),
+    )
+    step_falloff: float = field(
+        default=1.5,
+        metadata=_opt(
+            "above 1024 px, each scale's step budget is multiplied by "
+            "(1024 / longest side)^F, at least 10 steps (never more than asked), "
+            "because a step costs most there; 0 keeps every budget"
         ),
     )
     preserve_color: str = field(
@@ -197,7 +215,8 @@ class Settings:
             (0.0 <= self.init_blend <= 1.0, "init blend must be in [0, 1]"),
             (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
             (0.0 <= self.alpha <= 1.0, f"alpha must be in [0, 1], got {self.alpha}"),
-            (self.tile >= 64, f"tile must be at least 64 px, got {self.tile}"),
+            (self.tile is None or self.tile >= 64, f"tile must be at least 64 px, got {self.tile}"),
+            (self.step_falloff >= 0, f"step falloff must not be negative, got {self.step_falloff}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
@@ -220,6 +239,10 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise GramstyleError(message)
+        if self.max_memory is not None:
+            from .budget import parse_size
+
+            parse_size(self.max_memory)  # a one-line error for "6 gigs"
         # Names are checked against the network in backbone.check_layer_names.
         for weights in (self.content_layers, self.style_layers):
             for name, w in weights.items():

@@ -17,9 +17,11 @@ from .adain import Decoder
 from .backbone import VGG19
 from .config import Settings
 from .image import ImageLike
+from .plan import Estimate, Plan
 from .prepare import blend_weights
 from .run import StepRecord
 from .session import Stylizer, default_backbone
+from .tiles import OnTile
 
 __all__ = ["StepRecord", "blend_weights", "default_backbone", "stylize", "stylize_iter"]
 
@@ -33,6 +35,8 @@ def stylize_iter(
     blend: Sequence[float] | None = None,
     masks: Sequence[ImageLike] | None = None,
     decoder: Decoder | None = None,
+    on_plan: Callable[[Plan, Estimate], None] | None = None,
+    on_tile: OnTile | None = None,
     **overrides: Any,
 ) -> Iterator[StepRecord]:
     """Run the optimisation and yield a :class:`StepRecord` after every step.
@@ -41,7 +45,8 @@ def stylize_iter(
     networks (tests pass tiny random ones).
     """
     session = Stylizer(settings, backbone=backbone, decoder=decoder)
-    return session.stylize_iter(content, style, blend=blend, masks=masks, **overrides)
+    return session.stylize_iter(content, style, blend=blend, masks=masks, on_plan=on_plan,
+                                on_tile=on_tile, **overrides)  # fmt: skip
 
 
 def stylize(
