@@ -34,7 +34,7 @@ CONTENT = IMAGES / "content" / "tubingen.jpg"
 STYLE = IMAGES / "style" / "starry_night.jpg"
 
 CHILD = r"""
-import json, resource, sys, time
+import json, resource, statistics, sys, time
 t0 = time.perf_counter()
 import torch
 import gramstyle

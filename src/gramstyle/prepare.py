@@ -121,9 +121,11 @@ def prepare(
     dtype = pick_precision(s.precision, device)
     src, (w0, h0) = open_source(content, "content image")
     out_w, out_h = fit_size(w0, h0, s.size)
-    from .plan import check_fits  # here, before a print-size image is made
+    if s.method == "gatys":  # AdaIN's memory is bounded by its tiles
+        from .plan import check_fits  # here, before a print-size image is made
 
-    check_fits(s, (out_h, out_w), device, dtype, regions=len(masks) if masks is not None else 0)
+        regions = len(masks) if masks is not None else 0
+        check_fits(s, (out_h, out_w), device, dtype, regions=regions)
     C = load_image(src, s.size, "content image").to(device)
     S = [load_image(x, None, "style image").to(device) for x in styles]
     notes: tuple[str, ...] = ()
