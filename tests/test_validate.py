@@ -78,11 +78,11 @@ def test_duplicate_layers_are_an_error():
 def test_memory_estimate_refuses_only_what_cannot_fit(monkeypatch):
     monkeypatch.setattr(validate, "physical_memory", lambda: 24 << 30)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    # 4000 B/px at 4096x3072 (47 GiB) + 900 B/px for a 4096x4096 style (14 GiB): refused;
-    # at 2048 px a quarter of that (15 GiB): tried.
-    with pytest.raises(GramstyleError, match=r"--size 4096 needs about 61 GiB"):
-        validate.check_memory(Settings(size=4096), (4000, 3000))
-    validate.check_memory(Settings(size=2048), (4000, 3000))
+    # Gatys is tiled: 160 B/px that no tile sheds at 16384x12288 (30 GiB) + a 1024 px
+    # tile (4 GiB): refused; 8192x6144 (7.5 + 4 GiB): tried (the plan then fits tiles).
+    with pytest.raises(GramstyleError, match=r"--size 16384 needs about 34 GiB"):
+        validate.check_memory(Settings(size=16384), (4000, 3000))
+    validate.check_memory(Settings(size=8192), (4000, 3000))
     # AdaIN is tiled: 16384 px fits.
     validate.check_memory(Settings(size=16384, method="adain"), (4000, 3000))
 

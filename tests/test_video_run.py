@@ -19,6 +19,7 @@ pytest.importorskip("cv2")
 from gramstyle import cli, session  # noqa: E402
 from gramstyle.image import load_image, save_image  # noqa: E402
 from gramstyle.video import (  # noqa: E402
+    DEFAULT_TEMPORAL_WEIGHT,
     FrameDone,
     FrameStep,
     VideoDone,
@@ -137,7 +138,7 @@ def test_temporal_weight_lowers_the_warping_error(pan, style_png, nets, tmp_path
 
     independent, tied = (
         e_warp(frames(0), motion),
-        e_warp(frames(vrun.DEFAULT_TEMPORAL_WEIGHT[method]), motion),
+        e_warp(frames(DEFAULT_TEMPORAL_WEIGHT[method]), motion),
     )
     assert tied < 0.7 * independent
 

@@ -42,6 +42,8 @@ ENCODER_LAYER = "relu4_1"
 #: Channel widths of the shipped decoder: relu4_1's 512, then 256, 128, 64.
 DECODER_WIDTHS = (512, 256, 128, 64)
 #: The encoder pools three times before relu4_1, so sides are padded to a multiple of 8.
+#: Tile side when the settings give none (``Settings.tile`` is None).
+DEFAULT_TILE = 1024
 STRIDE = 8
 #: relu4_1 must be at least 2 cells wide for reflection padding.
 MIN_SIDE = 9
@@ -258,7 +260,7 @@ def adain_stylize(
     alpha: float = 1.0,
     blend: Sequence[float] | None = None,
     *,
-    tile: int = 1024,
+    tile: int = DEFAULT_TILE,
     overlap: int = 64,
     dtype: torch.dtype | None = None,
     eps: float = 1e-5,

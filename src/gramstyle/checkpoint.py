@@ -171,6 +171,7 @@ class Checkpointed:
         resume: bool = False,
         overwrite: bool = False,
         plan: Any = None,
+        on_tile: Any = None,
     ) -> None:
         from .run import RunState
 
@@ -190,7 +191,7 @@ class Checkpointed:
         self.resumed_from: tuple[int, int] | None = (
             None if state is None else (state.done, state.total)
         )
-        self.run = session.run(prep, plan, resume=state)
+        self.run = session.run(prep, plan, resume=state, on_tile=on_tile)
         self.saved_at: int | None = None  # ``done`` of the last checkpoint written
 
     def __iter__(self):

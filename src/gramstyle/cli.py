@@ -253,6 +253,10 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
     from .pipeline import stylize_iter
     from .progress import ProgressBar
 
+    # AdaIN is one step: no bar, the closing line says how long it took. The bar opens
+    # when the plan is known (it prints the plan's estimate), so bad input shows none.
+    bar = ProgressBar(disable=ns.quiet or settings.method == "adain")
+    on_plan, on_tile = (None, None) if ns.quiet else (bar.plan, bar.tile)
     every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)
     ck = None
     if (every or resume) and settings.method == "gatys":
@@ -261,27 +265,29 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
 
         st = Stylizer(settings)
         prep = st.prepare(content, styles, blend=blend, masks=masks)
+        plan = st.plan(prep)
         ckpt = checkpoint_path(output)
-        ck = Checkpointed(st, prep, ckpt, every, resume=resume, overwrite=ns.overwrite)
+        ck = Checkpointed(st, prep, ckpt, every, resume=resume, overwrite=ns.overwrite,
+                          plan=plan, on_tile=on_tile)  # fmt: skip
         if ck.resumed_from is not None:
             print(f"{PROG}: resuming from step {ck.resumed_from[0]} of {ck.resumed_from[1]} "
                   f"({ckpt})", file=sys.stderr)  # fmt: skip
         elif resume:
             print(f"{PROG}: no checkpoint at {ckpt}; starting from step 0", file=sys.stderr)
+        if on_plan is not None:
+            on_plan(plan, st.estimate(prep, plan))
         records = iter(ck)
     else:
-        records = stylize_iter(content, styles, settings, blend=blend, masks=masks)
-    bar = None  # created at the first step, so a bad input prints no empty bar
+        records = stylize_iter(content, styles, settings, blend=blend, masks=masks,
+                               on_plan=on_plan, on_tile=on_tile)  # fmt: skip
     last = None
     guard = validate.ResultGuard()
     written: list[Path] = []  # snapshots: removed again if the run does not finish
     try:
         for rec in records:
-            if bar is None:
+            if last is None:
                 for note in rec.notes:
                     print(f"{PROG}: note: {note}", file=sys.stderr)
-            # AdaIN is one step: no bar, the closing line says how long it took.
-            bar = bar or ProgressBar(rec.total, disable=ns.quiet or settings.method == "adain")
             bar.update(rec)
             guard(rec)
             if ns.save_every and rec.done % ns.save_every == 0 and rec.done < rec.total:
@@ -295,9 +301,7 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (errors.Terminated)
         for p in written:
             p.unlink(missing_ok=True)
-        if bar is not None:
-            bar.close()
-            bar = None
+        bar.close()
         if ck is not None and ck.save() is not None:
             print(f"{PROG}: checkpoint saved at step {ck.saved_at}: {ck.path} "
                   "(continue with --resume)", file=sys.stderr)  # fmt: skip
@@ -307,8 +311,7 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
             p.unlink(missing_ok=True)
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not ns.quiet and settings.method == "adain":
         print(f"wrote {output} ({last.size[1]}x{last.size[0]}, adain, {last.elapsed:.1f} s)",
               file=sys.stderr)  # fmt: skip

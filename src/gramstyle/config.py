@@ -101,6 +101,7 @@ SEEDS = Bounds(0, 2**64 - 1, hi_text="2^64-1")  # what torch.Generator.manual_se
 #: lr is in pixel units (pixels are in [0, 1]): above 10 a step only saturates pixels.
 STEP_SIZES = Bounds(0, 10, lo_open=True)
 TILES = Bounds(64, 8192)
+FALLOFFS = Bounds(0, 10)
 STYLE_SCALES = Bounds(0, 10, lo_open=True)
 #: A pinned sha256 is its 64 hex digits or a prefix of at least 8 (torchvision pins 8).
 SHA256_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
@@ -217,12 +218,31 @@ class Settings:
             UNIT,
         ),
     )
-    tile: int = field(
-        default=1024,
+    tile: int | None = field(
+        default=None,
         metadata=_opt(
-            "AdaIN: images whose longest side exceeds this are processed in "
-            "overlapping tiles of this size, which bounds memory",
+            "tile side in px: an image (at any scale) whose longest side exceeds it is "
+            "processed in tiles of this size with overlapping context, which bounds "
+            "memory; gatys results are exact, not seamed (default: gatys picks the "
+            "largest tile --max-memory allows, adain uses 1024)",
             TILES,
+        ),
+    )
+    max_memory: str | None = field(
+        default=None,
+        metadata=_opt(
+            "memory the run may use, e.g. 6G or 512M; sets the tile size and how much "
+            "L-BFGS remembers (default: 3/4 of the memory available on the device "
+            "when the run starts)"
+        ),
+    )
+    step_falloff: float = field(
+        default=1.5,
+        metadata=_opt(
+            "above 1024 px, each scale's step budget is multiplied by "
+            "(1024 / longest side)^F, at least 10 steps (never more than asked), "
+            "because a step costs most there; 0 keeps every budget",
+            FALLOFFS,
         ),
     )
     preserve_color: str = field(
@@ -304,6 +324,10 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise GramstyleError(message)
+        if self.max_memory is not None:
+            from .budget import parse_size
+
+            parse_size(self.max_memory)  # a one-line error for "6 gigs"
         # Names are checked against the network in backbone.check_layer_names.
 
     @property

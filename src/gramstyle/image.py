@@ -266,6 +266,17 @@ def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
     return max(1, round(width * s)), max(1, round(height * s))
 
 
+def open_source(src: ImageLike, what: str = "image") -> tuple[ImageLike, tuple[int, int]]:
+    """``src`` ready for :func:`load_image` (a path is opened and decoded once) and its
+    ``(width, height)`` upright, so a caller can check the output size before resizing."""
+    import torch
+
+    if isinstance(src, torch.Tensor):
+        return src, (int(src.shape[-1]), int(src.shape[-2]))
+    img = src if isinstance(src, Image.Image) else open_image(src, what)
+    return img, img.size
+
+
 def load_image(src: ImageLike, size: int | None = None, what: str = "image") -> Tensor:
     """Load a path, PIL image or tensor into the contract, longest side ``size`` if given."""
     import torch

@@ -22,9 +22,11 @@ from .adain import Decoder
 from .backbone import VGG19
 from .config import Settings
 from .image import ImageLike
+from .plan import Estimate, Plan
 from .prepare import blend_weights
 from .run import StepRecord
 from .session import Stylizer, default_backbone
+from .tiles import OnTile
 
 __all__ = [
     "StepRecord", "blend_weights", "default_backbone", "session_for", "stylize", "stylize_iter",
@@ -46,6 +48,8 @@ def stylize_iter(
     blend: Sequence[float] | None = None,
     masks: Sequence[ImageLike] | None = None,
     decoder: Decoder | None = None,
+    on_plan: Callable[[Plan, Estimate], None] | None = None,
+    on_tile: OnTile | None = None,
     **overrides: Any,
 ) -> Iterator[StepRecord]:
     """Run the optimisation and yield a :class:`StepRecord` after every step.
@@ -55,7 +59,7 @@ def stylize_iter(
     """
     session = session_for(backbone, decoder)
     return session.stylize_iter(content, style, settings, blend=blend, masks=masks,
-                                **overrides)  # fmt: skip
+                                on_plan=on_plan, on_tile=on_tile, **overrides)  # fmt: skip
 
 
 def stylize(

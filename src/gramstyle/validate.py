@@ -74,6 +74,12 @@ TEMP_STEM = 200
 #: image or an AdaIN tile (forward only; measured 0.9-1.0 KB).
 GATYS_BYTES_PER_PIXEL = 4000
 FORWARD_BYTES_PER_PIXEL = 900
+#: What a tiled Gatys run cannot shed however small its tiles: the full-size image
+#: buffers (image, gradient, content, best, L-BFGS's last pair: budget.IMAGE_BUFFERS
+#: float32 per channel) and the shortest bf16 L-BFGS history the plan allows.
+GATYS_FLOOR_BYTES_PER_PIXEL = 160
+#: Tiles bound everything else: a tile of this side is always possible.
+FLOOR_TILE = 1024
 
 
 def _kind(mode: int) -> str | None:
@@ -421,8 +427,9 @@ def estimate_memory(s: Settings, content_size: tuple[int, int] = (1, 1)) -> int:
     """Bytes a run needs at its peak, roughly (within a factor of 2, on the low side).
 
     ``content_size``: the content's ``(width, height)``; the output has its aspect at
-    ``s.size`` px. Gatys: the final scale's step plus the largest style image's forward
-    pass; AdaIN: one tile's forward passes (tiling bounds it).
+    ``s.size`` px. Gatys: the full-size buffers no tiling can shed plus one tile's
+    passes (the plan, :func:`gramstyle.plan.check_fits`, then checks the chosen budget
+    exactly); AdaIN: one tile's forward passes (tiling bounds it).
     """
     from .image import fit_size
 
@@ -430,9 +437,11 @@ def estimate_memory(s: Settings, content_size: tuple[int, int] = (1, 1)) -> int:
     style_side = s.style_size or max(1, round(s.style_scale * s.size))
     style_pixels = style_side * style_side  # a square style: the worst case
     if s.method == "adain":
-        tile = min(w * h, s.tile * s.tile)
-        return FORWARD_BYTES_PER_PIXEL * (tile + min(style_pixels, s.tile * s.tile)) + 24 * w * h
-    return GATYS_BYTES_PER_PIXEL * w * h + FORWARD_BYTES_PER_PIXEL * style_pixels
+        side = s.tile or FLOOR_TILE  # AdaIN's default tile
+        tile = min(w * h, side * side)
+        return FORWARD_BYTES_PER_PIXEL * (tile + min(style_pixels, side * side)) + 24 * w * h
+    tile = min(w * h, (s.tile or FLOOR_TILE) ** 2)
+    return GATYS_FLOOR_BYTES_PER_PIXEL * w * h + GATYS_BYTES_PER_PIXEL * tile
 
 
 def check_memory(s: Settings, content_size: tuple[int, int] = (1, 1)) -> None:
@@ -454,7 +463,7 @@ def check_memory(s: Settings, content_size: tuple[int, int] = (1, 1)) -> None:
     ram = physical_memory()
     need = estimate_memory(s, content_size)
     if ram is not None and need > ram:
-        hint = " or use --method adain (tiled)" if s.method == "gatys" else " or a smaller --tile"
+        hint = " or a smaller --tile"
         raise GramstyleError(
             f"--size {s.size} needs about {need / 2**30:.0f} GiB of memory, more than this "
             f"machine has ({ram / 2**30:.0f} GiB); lower --size{hint}"

@@ -228,9 +228,11 @@ class _Gatys:
 class _AdaIN:
     def __init__(self, st: Stylizer, s: Settings, colour: _Colour, blend, first: Tensor,
                  weight: float) -> None:  # fmt: skip
+        from ..adain import DEFAULT_TILE
         from ..pyramid import style_side
 
         self.s, self.colour, self.weight = s, colour, weight
+        self.tile = s.tile or DEFAULT_TILE
         prep = st.prepare(colour.content(first), colour.styles, s.replace(preserve_color="none"),
                           blend=blend)  # fmt: skip
         self.model = st.adain_model(prep.settings)  # the fast engine (int8/bf16 where it pays)
@@ -240,7 +242,7 @@ class _AdaIN:
         self, index: int, frame: Tensor, anchors: list[Anchor]
     ) -> Generator[StepRecord, None, Tensor]:
         s = self.s
-        a = self.model(self.colour.content(frame), self.stats, s.alpha, tile=s.tile)
+        a = self.model(self.colour.content(frame), self.stats, s.alpha, tile=self.tile)
         out = self.colour.output(a, frame)
         if anchors and self.weight > 0:
             out = blend_towards(out, anchors, self.weight)
