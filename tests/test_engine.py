@@ -55,6 +55,29 @@ def test_resume_continues_exactly(st, images):
         assert torch.equal(rest[-1].image, whole[-1].image)
 
 
+def test_resume_keeps_the_plan_it_started_with(st, images):
+    """Tiles and L-BFGS memory are chosen from the memory free at the start; a resumed
+    run keeps the stages it saved, whatever plan it is handed, and ends where the
+    uninterrupted run ends."""
+    import dataclasses
+
+    content, style = images
+    prep = st.prepare(content, style, **FAST)
+    plan = st.plan(prep)
+    tiled = dataclasses.replace(
+        plan, stages=tuple(dataclasses.replace(s, history=3, tile=32) for s in plan.stages)
+    )
+    whole = list(st.run(prep, tiled))
+    run = st.run(prep, tiled)
+    for _, _rec in zip(range(7), run, strict=False):
+        pass
+    state = RunState.from_dict(run.state().to_dict())
+    assert [d["tile"] for d in state.stages] == [32] * len(plan.stages)
+    rest = list(st.run(prep, plan, resume=state))  # another plan: the saved one wins
+    assert [r.loss for r in rest] == [r.loss for r in whole[7:]]
+    assert torch.equal(rest[-1].image, whole[-1].image)
+
+
 def test_resume_refuses_another_runs_state(st, images):
     content, style = images
     run = st.run(st.prepare(content, style, **FAST))

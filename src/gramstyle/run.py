@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -89,6 +89,9 @@ class RunState:
     gamma: float | None  # L-BFGS scale carried to the next stage
     precision: str
     elapsed: float
+    # The plan's stages as run (Stage fields): a resumed run keeps them, so tiles and
+    # L-BFGS memory chosen from the memory free at the start do not change under it.
+    stages: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +133,8 @@ class Run:
             raise GramstyleError(
                 "the saved state belongs to other inputs or settings; start afresh"
             )
+        if resume is not None and resume.stages is not None:
+            plan = replace(plan, stages=tuple(Stage(**d) for d in resume.stages))
         if not plan.stages:
             raise GramstyleError("the plan has no stages (the image is too small?)")
         self.session, self.prep, self.plan = session, prep, plan
@@ -267,6 +272,7 @@ class Run:
                 best_loss=best_loss, losses=list(losses), stopped=stop,
                 optimizer=opt.state_dict(), gamma=opt.gamma, precision=dtype_name(dtype),
                 elapsed=time.perf_counter() - t0,
+                stages=[asdict(st) for st in self.plan.stages],
             )  # fmt: skip
             shown = best if finished else x
             yield self._record(k, i, done, total, costs, shown, C_rgb, dtype, t0, best_loss)
