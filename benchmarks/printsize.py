@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,21 +98,27 @@ tiled = {t: TiledObjective(net, s, C, prep.styles, dtype=prep.dtype, targets=tar
 x = C.clone()
 def grad_s(ob):
     t0 = time.perf_counter(); ob.value_and_grad(x); return time.perf_counter() - t0
-def step_s(ob):
-    # A whole L-BFGS step with history: 10 steps warm the history, the 11th is timed.
-    opt, y = make_optimizer("lbfgs", 1.0, history=stage.history), x
-    for _ in range(3):
-        _, y = opt.step(y, ob.value_and_grad)
-    t0 = time.perf_counter(); opt.step(y, ob.value_and_grad); return time.perf_counter() - t0
 obs = {"one": one, **{f"tile{t}": ob for t, ob in tiled.items()}}
+order = lambda r: list(obs) if r % 2 == 0 else list(obs)[::-1]  # noqa: E731
 for ob in obs.values():
     grad_s(ob)  # warm-up
 res = {k: {"grad": [], "step": []} for k in obs}
 for r in range(args["repeats"]):
-    for k, ob in (list(obs.items()) if r % 2 == 0 else list(obs.items())[::-1]):
-        res[k]["grad"].append(grad_s(ob))
+    for k in order(r):
+        res[k]["grad"].append(grad_s(obs[k]))
+# Whole L-BFGS steps with history: each objective runs its own optimiser from the same
+# start (the trajectories agree to float rounding), two warm-up steps fill the history,
+# then steps are timed alternating.
+runs = {k: [make_optimizer("lbfgs", 1.0, history=stage.history), x] for k in obs}
 for k, ob in obs.items():
-    res[k]["step"].append(step_s(ob))
+    for _ in range(2):
+        runs[k][1] = runs[k][0].step(runs[k][1], ob.value_and_grad)[1]
+for r in range(args["step_repeats"]):
+    for k in order(r):
+        opt, y = runs[k]
+        t0 = time.perf_counter()
+        runs[k][1] = opt.step(y, obs[k].value_and_grad)[1]
+        res[k]["step"].append(time.perf_counter() - t0)
 info = {k: {"tiles": len(ob.grid), "area": ob.grid.area} for k, ob in tiled.items()}
 print(json.dumps({"res": res, "pixels": C.shape[-1] * C.shape[-2], "info": info,
                   "precision": str(prep.dtype)}))
@@ -182,14 +190,15 @@ def cmd_ratio(ns: argparse.Namespace) -> int:
     tiles = [int(v) for v in ns.tiles.split(",")]
     settings = {"size": ns.size, "precision": ns.precision}
     args = {"content": str(ns.content), "style": str(ns.style), "settings": settings,
-            "tiles": tiles, "repeats": ns.repeats}  # fmt: skip
+            "tiles": tiles, "repeats": ns.repeats, "step_repeats": ns.step_repeats}  # fmt: skip
     r = child(CHILD_RATIO, args)
     res = r["res"]
     base = statistics.median(res["one"]["grad"])
     base_step = statistics.median(res["one"]["step"])
     print(
         f"\n{machine()}; {ns.size} px ({r['pixels']} px), {r['precision']}; medians of "
-        f"{ns.repeats} alternating J+gradient evaluations\n"
+        f"{ns.repeats} alternating J+gradient evaluations and {ns.step_repeats} alternating "
+        "L-BFGS steps (after 2 warm-up steps)\n"
     )
     print("| objective | tiles | pixels computed | J+grad s | ratio | L-BFGS step s | ratio |")
     print("|---|---|---|---|---|---|---|")
@@ -203,15 +212,16 @@ def cmd_ratio(ns: argparse.Namespace) -> int:
             f"{g:.2f} | {g / base:.2f} | {s:.2f} | {s / base_step:.2f} |"
         )
     if ns.image_steps:
-        outs = {}
-        for label, extra in (("one", {}), ("tiled", {"tile": tiles[0]})):
-            args = {"content": str(ns.content), "style": str(ns.style), "output":
-                    f"/tmp/printsize_{label}.png", "settings": {**settings, **extra,
-                    "steps": ns.image_steps, "coarse_steps": ns.image_steps}}  # fmt: skip
-            outs[label] = child(CHILD, args)
         from gramstyle.image import load_image
 
-        a, b = (load_image(f"/tmp/printsize_{k}.png") for k in ("one", "tiled"))
+        outs, tmp = {}, tempfile.mkdtemp(prefix="printsize-")  # /tmp is shared: own folder
+        for label, extra in (("one", {}), ("tiled", {"tile": tiles[0]})):
+            args = {"content": str(ns.content), "style": str(ns.style), "output":
+                    f"{tmp}/{label}.png", "settings": {**settings, **extra,
+                    "steps": ns.image_steps, "coarse_steps": ns.image_steps}}  # fmt: skip
+            outs[label] = child(CHILD, args)
+        a, b = (load_image(f"{tmp}/{k}.png") for k in ("one", "tiled"))
+        shutil.rmtree(tmp)
         mad = float((a - b).abs().mean())
         print(
             f"\nImages after {outs['one']['steps']} steps, one pass vs tiles of {tiles[0]} px: "
@@ -292,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--size", type=int, default=512)
     q.add_argument("--tiles", default="384,256")
     q.add_argument("--repeats", type=int, default=5)
-    q.add_argument("--image-steps", type=int, default=30)
+    q.add_argument("--step-repeats", type=int, default=3)
+    q.add_argument("--image-steps", type=int, default=10)
     h = sub.add_parser("history")
     h.add_argument("--size", type=int, default=2048)
     h.add_argument("--start", required=True, help="an image to start from (a coarser result)")
