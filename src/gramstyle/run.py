@@ -266,6 +266,13 @@ class Run:
             stop = should_stop(losses, s.stop_window, s.stop_tol)
             x = x_next
             finished = stop or i == stage.steps
+            if finished:
+                # The last step's image is not evaluated by any step, yet it is usually
+                # the best: one pass without gradient (a third of a step) decides.
+                with torch.no_grad():
+                    J_last = float(objective(x).total)
+                if best_loss > J_last:
+                    best, best_loss = x, J_last
             total = done + (0 if finished else stage.steps - i) + later
             self._state = RunState(
                 key=prep.key, stage=k, step=i, done=done, total=total, x=x, best=best,
