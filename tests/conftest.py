@@ -58,3 +58,28 @@ def shared_images() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/images is not beside the project")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sessions():
+    """Each test starts with no cached one-call sessions (``pipeline.session_for``), so
+    what a test sees computed does not depend on the tests before it."""
+    from gramstyle.pipeline import session_for
+
+    session_for.cache_clear()
+    yield
+    session_for.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Keep what the library caches on disk (int8 graphs) out of the user's cache."""
+    import os
+
+    old = os.environ.get("GRAMSTYLE_CACHE")
+    os.environ["GRAMSTYLE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("GRAMSTYLE_CACHE", None)
+    else:
+        os.environ["GRAMSTYLE_CACHE"] = old

@@ -134,7 +134,7 @@ def test_exif_rotated_content_sets_aspect(files, capsys):
         (["--style-layers", "relu1_1:heavy"], "not a number"),
         (["--optimizer", "sgd"], "invalid choice"),
         (["--steps", "many"], "invalid int"),
-        (["--size", "4"], "size must be at least 16"),
+        (["--size", "4"], "size must be in [16, 16384], got 4"),
         (["--init", "perlin"], "init must be"),
         (["--style-blend", "1,x"], "not a comma-separated list"),
         (["--style-blend", "1,2"], "2 blend weights for 1 styles"),
@@ -229,3 +229,12 @@ def test_module_entry_point_reports_one_line(tmp_path):
     )
     assert r.returncode == 2
     assert r.stderr.strip() == f"gramstyle: error: content image not found: {tmp_path / 'a.png'}"
+
+
+def test_version(capsys):
+    import gramstyle
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gramstyle {gramstyle.__version__}"

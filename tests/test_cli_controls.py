@@ -53,7 +53,7 @@ def test_wrong_shape_mask_is_stretched_with_a_note(files, masks, capsys):  # noq
         (["--strength", "lots"], "invalid float value"),
         (["--preserve-color", "sepia"], "invalid choice"),
         (["--style-size", "64", "--style-scale", "2"], "not both"),
-        (["--style-scale", "0"], "style scale must be positive"),
+        (["--style-scale", "0"], "style scale must be in (0, 10], got 0.0"),
         (["--content-layers", "relu4_2:x"], "is not a number"),
     ],
 )

@@ -119,3 +119,30 @@ def test_loaded_tensor_is_contiguous_and_saved_file_readable(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
+
+
+def test_reencode_png_keeps_only_pixels(tmp_path):
+    """Untrusted bytes -> a fresh 8-bit sRGB PNG: alpha over white, 16-bit scaled, bombs refused."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from gramstyle.errors import TooLarge
+    from gramstyle.image import reencode_png
+
+    rgba = Image.new("RGBA", (6, 4), (255, 0, 0, 0))  # fully transparent red
+    buf = io.BytesIO()
+    rgba.save(buf, format="PNG")
+    assert reencode_png(buf.getvalue(), tmp_path / "a.png") == (6, 4)
+    with Image.open(tmp_path / "a.png") as im:
+        assert im.mode == "RGB" and im.getpixel((0, 0)) == (255, 255, 255)
+    deep = Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16))
+    buf = io.BytesIO()
+    deep.save(buf, format="PNG")
+    reencode_png(buf.getvalue(), tmp_path / "b.png")
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.getpixel((0, 0)) == (255, 255, 255)
+    with pytest.raises(TooLarge, match="too many pixels"):
+        reencode_png(buf.getvalue(), tmp_path / "c.png", max_pixels=15)
+    assert not (tmp_path / "c.png").exists()

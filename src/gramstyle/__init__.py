@@ -4,25 +4,76 @@
 >>> a = torch.rand(1, 8, 5, 5)
 >>> gramstyle.gram_matrix(a).shape
 torch.Size([1, 8, 8])
+
+The public names are imported on first use (module ``__getattr__``), so
+``import gramstyle`` and the ``gramstyle`` command start without importing torch: the
+CLI installs its Ctrl-C and SIGTERM handling first, and a signal during the first
+second is one line, not a traceback. Add a new public name to ``_LAZY`` (and to the
+``TYPE_CHECKING`` block), not as an import at the top.
 """
 
-from .backbone import LAYER_NAMES, VGG19
-from .config import Settings
-from .errors import GramstyleError
-from .image import load_image, save_image
-from .losses import (
-    content_cost,
-    gram_matrix,
-    layer_style_cost,
-    style_cost,
-    total_cost,
-    tv_cost,
-)
-from .pipeline import StepRecord, stylize, stylize_iter
-from .report import explain
-from .run import RunState
-from .session import Stylizer
-from .weights import load_vgg19
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the submodule that defines it
+_LAZY = {
+    "LAYER_NAMES": "backbone",
+    "VGG19": "backbone",
+    "Settings": "config",
+    "GramstyleError": "errors",
+    "load_image": "image",
+    "save_image": "image",
+    "content_cost": "losses",
+    "gram_matrix": "losses",
+    "layer_style_cost": "losses",
+    "style_cost": "losses",
+    "total_cost": "losses",
+    "tv_cost": "losses",
+    "RunState": "run",
+    "StepRecord": "pipeline",
+    "Stylizer": "session",
+    "stylize_video": "video",
+    "stylize": "pipeline",
+    "stylize_iter": "pipeline",
+    "explain": "report",
+    "load_vgg19": "weights",
+}
+
+if TYPE_CHECKING:
+    from .backbone import LAYER_NAMES, VGG19
+    from .config import Settings
+    from .errors import GramstyleError
+    from .image import load_image, save_image
+    from .losses import (
+        content_cost,
+        gram_matrix,
+        layer_style_cost,
+        style_cost,
+        total_cost,
+        tv_cost,
+    )
+    from .pipeline import StepRecord, stylize, stylize_iter
+    from .report import explain
+    from .run import RunState
+    from .session import Stylizer
+    from .video import stylize_video
+    from .weights import load_vgg19
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gramstyle' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "LAYER_NAMES",
@@ -42,7 +93,8 @@ __all__ = [
     "style_cost",
     "stylize",
     "stylize_iter",
+    "stylize_video",
     "total_cost",
     "tv_cost",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -11,6 +11,12 @@ normalise differently, so their ``style_weight`` values do not carry over.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import numbers
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,58 +39,129 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 INITS = ("noise", "content", "blend", "adain")  # or a path to an image file
 METHODS = ("gatys", "adain")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 POOLINGS = ("max", "avg")
 PRESERVE_COLOR = ("none", "luminance", "match")
 #: --strength spans this many decades of style_weight, centred on strength 0.5.
 STRENGTH_DECADES = 4.0
 
 
-def _opt(help: str, **extra: Any) -> dict[str, Any]:
-    """Field metadata the CLI reads: help text and argparse extras."""
-    return {"help": help, **extra}
+@dataclass(frozen=True)
+class Bounds:
+    """The sane range of a numeric setting (of each weight, for a layer list).
+
+    :class:`Settings` refuses values outside it (and NaN/infinity) with a one-line
+    :class:`~gramstyle.errors.GramstyleError`, and the CLI prints it in ``--help``, so
+    the range is written once, here. The limits are what makes sense on any machine
+    (e.g. no output side above 16384 px); whether a run fits *this* machine's memory is
+    :func:`gramstyle.validate.check_memory`'s question.
+
+    >>> str(Bounds(16, 16384)), str(Bounds(0, 10, lo_open=True))
+    ('[16, 16384]', '(0, 10]')
+    >>> Bounds(0, 1).problem("alpha", float("nan"))
+    'alpha must be a finite number, got nan'
+    """
+
+    lo: float
+    hi: float
+    lo_open: bool = False  # lo itself is excluded (a step size must be above 0)
+    hi_text: str = ""  # how --help writes hi when the number is unwieldy
+    hi_open: bool = False  # hi itself is excluded
+
+    def __str__(self) -> str:
+        hi = self.hi_text or f"{self.hi:g}"
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {hi}{')' if self.hi_open else ']'}"
+
+    def problem(self, name: str, value: Any, whole: bool = False) -> str | None:
+        """Why ``value`` is not acceptable for the setting ``name``, or None."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return f"{name} must be a number, got {value!r}"
+        if whole and not isinstance(value, numbers.Integral):
+            return f"{name} must be a whole number, got {value!r}"
+        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
+            return f"{name} must be a finite number, got {value}"
+        v = typing.cast(float, value)  # an int beyond float range compares exactly too
+        if v < self.lo or v > self.hi or (self.lo_open and v == self.lo) or (
+            self.hi_open and v == self.hi
+        ):
+            shown = str(value)
+            if len(shown) > 24:  # a number of 60 digits says nothing more than its size
+                shown = f"{shown[:8]}... ({len(shown)} digits)"
+            return f"{name} must be in {self}, got {shown}"
+        return None
+
+
+#: Longest image side any setting may ask for: 16384 px (268 Mpx squared; far past
+#: what the optimisation fits in memory, which validate.check_memory refuses sooner).
+SIDES = Bounds(16, 16384)
+STEPS = Bounds(0, 100_000)
+WEIGHTS = Bounds(0, 1e12)
+UNIT = Bounds(0, 1)
+SEEDS = Bounds(0, 2**64 - 1, hi_text="2^64-1")  # what torch.Generator.manual_seed accepts
+#: lr is in pixel units (pixels are in [0, 1]): above 10 a step only saturates pixels.
+STEP_SIZES = Bounds(0, 10, lo_open=True)
+TILES = Bounds(64, 8192)
+FALLOFFS = Bounds(0, 10)
+STYLE_SCALES = Bounds(0, 10, lo_open=True)
+#: A pinned sha256 is its 64 hex digits or a prefix of at least 8 (torchvision pins 8).
+SHA256_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
+
+
+def _opt(help: str, bounds: Bounds | None = None, **extra: Any) -> dict[str, Any]:
+    """Field metadata the CLI reads: help text, the sane range and argparse extras."""
+    return {"help": help, **({"bounds": bounds} if bounds is not None else {}), **extra}
 
 
 @dataclass(frozen=True)
 class Settings:
     """All knobs of :func:`gramstyle.stylize`; defaults follow the paper unless noted."""
 
-    size: int = field(default=512, metadata=_opt("longest side of the output, in pixels"))
+    size: int = field(default=512, metadata=_opt("longest side of the output, in pixels", SIDES))
     style_size: int | None = field(
         default=None,
         metadata=_opt(
             "longest side of the style image as the network sees it "
-            "(default: same as each scale's output)"
+            "(default: same as each scale's output)",
+            SIDES,
         ),
     )
-    steps: int = field(default=160, metadata=_opt("optimiser steps at the final size"))
+    steps: int = field(default=160, metadata=_opt("optimiser steps at the final size", STEPS))
     coarse_steps: int = field(
-        default=30, metadata=_opt("optimiser steps at each coarser scale of the pyramid")
+        default=30,
+        metadata=_opt("optimiser steps at each coarser scale of the pyramid", STEPS),
     )
     min_size: int = field(
         default=128,
         metadata=_opt(
             "longest side of the coarsest scale; the pyramid doubles from here "
-            "up to --size (set it to --size or more for a single scale)"
+            "up to --size (set it to --size or more for a single scale)",
+            SIDES,
         ),
     )
-    content_weight: float = field(default=1.0, metadata=_opt("alpha, the content cost's weight"))
-    style_weight: float = field(default=25.0, metadata=_opt("beta, the style cost's weight"))
+    content_weight: float = field(
+        default=1.0, metadata=_opt("alpha, the content cost's weight", WEIGHTS)
+    )
+    style_weight: float = field(
+        default=25.0, metadata=_opt("beta, the style cost's weight", WEIGHTS)
+    )
     tv_weight: float = field(
-        default=0.0, metadata=_opt("weight of the total-variation smoothness term (0 = off)")
+        default=0.0,
+        metadata=_opt("weight of the total-variation smoothness term (0 = off)", WEIGHTS),
     )
     content_layers: dict[str, float] = field(
         default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS),
-        metadata=_opt("content layers with weights, e.g. relu4_2:1"),
+        metadata=_opt("content layers with weights, e.g. relu4_2:1", WEIGHTS),
     )
     style_layers: dict[str, float] = field(
         default_factory=lambda: dict(DEFAULT_STYLE_LAYERS),
-        metadata=_opt("style layers with weights lambda[l], e.g. relu1_1:0.2,relu2_1:0.2"),
+        metadata=_opt("style layers with weights lambda[l], e.g. relu1_1:0.2,relu2_1:0.2", WEIGHTS),
     )
     optimizer: str = field(default="lbfgs", metadata=_opt("optimiser", choices=OPTIMIZERS))
     lr: float | None = field(
         default=None,
-        metadata=_opt("step size (default: 1 for L-BFGS, 0.02 for Adam, in pixel units)"),
+        metadata=_opt(
+            "step size (default: 1 for L-BFGS, 0.02 for Adam, in pixel units)", STEP_SIZES
+        ),
     )
     init: str = field(
         default="content",
@@ -94,15 +171,19 @@ class Settings:
         ),
     )
     init_blend: float = field(
-        default=0.5, metadata=_opt("noise share of --init blend (0 = content, 1 = noise)")
+        default=0.5,
+        metadata=_opt("noise share of --init blend (0 = content, 1 = noise)", UNIT),
     )
-    seed: int = field(default=0, metadata=_opt("random seed; the same seed gives the same image"))
+    seed: int = field(
+        default=0, metadata=_opt("random seed; the same seed gives the same image", SEEDS)
+    )
     device: str = field(default="auto", metadata=_opt("compute device", choices=DEVICES))
     precision: str = field(
         default="auto",
         metadata=_opt(
             "network precision: auto picks bf16/fp16 only where the hardware "
-            "has it; costs are always float32",
+            "has it (and int8 for --method adain on x86 CPUs with AVX2); costs are "
+            "always float32; int8 only with --method adain",
             choices=PRECISIONS,
         ),
     )
@@ -114,7 +195,8 @@ class Settings:
         ),
     )
     weights_sha256: str | None = field(
-        default=None, metadata=_opt("pinned sha256 (or prefix) the weights must match")
+        default=None,
+        metadata=_opt("pinned sha256 (or a prefix of 8+ hex digits) the weights must match"),
     )
     pooling: str = field(
         default="max", metadata=_opt("VGG pooling (Gatys suggests avg)", choices=POOLINGS)
@@ -132,14 +214,35 @@ class Settings:
         metadata=_opt(
             "AdaIN style strength in [0, 1]: 0 = the decoder's copy of the content, "
             "1 = full style (not MATH.md's alpha, which is --content-weight); "
-            "used by --method adain and --init adain"
+            "used by --method adain and --init adain",
+            UNIT,
         ),
     )
-    tile: int = field(
-        default=1024,
+    tile: int | None = field(
+        default=None,
         metadata=_opt(
-            "AdaIN: images whose longest side exceeds this are processed in "
-            "overlapping tiles of this size, which bounds memory"
+            "tile side in px: an image (at any scale) whose longest side exceeds it is "
+            "processed in tiles of this size with overlapping context, which bounds "
+            "memory; gatys results are exact, not seamed (default: gatys picks the "
+            "largest tile --max-memory allows, adain uses 1024)",
+            TILES,
+        ),
+    )
+    max_memory: str | None = field(
+        default=None,
+        metadata=_opt(
+            "memory the run may use, e.g. 6G or 512M; sets the tile size and how much "
+            "L-BFGS remembers (default: 3/4 of the memory available on the device "
+            "when the run starts)"
+        ),
+    )
+    step_falloff: float = field(
+        default=1.5,
+        metadata=_opt(
+            "above 1024 px, each scale's step budget is multiplied by "
+            "(1024 / longest side)^F, at least 10 steps (never more than asked), "
+            "because a step costs most there; 0 keeps every budget",
+            FALLOFFS,
         ),
     )
     preserve_color: str = field(
@@ -156,75 +259,76 @@ class Settings:
         metadata=_opt(
             "size of the style image as the network sees it, relative to the output's "
             "longest side at every scale (<1: smaller strokes, >1: larger); "
-            "not together with --style-size"
+            "not together with --style-size",
+            STYLE_SCALES,
         ),
     )
     stop_tol: float = field(
         default=0.0,
         metadata=_opt(
             "stop a scale early when its best cost fell by less than this fraction over "
-            "the last --stop-window steps (0 = always take every step)"
+            "the last --stop-window steps (0 = always take every step)",
+            Bounds(0, 1, hi_open=True),
         ),
     )
     stop_window: int = field(
-        default=50, metadata=_opt("steps over which --stop-tol measures the decrease")
+        default=50,
+        metadata=_opt("steps over which --stop-tol measures the decrease", Bounds(1, STEPS.hi)),
     )
     strength: float = field(
         default=0.5,
         metadata=_opt(
             "style strength in [0, 1]: the style weight used is style_weight * "
             "10^(4 (strength - 0.5)), so 0.5 keeps --style-weight, 0 divides it by "
-            "100, 1 multiplies it by 100"
+            "100, 1 multiplies it by 100",
+            UNIT,
         ),
     )
 
     def __post_init__(self) -> None:
         from .errors import GramstyleError
 
+        # Types and ranges first, from the fields' metadata (one place for both the check
+        # and --help), so the cross-field checks below compare numbers, never NaN.
+        for f in dataclasses.fields(self):
+            message = _field_problem(f, getattr(self, f.name))
+            if message:
+                raise GramstyleError(message)
         checks = [
-            (self.size >= 16, f"size must be at least 16, got {self.size}"),
-            (
-                self.style_size is None or self.style_size >= 16,
-                f"style size must be at least 16, got {self.style_size}",
-            ),
-            (self.steps >= 0 and self.coarse_steps >= 0, "steps must not be negative"),
-            (self.min_size >= 16, f"min size must be at least 16, got {self.min_size}"),
-            (
-                self.content_weight >= 0 and self.style_weight >= 0 and self.tv_weight >= 0,
-                "weights must not be negative",
-            ),
-            (self.lr is None or self.lr > 0, f"lr must be positive, got {self.lr}"),
-            (0.0 <= self.init_blend <= 1.0, "init blend must be in [0, 1]"),
             (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
-            (0.0 <= self.alpha <= 1.0, f"alpha must be in [0, 1], got {self.alpha}"),
-            (self.tile >= 64, f"tile must be at least 64 px, got {self.tile}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (
+                self.precision != "int8" or self.method == "adain",
+                "int8 runs only the AdaIN networks: use it with --method adain",
+            ),
             (self.pooling in POOLINGS, f"pooling must be one of {', '.join(POOLINGS)}"),
             (
                 self.preserve_color in PRESERVE_COLOR,
                 f"preserve color must be one of {', '.join(PRESERVE_COLOR)}",
             ),
-            (self.style_scale > 0, f"style scale must be positive, got {self.style_scale}"),
             (
                 self.style_size is None or self.style_scale == 1.0,
                 "give --style-size (pixels) or --style-scale (relative), not both",
             ),
-            (0.0 <= self.strength <= 1.0, f"strength must be in [0, 1], got {self.strength}"),
-            (0.0 <= self.stop_tol < 1.0, f"stop tol must be in [0, 1), got {self.stop_tol}"),
-            (self.stop_window >= 1, f"stop window must be at least 1, got {self.stop_window}"),
             (bool(self.style_layers) or self.style_weight == 0, "no style layers given"),
             (bool(self.content_layers) or self.content_weight == 0, "no content layers given"),
+            (bool(self.weights) and "\0" not in self.weights, "weights must name a source"),
+            (bool(self.init) and "\0" not in self.init, "init must name a start image"),
+            (
+                self.weights_sha256 is None or SHA256_PREFIX.fullmatch(self.weights_sha256),
+                f"weights sha256 must be 8 to 64 hexadecimal digits, got {self.weights_sha256!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise GramstyleError(message)
+        if self.max_memory is not None:
+            from .budget import parse_size
+
+            parse_size(self.max_memory)  # a one-line error for "6 gigs"
         # Names are checked against the network in backbone.check_layer_names.
-        for weights in (self.content_layers, self.style_layers):
-            for name, w in weights.items():
-                if w < 0:
-                    raise GramstyleError(f"layer weight of {name} must not be negative")
 
     @property
     def step_size(self) -> float:
@@ -245,11 +349,46 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+def _field_problem(f: dataclasses.Field, value: Any) -> str | None:
+    """Why ``value`` does not fit the field ``f`` (type, finiteness, range), or None."""
+    name = f.name.replace("_", " ")
+    hint = _hints()[f.name]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    if value is None:
+        return None if optional else f"{name} must be given"
+    if optional:  # X | None -> X
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    kind = typing.get_origin(hint) or hint
+    bounds = f.metadata.get("bounds")
+    if kind is str:
+        return None if isinstance(value, str) else f"{name} must be a string, got {value!r}"
+    if kind is dict:  # layer -> weight
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
+            return f"{name} must map layer names to weights, got {value!r}"
+        for layer, w in value.items():
+            real = isinstance(w, numbers.Real) and not isinstance(w, bool)
+            if bounds is not None and real and typing.cast(float, w) < 0:
+                return f"layer weight of {layer} must not be negative, got {w}"
+            message = bounds.problem(f"layer weight of {layer}", w) if bounds else None
+            if message:
+                return message
+        return None
+    if bounds is not None:
+        return bounds.problem(name, value, whole=kind is int)
+    return None
+
+
 def parse_layer_weights(text: str) -> dict[str, float]:
     """Parse ``"relu1_1:0.2,relu2_1"`` into ``{"relu1_1": 0.2, "relu2_1": 1.0}``.
 
     A name without a weight gets 1. Raises :class:`~gramstyle.errors.GramstyleError`
-    on a weight that is not a number.
+    on a weight that is not a number, a weight without a name, or a layer named twice
+    (a later weight silently winning would hide a typo).
 
     >>> parse_layer_weights("relu4_2")
     {'relu4_2': 1.0}
@@ -264,11 +403,16 @@ def parse_layer_weights(text: str) -> dict[str, float]:
         if not part:
             continue
         name, _, weight = part.partition(":")
+        name = name.strip()
+        if not name:
+            raise GramstyleError(f"a layer weight without a layer name in {text!r}")
+        if name in out:
+            raise GramstyleError(f"layer {name} is given twice in {text!r}")
         try:
-            out[name.strip()] = float(weight) if weight.strip() else 1.0
+            out[name] = float(weight) if weight.strip() else 1.0
         except ValueError:
             raise GramstyleError(
-                f"layer weight {weight.strip()!r} of {name.strip()} is not a number"
+                f"layer weight {weight.strip()!r} of {name} is not a number"
             ) from None
     if not out:
         raise GramstyleError(f"no layers in {text!r}")

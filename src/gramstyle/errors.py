@@ -7,3 +7,7 @@ class GramstyleError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so the same clean-up runs; the CLI exits 143, not 130."""
+
+
+class TooLarge(GramstyleError):
+    """An input over a size limit (bytes or pixels): a bomb, or more than a server accepts."""

@@ -70,8 +70,17 @@ def style_matrix_cost(target: Tensor, a_G: Tensor) -> Tensor:
     equal sizes, where the two agree exactly).
     """
     _check_activation(a_G, "a_G")
-    n_C = a_G.shape[-3]
-    diff = target - normalized_gram(a_G)
+    return gram_cost(target, normalized_gram(a_G))
+
+
+def gram_cost(target: Tensor, G: Tensor) -> Tensor:
+    """``1/(4 nC^2) ||target - G||_F^2`` for per-position style matrices ``(B, nC, nC)``.
+
+    :func:`style_matrix_cost` once ``G(G)/(nH nW)`` is known; the tiled objective
+    (:mod:`gramstyle.tiles`) sums ``G(G)`` over tiles first, then calls this.
+    """
+    n_C = G.shape[-1]
+    diff = target - G
     return (diff * diff).sum() / (4 * n_C * n_C)
 
 

@@ -29,6 +29,8 @@ def _as_mask(src: ImageLike | Tensor, what: str) -> Tensor:
     if isinstance(src, Tensor) and src.dim() in (2, 3, 4) and src.shape[-3:-2] in ((), (1,)):
         if src.dim() == 4 and src.shape[0] != 1:
             raise GramstyleError(f"{what} tensor must be (H, W) or (1, 1, H, W)")
+        if not bool(torch.isfinite(src).all()):
+            raise GramstyleError(f"{what} tensor has NaN or infinite values")
         return src.detach().float().reshape(1, 1, *src.shape[-2:]).clamp(0, 1)
     # RGB images (and RGB tensors) become grey by the channel mean.
     return load_image(src, None, what).mean(1, keepdim=True)
@@ -101,7 +103,16 @@ def masked_style_cost(targets: Tensor, a_G: Tensor, m: Tensor) -> Tensor:
     ``area_k`` is the mean of mask k, so a single all-white mask reproduces
     :func:`gramstyle.losses.style_matrix_cost`.
     """
-    n_C = a_G.shape[-3]
-    diff = targets - masked_gram(a_G, m)  # (K, nC, nC)
-    area = m.mean(dim=(-3, -2, -1))  # (K,)
+    return region_cost(targets, masked_gram(a_G, m), m.mean(dim=(-3, -2, -1)))
+
+
+def region_cost(targets: Tensor, G: Tensor, area: Tensor) -> Tensor:
+    """``sum_k area_k / (4 nC^2) ||T_k - G_k||_F^2`` from the regions' style matrices.
+
+    ``targets``, ``G``: ``(K, nC, nC)``, ``G`` per unit of area (:func:`masked_gram`);
+    ``area``: ``(K,)``, each mask's mean. The tiled objective sums ``G`` over tiles
+    first, then calls this.
+    """
+    n_C = G.shape[-1]
+    diff = targets - G  # (K, nC, nC)
     return (area * (diff * diff).sum(dim=(-2, -1))).sum() / (4 * n_C * n_C)

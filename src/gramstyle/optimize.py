@@ -154,7 +154,7 @@ class LBFGS:
         # Curvature condition: keep the pair only if it says J is convex along s.
         if ys <= 1e-10 * math.sqrt(_dot(s, s) * _dot(y, y)):
             return
-        if len(self.s) == self.history:
+        while len(self.s) >= self.history:  # >=: a resumed state may hold more pairs
             self.s.pop(0), self.y.pop(0), self.rho.pop(0)
         dtype = self.history_dtype or torch.float32
         self.s.append(s.to(dtype))

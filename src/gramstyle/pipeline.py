@@ -1,4 +1,8 @@
-"""``stylize`` / ``stylize_iter``: one call, one picture, over a fresh :class:`Stylizer`.
+"""``stylize`` / ``stylize_iter``: one call, one picture.
+
+Calls share a per-process :class:`Stylizer` for each pair of networks
+(:func:`session_for`), so a second call reuses the loaded network and the style's
+targets.
 
 For many pictures (a web worker, video frames, a batch) hold one
 :class:`~gramstyle.session.Stylizer` instead: the network and the style targets are then
@@ -8,6 +12,7 @@ loaded and computed once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 from PIL import Image
@@ -17,11 +22,21 @@ from .adain import Decoder
 from .backbone import VGG19
 from .config import Settings
 from .image import ImageLike
+from .plan import Estimate, Plan
 from .prepare import blend_weights
 from .run import StepRecord
 from .session import Stylizer, default_backbone
+from .tiles import OnTile
 
-__all__ = ["StepRecord", "blend_weights", "default_backbone", "stylize", "stylize_iter"]
+__all__ = [
+    "StepRecord", "blend_weights", "default_backbone", "session_for", "stylize", "stylize_iter",
+]  # fmt: skip
+
+
+@lru_cache(maxsize=4)
+def session_for(backbone: VGG19 | None = None, decoder: Decoder | None = None) -> Stylizer:
+    """The process's session for these networks (None: the real ones), made once."""
+    return Stylizer(backbone=backbone, decoder=decoder)
 
 
 def stylize_iter(
@@ -33,6 +48,8 @@ def stylize_iter(
     blend: Sequence[float] | None = None,
     masks: Sequence[ImageLike] | None = None,
     decoder: Decoder | None = None,
+    on_plan: Callable[[Plan, Estimate], None] | None = None,
+    on_tile: OnTile | None = None,
     **overrides: Any,
 ) -> Iterator[StepRecord]:
     """Run the optimisation and yield a :class:`StepRecord` after every step.
@@ -40,8 +57,9 @@ def stylize_iter(
     See :meth:`Stylizer.stylize_iter`; ``backbone``/``decoder`` replace the real
     networks (tests pass tiny random ones).
     """
-    session = Stylizer(settings, backbone=backbone, decoder=decoder)
-    return session.stylize_iter(content, style, blend=blend, masks=masks, **overrides)
+    session = session_for(backbone, decoder)
+    return session.stylize_iter(content, style, settings, blend=blend, masks=masks,
+                                on_plan=on_plan, on_tile=on_tile, **overrides)  # fmt: skip
 
 
 def stylize(
@@ -65,6 +83,6 @@ def stylize(
     :class:`StepRecord` per step. Returns a PIL image, or a tensor on the content's
     device if ``content`` was a tensor.
     """
-    session = Stylizer(settings, backbone=backbone, decoder=decoder)
-    return session.stylize(content, style, blend=blend, masks=masks, callback=callback,
-                           **overrides)  # fmt: skip
+    session = session_for(backbone, decoder)
+    return session.stylize(content, style, settings, blend=blend, masks=masks,
+                           callback=callback, **overrides)  # fmt: skip

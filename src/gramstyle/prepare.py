@@ -23,7 +23,7 @@ from .colour import grey, luminance, match_color, match_luminance
 from .config import INITS, Settings
 from .device import pick_device, pick_precision
 from .errors import GramstyleError
-from .image import ImageLike, load_image
+from .image import ImageLike, fit_size, load_image, open_source
 from .masks import load_masks
 
 
@@ -118,8 +118,16 @@ def prepare(
     if masks is not None and weights is not None:
         raise GramstyleError("give style blend weights or masks, not both")
     device = pick_device(s.device)
-    dtype = pick_precision(s.precision, device)
-    C = load_image(content, s.size, "content image").to(device)
+    # AdaIN's networks resolve their own precision (int8 among them): see AdainModel.
+    dtype = None if s.method == "adain" else pick_precision(s.precision, device)
+    src, (w0, h0) = open_source(content, "content image")
+    out_w, out_h = fit_size(w0, h0, s.size)
+    if s.method == "gatys":  # AdaIN's memory is bounded by its tiles
+        from .plan import check_fits  # here, before a print-size image is made
+
+        regions = len(masks) if masks is not None else 0
+        check_fits(s, (out_h, out_w), device, dtype, regions=regions)
+    C = load_image(src, s.size, "content image").to(device)
     S = [load_image(x, None, "style image").to(device) for x in styles]
     notes: tuple[str, ...] = ()
     M = None

@@ -35,10 +35,11 @@ from .insight import (
     LayerView,
     compute_explanation,
 )
+from .validate import REPORT_MARKER, output_dir, temp_prefix
 
 DEFAULT_OUTPUT = EXPLAIN_OUTPUT
 #: Marks a folder as a gramstyle report, so --overwrite never deletes anything else.
-MARKER = "numbers.json"
+MARKER = REPORT_MARKER
 #: Style matrices with more channels than this also get a zoom on their top channels.
 ZOOM_ABOVE = 64
 ZOOM = 32
@@ -48,23 +49,11 @@ ZOOM = 32
 
 
 def check_report_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Raise a GramstyleError now if writing a report to ``path`` would fail or clobber."""
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.exists() and not p.is_dir():
-        raise GramstyleError(f"output {p} exists and is not a folder")
-    if p.is_dir() and any(p.iterdir()):
-        if not overwrite:
-            raise GramstyleError(f"output folder {p} is not empty; pass --overwrite to replace it")
-        if not (p / MARKER).is_file():
-            raise GramstyleError(
-                f"output folder {p} is not a gramstyle report; refusing to replace it"
-            )
-    if not parent.is_dir():
-        raise GramstyleError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise GramstyleError(f"output folder {parent} is not writable")
-    return p
+    """Raise a GramstyleError now if writing a report to ``path`` would fail or clobber.
+
+    See :func:`gramstyle.validate.output_dir`.
+    """
+    return output_dir(path, overwrite)
 
 
 def write_report(
@@ -73,13 +62,13 @@ def write_report(
     """Render ``expl`` into ``output_dir``: built in a hidden folder beside it, then renamed."""
     out = check_report_dir(output_dir, overwrite)
     parent = out.parent if str(out.parent) else Path(".")
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=temp_prefix(out.name), suffix=".tmp"))
     old: Path | None = None
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is for reading
         render(expl, tmp, command)
         if out.is_dir() and any(out.iterdir()):
-            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".old"))
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=temp_prefix(out.name), suffix=".old"))
             os.replace(out, old)
         elif out.is_dir():
             out.rmdir()

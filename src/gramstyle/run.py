@@ -25,6 +25,7 @@ from .objective import Costs, ExtraCost, Objective
 from .optimize import NonFiniteCost, make_optimizer
 from .plan import Plan, Stage
 from .prepare import Prepared
+from .tiles import OnTile, TiledObjective
 
 if TYPE_CHECKING:
     from .session import Stylizer
@@ -123,6 +124,7 @@ class Run:
         resume: RunState | None = None,
         init: Tensor | None = None,
         extra_cost: ExtraCost | None = None,
+        on_tile: OnTile | None = None,
     ) -> None:
         if resume is not None and resume.key != prep.key:
             raise GramstyleError(
@@ -132,6 +134,7 @@ class Run:
             raise GramstyleError("the plan has no stages (the image is too small?)")
         self.session, self.prep, self.plan = session, prep, plan
         self.resume, self.init, self.extra_cost = resume, init, extra_cost
+        self.on_tile = on_tile  # tiled stages report each tile of a step to it
         self._state: RunState | None = resume
         self._records = self._steps()
 
@@ -173,16 +176,20 @@ class Run:
             x0 = grey(luminance(x0))
         return x0.contiguous()
 
-    def _objective(self, k: int, dtype: torch.dtype | None) -> Objective:
+    def _objective(self, k: int, dtype: torch.dtype | None) -> Objective | TiledObjective:
+        """Stage ``k``'s J: one pass over the image, or tile by tile where the plan says."""
         prep, stage = self.prep, self.plan.stages[k]
         C = resize(prep.content, stage.size)
         M = None if prep.masks is None else mask_at(prep.masks, stage.size)
-        targets = self.session.style_targets(prep, stage.style_side, dtype)
+        targets = self.session.style_targets(prep, stage.style_side, dtype, stage.style_tile)
         last = k == len(self.plan.stages) - 1
-        return Objective(
-            self.session.network(prep.settings), prep.settings, C, prep.styles, prep.blend,
-            dtype, masks=M, targets=targets, extra=self.extra_cost if last else None,
-        )  # fmt: skip
+        args = (self.session.network(prep.settings), prep.settings, C, prep.styles, prep.blend,
+                dtype)  # fmt: skip
+        extra = self.extra_cost if last else None
+        if stage.tile is not None:
+            return TiledObjective(*args, masks=M, targets=targets, extra=extra,
+                                  tile=stage.tile, on_tile=self.on_tile)  # fmt: skip
+        return Objective(*args, masks=M, targets=targets, extra=extra)
 
     def _steps(self) -> Iterator[StepRecord]:
         prep, plan, r = self.prep, self.plan, self.resume
@@ -231,7 +238,8 @@ class Run:
         """One stage: yields its records, returns (best image, steps done, L-BFGS scale)."""
         prep, plan, s = self.prep, self.plan, self.prep.settings
         stage = plan.stages[k]
-        opt = make_optimizer(s.optimizer, s.step_size, history=stage.history, gamma=gamma)
+        opt = make_optimizer(s.optimizer, s.step_size, history=stage.history, gamma=gamma,
+                             history_dtype=_DTYPES[stage.history_dtype])  # fmt: skip
         x, best, best_loss, losses, i = x0, x0, math.inf, [], 0
         if resume is not None:
             opt.load_state_dict(resume.optimizer)

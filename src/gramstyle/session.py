@@ -23,16 +23,18 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from .adain import Decoder, StyleStats, adain_stylize, default_decoder, style_stats
-from .backbone import VGG19
+from .adain import DEFAULT_TILE, AdainModel, Decoder, StyleStats, default_decoder
+from .backbone import VGG19, VGG19_WIDTHS
+from .budget import Speed, measure_speed, widths_of
 from .colour import with_chroma_of
 from .config import Settings
 from .image import ImageLike, resize, tensor_to_pil
 from .objective import ExtraCost, blend_targets, style_targets
-from .plan import Plan, make_plan
+from .plan import Estimate, Plan, estimate, make_plan
 from .prepare import Prepared, prepare
 from .pyramid import style_side
-from .run import Run, RunState, StepRecord, dtype_name
+from .run import Run, RunState, StepRecord
+from .tiles import OnTile, tiled_style_targets
 from .weights import load_vgg19
 
 
@@ -92,7 +94,9 @@ class Stylizer:
         self._backbone, self._decoder = backbone, decoder
         self._ready: set[int] = set()  # ids of networks already moved and laid out
         self._targets = _LRU(cache_size)
-        self._stats = _LRU(cache_size)
+        self._cache_size = cache_size
+        self._adain = _LRU(2)  # AdainModel per (networks, precision); each caches its styles
+        self._speed: dict[Any, Speed] = {}
 
     # Networks ------------------------------------------------------------------------
 
@@ -118,15 +122,22 @@ class Stylizer:
 
     # Caches --------------------------------------------------------------------------
 
-    def style_targets(self, prep: Prepared, side: int, dtype: torch.dtype | None) -> dict:
+    def style_targets(
+        self, prep: Prepared, side: int, dtype: torch.dtype | None, tile: int | None = None
+    ) -> dict:
         """Style targets of ``prep``'s styles with longest side ``side``, mixed (or stacked
-        for masks); each style's are computed once per session, size and precision."""
+        for masks); each style's are computed once per session, size and precision.
+        ``tile``: a style larger than this is passed through the network in tiles (the
+        targets are the same; memory is bounded)."""
         s = prep.settings
         net = self.network(s)
         layers = tuple(s.style_layers)
 
         def compute(x: Tensor) -> dict[str, Tensor]:
-            return style_targets(net, resize(x, side), list(layers), dtype)
+            x = resize(x, side)
+            if tile is not None and max(x.shape[-2:]) > tile:
+                return tiled_style_targets(net, x, list(layers), tile, dtype)
+            return style_targets(net, x, list(layers), dtype)
 
         per_style = [
             self._targets.get_or((id(net), key, side, layers, dtype), partial(compute, x))
@@ -134,23 +145,30 @@ class Stylizer:
         ]
         return blend_targets(per_style, prep.blend, stacked=prep.masks is not None)
 
-    def adain_stats(self, prep: Prepared, side: int, dtype: torch.dtype | None) -> StyleStats:
+    def adain_model(self, settings: Settings | None = None) -> AdainModel:
+        """The fast AdaIN engine for ``settings`` (built once per network and precision).
+
+        It keeps each style's statistics (LRU, keyed by the style's pixels and size), so
+        a second call with the same style encodes only the content; ONNX Runtime's int8
+        graphs are kept in the cache folder (``$GRAMSTYLE_CACHE``) across processes.
+        """
+        from .device import pick_device
+        from .weights import cache_dir
+
+        s = settings or self.settings
+        net = self.network(s)
+        dec = self.decoder(pick_device(s.device))
+        key = (id(net), id(dec), s.precision, str(next(net.parameters()).device))
+        return self._adain.get_or(
+            key,
+            lambda: AdainModel(net, dec, s.precision, cache_size=self._cache_size,
+                               int8_cache=cache_dir()),
+        )  # fmt: skip
+
+    def adain_stats(self, prep: Prepared, side: int) -> StyleStats:
         """AdaIN's blended relu4_1 statistics of ``prep``'s styles at longest side ``side``."""
-        net = self.network(prep.settings)
-
-        def compute(x: Tensor) -> StyleStats:
-            return style_stats(net, [resize(x, side)], None, dtype)
-
-        stats = [
-            self._stats.get_or((id(net), key, side, dtype), partial(compute, x))
-            for key, x in zip(prep.style_keys, prep.styles, strict=True)
-        ]
-        w = list(prep.blend) if prep.blend is not None else [1 / len(stats)] * len(stats)
-        mean = sum((wk * st.mean for wk, st in zip(w, stats, strict=True)),
-                   torch.zeros_like(stats[0].mean))  # fmt: skip
-        std = sum((wk * st.std for wk, st in zip(w, stats, strict=True)),
-                  torch.zeros_like(stats[0].std))  # fmt: skip
-        return StyleStats(mean, std)
+        model = self.adain_model(prep.settings)
+        return model.style_stats([resize(x, side) for x in prep.styles], prep.blend)
 
     def adain_image(self, prep: Prepared, content: Tensor | None = None,
                     side: int | None = None) -> Tensor:  # fmt: skip
@@ -158,9 +176,8 @@ class Stylizer:
         s = prep.settings
         C = prep.content if content is None else content
         side = side if side is not None else style_side(s, s.size)
-        stats = self.adain_stats(prep, side, prep.dtype)
-        return adain_stylize(C, stats, self.network(s), self.decoder(C.device), s.alpha,
-                             tile=s.tile, dtype=prep.dtype)  # fmt: skip
+        stats = self.adain_stats(prep, side)
+        return self.adain_model(s)(C, stats, s.alpha, tile=s.tile or DEFAULT_TILE)
 
     # The three seams -------------------------------------------------------------------
 
@@ -184,7 +201,17 @@ class Stylizer:
 
     def plan(self, prep: Prepared) -> Plan:
         """The stages of a run on ``prep`` (see :func:`gramstyle.plan.make_plan`)."""
-        return make_plan(prep)
+        widths = widths_of(self._backbone) if self._backbone is not None else VGG19_WIDTHS
+        return make_plan(prep, widths)
+
+    def estimate(self, prep: Prepared, plan: Plan) -> Estimate:
+        """Time and memory ``plan`` is expected to take (:func:`gramstyle.plan.estimate`),
+        at a speed measured once per session, device and precision (about a second)."""
+        net = self.network(prep.settings)
+        key = (id(net), prep.device, prep.dtype)
+        if key not in self._speed:
+            self._speed[key] = measure_speed(net, prep.settings, prep.device, prep.dtype)
+        return estimate(plan, self._speed[key])
 
     def run(
         self,
@@ -194,15 +221,18 @@ class Stylizer:
         resume: RunState | None = None,
         init: Tensor | None = None,
         extra_cost: ExtraCost | None = None,
+        on_tile: OnTile | None = None,
     ) -> Run:
         """A :class:`~gramstyle.run.Run` of the Gatys optimisation (iterate it to work).
 
         ``resume``: a state from an earlier run on the same inputs and settings.
         ``init``: the start image (instead of ``settings.init``), resized to each stage's
         first size. ``extra_cost``: pixel-space terms added to J at the final stage.
+        ``on_tile``: called with a :class:`~gramstyle.tiles.TileProgress` after each
+        tile of a tiled stage's step (a step at print size takes minutes).
         """
         return Run(self, prep, plan or self.plan(prep), resume=resume, init=init,
-                   extra_cost=extra_cost)  # fmt: skip
+                   extra_cost=extra_cost, on_tile=on_tile)  # fmt: skip
 
     # Whole stylisations ---------------------------------------------------------------
 
@@ -214,6 +244,8 @@ class Stylizer:
         *,
         blend: Sequence[float] | None = None,
         masks: Sequence[ImageLike] | None = None,
+        on_plan: Callable[[Plan, Estimate], None] | None = None,
+        on_tile: OnTile | None = None,
         **overrides: Any,
     ) -> Iterator[StepRecord]:
         """Prepare, plan and run; yield a :class:`StepRecord` after every step.
@@ -223,12 +255,18 @@ class Stylizer:
         ``masks`` (one grey image per style, white = its region), style k is matched
         inside region k only. The final record's ``image`` is the result. With
         ``method="adain"`` there is one record (costs are NaN: nothing was optimised).
+        ``on_plan`` receives the plan and its :class:`~gramstyle.plan.Estimate` before
+        the first step (the estimate is only made when asked for); ``on_tile``: see
+        :meth:`run`.
         """
         prep = self.prepare(content, style, settings, blend=blend, masks=masks, **overrides)
         if prep.settings.method == "adain":
             yield self._adain_record(prep)
             return
-        yield from self.run(prep)
+        plan = self.plan(prep)
+        if on_plan is not None:
+            on_plan(plan, self.estimate(prep, plan))
+        yield from self.run(prep, plan, on_tile=on_tile)
 
     def _adain_record(self, prep: Prepared) -> StepRecord:
         import time
@@ -242,7 +280,8 @@ class Stylizer:
         return StepRecord(
             scale=0, scales=1, size=(out.shape[-2], out.shape[-1]), step=1, steps=1, done=1,
             total=1, loss=nan, content=nan, style={}, tv=nan,
-            elapsed=time.perf_counter() - t0, precision=dtype_name(prep.dtype), image=out,
+            elapsed=time.perf_counter() - t0, precision=self.adain_model(prep.settings).precision,
+            image=out,
             notes=prep.notes,
         )  # fmt: skip
 

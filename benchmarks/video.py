@@ -1,0 +1,180 @@
+"""Video: flicker (warping error) and speed of ``gramstyle video``, on clips whose flow is known.
+
+Makes a pan and a zoom over a photo (``gramstyle.video.synthetic``: 24000/1001 fps, a
+sine tone), stylises each with the temporal weight 0 (every frame on its own) and
+others, and reports per run:
+
+- ``E_warp`` (Lai et al. 2018) with the *true* flow and mask of the clip, and with DIS
+  flow + Ruder's masks estimated on the input frames (what a real clip would give);
+- the neutral judge's style and content distances (``benchmarks/judge.py``), mean over
+  frames, and their ratio to the independent frames';
+- time: the first frame, the median later frame (flow included), and wall per frame.
+
+Then AdaIN at ``--adain-size`` px: the median time per video frame against one
+single-image AdaIN call (``gramstyle.stylize(..., method="adain")``, network loaded).
+Prints markdown tables and writes ``video.json`` and a few PNG frames to ``--out``.
+
+    python benchmarks/video.py --out bench_video
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "images"
+
+
+def frames_of(records) -> tuple[list, list[float], float, object]:
+    from gramstyle.video import FrameDone, VideoDone
+
+    images, seconds, done = [], [], None
+    t0 = time.perf_counter()
+    for r in records:
+        if isinstance(r, FrameDone):
+            images.append(r.image)
+            seconds.append(r.seconds)
+        elif isinstance(r, VideoDone):
+            done = r
+    return images, seconds, time.perf_counter() - t0, done
+
+
+def e_warp_true(images, motion) -> float:
+    from gramstyle.video.temporal import WarpingError
+
+    acc = WarpingError()
+    for t in range(len(images) - 1):
+        acc.add(images[t], images[t + 1], motion.flow(t), motion.mask(t))
+    return acc.value
+
+
+def e_warp_dis(images, inputs) -> float:
+    from gramstyle.video.flow import dis_flow, reliable
+    from gramstyle.video.temporal import WarpingError
+
+    acc = WarpingError()
+    for t in range(len(images) - 1):
+        fw = dis_flow(inputs[t], inputs[t + 1])
+        acc.add(images[t], images[t + 1], fw, reliable(fw, dis_flow(inputs[t + 1], inputs[t])))
+    return acc.value
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("bench_video"))
+    p.add_argument("--content", default=str(SHARED / "content" / "tubingen.jpg"))
+    p.add_argument("--style", default=str(SHARED / "style" / "starry_night.jpg"))
+    p.add_argument("--clips", default="pan,zoom")
+    p.add_argument("--methods", default="adain,gatys")
+    p.add_argument("--adain-frames", type=int, default=24)
+    p.add_argument("--adain-clip-size", default="144x256", help="HxW of the AdaIN clips")
+    p.add_argument("--adain-weights", default="0,0.5,1,2,4")
+    p.add_argument("--gatys-frames", type=int, default=6)
+    p.add_argument("--gatys-clip-size", default="108x192", help="HxW of the Gatys clips")
+    p.add_argument("--gatys-weights", default="0,30,100")
+    p.add_argument("--adain-size", type=int, default=512, help="AdaIN timing size (0 = skip)")
+    p.add_argument("--timing-frames", type=int, default=12)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+
+    import gramstyle
+    from benchmarks.judge import Judge
+    from gramstyle.image import load_image, save_image
+    from gramstyle.video import VideoSettings, stylize_video
+    from gramstyle.video import io as vio
+    from gramstyle.video.synthetic import make_clip
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    photo = load_image(args.content, 1024)
+    style = load_image(args.style, None)
+    judge = Judge()
+    st = gramstyle.Stylizer()
+    rows = []
+    for method in args.methods.split(","):
+        hw = getattr(args, f"{method}_clip_size")
+        H, W = (int(v) for v in hw.split("x"))
+        n = getattr(args, f"{method}_frames")
+        weights = [float(w) for w in getattr(args, f"{method}_weights").split(",")]
+        for kind in args.clips.split(","):
+            clip = args.out / f"{kind}_{H}x{W}.mp4"
+            motion = make_clip(clip, photo, kind, frames=n, size=(H, W))
+            inputs = [f.image for f in vio.read_frames(vio.probe(clip), (H, W))]
+            base = None
+            for w in weights:
+                out = args.out / f"{method}_{kind}_w{w:g}.mp4"
+                recs = stylize_video(clip, style, out, size=max(H, W), method=method,
+                                     overwrite=True, stylizer=st,
+                                     video=VideoSettings(temporal_weight=w))  # fmt: skip
+                images, secs, wall, _ = frames_of(recs)
+                judged = [judge.scores(x, c, style) for x, c in zip(images, inputs, strict=True)]
+                row = {
+                    "method": method, "clip": kind, "size": f"{W}x{H}", "frames": len(images),
+                    "W": w, "e_true": e_warp_true(images, motion),
+                    "e_dis": e_warp_dis(images, inputs),
+                    "style": statistics.mean(j["style"] for j in judged),
+                    "content": statistics.mean(j["content"] for j in judged),
+                    "first_s": secs[0], "later_s": statistics.median(secs[1:]),
+                    "wall_per_frame": wall / len(images),
+                }  # fmt: skip
+                base = base or row
+                row["e_ratio"] = row["e_true"] / base["e_true"]
+                row["style_ratio"] = row["style"] / base["style"]
+                rows.append(row)
+                for t in (0, n // 2, n - 1):
+                    save_image(images[t], args.out / f"{method}_{kind}_w{w:g}_f{t:02d}.png",
+                               overwrite=True)  # fmt: skip
+                print(json.dumps(row), file=sys.stderr, flush=True)
+
+    timing = {}
+    if args.adain_size and "adain" in args.methods:
+        H, W = round(args.adain_size * 9 / 16) // 2 * 2, args.adain_size
+        clip = args.out / f"pan_{H}x{W}.mp4"
+        make_clip(clip, photo, "pan", frames=args.timing_frames, size=(H, W))
+        frame0 = next(vio.read_frames(vio.probe(clip), (H, W))).image
+        single = []
+        for _ in range(args.repeats + 1):  # the first call loads the decoder: not counted
+            t0 = time.perf_counter()
+            gramstyle.stylize(frame0, style, method="adain", size=args.adain_size)
+            single.append(time.perf_counter() - t0)
+        single = single[1:]
+        out = args.out / f"adain_timing_{W}.mp4"
+        recs = stylize_video(clip, style, out, size=args.adain_size, method="adain",
+                             overwrite=True, stylizer=st)  # fmt: skip
+        images, secs, wall, _ = frames_of(recs)
+        timing = {
+            "size": f"{W}x{H}", "single_median": statistics.median(single),
+            "frame_median": statistics.median(secs[1:]), "wall_per_frame": wall / len(images),
+            "frames": len(images),
+        }  # fmt: skip
+        print(json.dumps(timing), file=sys.stderr, flush=True)
+
+    (args.out / "video.json").write_text(json.dumps({"rows": rows, "adain_timing": timing},
+                                                    indent=1))  # fmt: skip
+    print("| method | clip | size | frames | W | E_warp (true flow) | x independent "
+          "| E_warp (DIS) | style dist | x independent | content dist | first frame s "
+          "| later frame s (median) | wall s/frame |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['method']} | {r['clip']} | {r['size']} | {r['frames']} | {r['W']:g} "
+              f"| {r['e_true']:.5f} | {r['e_ratio']:.2f} | {r['e_dis']:.5f} | {r['style']:.1f} "
+              f"| {r['style_ratio']:.2f} | {r['content']:.1f} | {r['first_s']:.2f} "
+              f"| {r['later_s']:.2f} | {r['wall_per_frame']:.2f} |")  # fmt: skip
+    if timing:
+        print()
+        print("| AdaIN at | single-image call, median s | video frame, median s | ratio "
+              "| video wall s/frame (decode, PNG, encode included) |")  # fmt: skip
+        print("|---|---|---|---|---|")
+        print(f"| {timing['size']} | {timing['single_median']:.3f} | {timing['frame_median']:.3f} "
+              f"| {timing['frame_median'] / timing['single_median']:.2f} "
+              f"| {timing['wall_per_frame']:.3f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

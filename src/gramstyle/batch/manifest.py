@@ -1,0 +1,268 @@
+"""A batch as data: the manifest CSV (or two folders) -> a list of :class:`Job`.
+
+A manifest is a CSV file with a header. Columns: ``content`` (an image), ``style`` (one
+image, or several joined by ``;``), optional ``output``, and any :class:`Settings` field
+(``method``, ``size``, ``strength``...). Empty cells keep the batch's settings. Relative
+input paths resolve against the manifest's folder, relative outputs against OUTDIR.
+
+Two kinds of problems, kept apart on purpose:
+
+- the manifest itself is wrong (unreadable, no ``content``/``style`` column, an unknown
+  column, two rows writing one file, an output escaping OUTDIR): :class:`ManifestError`,
+  nothing runs (the CLI exits 2);
+- one row is wrong (a value ``Settings`` refuses, an empty cell): the row's
+  :attr:`Job.error` says why, and it is reported ``failed`` without sinking the batch.
+  Missing or unreadable images are found when the row runs, with the same result.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import json
+import os
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings, parse_layer_weights
+from ..errors import GramstyleError
+from ..image import METADATA_FORMATS, image_extensions, output_format
+
+#: Columns that are not Settings fields.
+CONTENT, STYLE, OUTPUT = "content", "style", "output"
+#: Several styles in one cell are joined by this.
+STYLE_SEP = ";"
+#: Default output name: ``<content-stem>__<style-stem>.png``; styles joined by "+".
+NAME_SEP, STYLES_JOIN, DEFAULT_EXT = "__", "+", ".png"
+
+
+class ManifestError(GramstyleError):
+    """The manifest as a whole is unusable; nothing runs (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the batch: what to stylise, with which settings, into which file.
+
+    ``row`` counts data rows from 1 (the header is not a row). ``settings`` is None
+    and ``error`` says why when the row's values were refused.
+    """
+
+    row: int
+    content: str
+    styles: tuple[str, ...]
+    output: str
+    settings: Settings | None
+    error: str | None = None
+
+    def to_json(self) -> str:
+        """A plain-JSON form, for shipping to worker processes and Ray actors."""
+        d = dataclasses.asdict(self)
+        d["settings"] = None if self.settings is None else dataclasses.asdict(self.settings)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        d = json.loads(text)
+        s = d.pop("settings")
+        return cls(
+            **{**d, "styles": tuple(d["styles"])}, settings=None if s is None else Settings(**s)
+        )
+
+
+def _field_converters() -> dict[str, Callable[[str], Any]]:
+    """Settings field name -> a function from a cell's text to the field's value."""
+    hints = typing.get_type_hints(Settings)
+    out: dict[str, Callable[[str], Any]] = {}
+    for f in dataclasses.fields(Settings):
+        hint = hints[f.name]
+        optional = False
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None -> X
+            optional = type(None) in typing.get_args(hint)
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        kind = typing.get_origin(hint) or hint
+        conv: Callable[[str], Any] = parse_layer_weights if kind is dict else kind
+        if optional:
+            conv = _or_none(conv)
+        out[f.name] = conv
+    return out
+
+
+def _or_none(conv: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda text: None if text.strip().lower() == "none" else conv(text)
+
+
+def _convert(name: str, text: str, conv: Callable[[str], Any]) -> Any:
+    try:
+        return conv(text.strip())
+    except (ValueError, TypeError) as e:
+        kind = getattr(conv, "__name__", "value")
+        raise GramstyleError(f"{name}: {text!r} is not a valid {kind} ({e})") from None
+
+
+def _resolve_input(text: str, base: Path) -> str:
+    p = Path(text.strip()).expanduser()
+    return str(p if p.is_absolute() else base / p)
+
+
+def default_output_name(content: str, styles: Sequence[str]) -> str:
+    """``<content-stem>__<style-stem>.png``; several styles joined by ``+``.
+
+    >>> default_output_name("in/cat.jpg", ["art/starry.jpg", "art/scream.png"])
+    'cat__starry+scream.png'
+    """
+    return (
+        Path(content).stem + NAME_SEP + STYLES_JOIN.join(Path(s).stem for s in styles) + DEFAULT_EXT
+    )
+
+
+def resolve_output(text: str, outdir: Path) -> Path:
+    """An ``output`` cell -> a path: absolute stays, relative goes under ``outdir``.
+
+    A relative name that climbs out of ``outdir`` (``../x.png``) is refused: a manifest
+    must not write elsewhere by accident. Outputs must be PNG or JPEG, the formats that
+    carry the settings hash (see :mod:`gramstyle.batch.work`).
+    """
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        root = os.path.normpath(outdir.absolute())
+        p = Path(os.path.normpath(os.path.join(root, p)))
+        if os.path.commonpath([root, p]) != root or p == Path(root):
+            raise ManifestError(
+                f"output {text!r} is outside the output folder; give an absolute path"
+            )
+    fmt = output_format(p)
+    if fmt not in METADATA_FORMATS:
+        raise ManifestError(
+            f"output {text!r}: batch outputs must be .png or .jpg (they carry the settings hash)"
+        )
+    return p
+
+
+def _check_header(header: Sequence[str], known: set[str], where: str) -> None:
+    missing = [c for c in (CONTENT, STYLE) if c not in header]
+    if missing:
+        raise ManifestError(
+            f"{where} has no {' or '.join(repr(m) for m in missing)} column "
+            f"(header: {','.join(header)})"
+        )
+    for col in header:
+        if col not in known:
+            hint = difflib.get_close_matches(col, sorted(known), n=1)
+            raise ManifestError(
+                f"{where}: unknown column {col!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+            )
+    dups = sorted({c for c in header if header.count(c) > 1})
+    if dups:
+        raise ManifestError(f"{where}: column {dups[0]!r} appears twice")
+
+
+def _job(row: int, cells: dict[str, str], base: Settings, inputs: Path, outdir: Path) -> Job:
+    convs = _field_converters()
+    content = cells.get(CONTENT, "").strip()
+    styles = tuple(s.strip() for s in cells.get(STYLE, "").split(STYLE_SEP) if s.strip())
+    content = _resolve_input(content, inputs) if content else ""
+    styles = tuple(_resolve_input(s, inputs) for s in styles)
+    out_cell = cells.get(OUTPUT, "").strip()
+    name = out_cell or (default_output_name(content, styles) if content and styles else "")
+    output = str(resolve_output(name, outdir)) if name else ""
+    error = None
+    settings: Settings | None = None
+    try:
+        if not content:
+            raise GramstyleError("the content cell is empty")
+        if not styles:
+            raise GramstyleError("the style cell is empty")
+        changes = {
+            k: _convert(k, v, convs[k]) for k, v in cells.items() if k in convs and v.strip()
+        }
+        settings = base.replace(**changes)
+    except GramstyleError as e:
+        error = str(e)
+    return Job(row, content, styles, output, settings, error)
+
+
+def _check_duplicates(jobs: Sequence[Job], where: str) -> None:
+    seen: dict[str, int] = {}
+    for job in jobs:
+        if not job.output:
+            continue
+        if job.output in seen:
+            raise ManifestError(
+                f"{where}: rows {seen[job.output]} and {job.row} both write {job.output}"
+            )
+        seen[job.output] = job.row
+
+
+def read_manifest(
+    path: str | os.PathLike, outdir: str | os.PathLike, base: Settings | None = None
+) -> list[Job]:
+    """Parse a manifest CSV into jobs; ``base`` gives the settings of empty cells."""
+    p, out = Path(path), Path(outdir)
+    base = base or Settings()
+    known = {CONTENT, STYLE, OUTPUT, *(f.name for f in dataclasses.fields(Settings))}
+    try:
+        with open(p, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            if not any(header):
+                raise ManifestError(f"manifest {p} is empty (it needs a header: content,style,...)")
+            _check_header(header, known, f"manifest {p}")
+            rows = list(reader)
+    except FileNotFoundError:
+        raise ManifestError(f"manifest not found: {p}") from None
+    except IsADirectoryError:
+        raise ManifestError(f"manifest {p} is a directory, not a CSV file") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ManifestError(f"manifest {p} is not a readable CSV file ({e})") from None
+    except OSError as e:
+        raise ManifestError(f"manifest {p} could not be read ({e})") from None
+    jobs: list[Job] = []
+    for row in rows:
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines are not rows
+        n = len(jobs) + 1
+        if len(row) > len(header):
+            raise ManifestError(
+                f"manifest {p}: row {n} has {len(row)} cells for {len(header)} columns"
+            )
+        cells = dict(zip(header, row, strict=False))  # short rows: empty cells
+        jobs.append(_job(n, cells, base, p.parent.absolute(), out))
+    _check_duplicates(jobs, f"manifest {p}")
+    return jobs
+
+
+def image_files(folder: str | os.PathLike, what: str) -> list[Path]:
+    """The image files directly inside ``folder``, sorted by name."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise ManifestError(f"{what} folder not found: {d}")
+    exts = image_extensions()
+    files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in exts)
+    if not files:
+        raise ManifestError(f"{what} folder {d} holds no images")
+    return files
+
+
+def pairs(
+    contents: str | os.PathLike,
+    styles: str | os.PathLike,
+    outdir: str | os.PathLike,
+    base: Settings | None = None,
+) -> list[Job]:
+    """Every content image with every style image (``--contents DIR --styles DIR``)."""
+    base = base or Settings()
+    out = Path(outdir)
+    cs, ss = image_files(contents, "contents"), image_files(styles, "styles")
+    jobs = [
+        _job(k, {CONTENT: str(c.absolute()), STYLE: str(s.absolute())}, base, Path("."), out)
+        for k, (c, s) in enumerate(((c, s) for c in cs for s in ss), start=1)
+    ]
+    _check_duplicates(jobs, "--contents/--styles")
+    return jobs

@@ -1,0 +1,143 @@
+"""int8 copies of feed-forward conv nets run by ONNX Runtime (extra ``fast``).
+
+The same post-training static quantisation as :mod:`gramstyle.quantize` (int8
+weights per output channel, uint8 activations per tensor, ranges measured on
+calibration images), done by ``onnxruntime.quantization`` on the network exported
+to ONNX, and run by ONNX Runtime's CPU kernels (MLAS), which measured faster than
+torch's fbgemm ones on the AdaIN networks (README, AdaIN section). Weights are
+7-bit (``reduce_range``) so CPUs without VNNI cannot saturate their 16-bit
+accumulators. The float and int8 graphs live in a private temporary folder only
+while they are made (``quantize_static`` works on files); the int8 graph is then kept
+in the cache folder (:func:`gramstyle.weights.cache_dir`) under a hash of the
+weights, the calibration inputs and the versions, so later processes load it in a
+fraction of a second instead of quantising again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+
+def available() -> bool:
+    """True when ``onnx`` and ``onnxruntime`` are installed (``pip install gramstyle[fast]``)."""
+    from importlib.util import find_spec
+
+    return find_spec("onnx") is not None and find_spec("onnxruntime") is not None
+
+
+class OrtNet(nn.Module):
+    """An ONNX Runtime session behind a module's face: float ``(1, C, H, W)`` in and out."""
+
+    def __init__(self, model_bytes: bytes, threads: int | None = None) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        opts.log_severity_level = 3  # errors only: the library stays silent
+        self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.detach().to("cpu", torch.float32).contiguous()
+        (y,) = self.session.run(None, {self.input_name: x.numpy()})
+        return torch.from_numpy(y)
+
+
+def _export(model: nn.Module, example: Tensor, path: Path) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model.float().eval(), (example,), str(path), input_names=["x"], output_names=["y"],
+            dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}},
+            opset_version=17, dynamo=False,
+        )  # fmt: skip
+
+
+#: Bumped when the export or quantisation recipe changes (old cache files then miss).
+RECIPE = 1
+
+
+def cache_key(model: nn.Module, calibration: Iterable[Tensor]) -> str:
+    """Hash of everything the int8 graph depends on: weights, calibration, versions."""
+    import hashlib
+
+    import onnxruntime
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{RECIPE} {torch.__version__} {onnxruntime.__version__}".encode())
+    for name, t in [*model.state_dict().items(), *enumerate(calibration)]:
+        h.update(f"{name} {tuple(t.shape)}".encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    h.update(repr(model).encode())  # the layer structure
+    return h.hexdigest()
+
+
+def quantize_ort(
+    model: nn.Module, calibration: Iterable[Tensor], cache: Path | None = None
+) -> OrtNet:
+    """An int8 ONNX Runtime copy of ``model`` (float ``(1, C, H, W)`` in and out).
+
+    ``calibration``: inputs of the kind the model will see (the first one also fixes
+    the exported graph's channel count; heights and widths stay dynamic). ``cache``:
+    a folder to keep the int8 graph in and look for it first (None: no cache).
+    """
+    inputs = [x.detach().to("cpu", torch.float32).contiguous() for x in calibration]
+    path = cache / f"adain-int8-{cache_key(model, inputs)}.onnx" if cache else None
+    if path is not None and path.is_file():
+        try:
+            return OrtNet(path.read_bytes())
+        except Exception:  # a damaged file: make it again
+            pass
+    data = _quantize(model, inputs)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:  # a read-only cache is no error: quantise again next time
+            pass
+    return OrtNet(data)
+
+
+def _quantize(model: nn.Module, inputs: list[Tensor]) -> bytes:
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{"x": x.numpy()} for x in inputs])
+
+        def get_next(self):  # type: ignore[override]
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory(prefix="gramstyle-ort-") as tmp:
+        src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        _export(model, inputs[0], src)
+        # onnxruntime.quantization logs advice to the root logger; the library is silent.
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            quantize_static(
+                str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                per_channel=True, reduce_range=True,
+            )  # fmt: skip
+        finally:
+            logging.disable(previous)
+        return onnx.load(str(dst)).SerializeToString()

@@ -1,0 +1,49 @@
+"""Video: :func:`stylize_video` and ``gramstyle video``, temporally consistent, sound kept.
+
+PyAV and OpenCV (the ``video`` extra) are imported only when a video is read, written
+or its flow estimated, and torch only when a name below is first used, so
+``import gramstyle`` and ``gramstyle --help`` stay light.
+
+Modules: :mod:`~gramstyle.video.io` (probe, decode, encode, audio remux),
+:mod:`~gramstyle.video.flow` (DIS flow, warping, Ruder et al.'s masks),
+:mod:`~gramstyle.video.temporal` (temporal cost, E_warp), :mod:`~gramstyle.video.run`
+(the per-frame loop, resumable), :mod:`~gramstyle.video.settings` (the video knobs),
+:mod:`~gramstyle.video.synthetic` (known-flow clips), :mod:`~gramstyle.video.cli`
+(the command).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .settings import DEFAULT_TEMPORAL_WEIGHT, VideoSettings
+
+_LAZY = {
+    name: "run"
+    for name in ("FrameDone", "FrameStep", "VideoDone", "VideoRecord", "VideoStart",
+                 "stylize_video")
+}  # fmt: skip
+
+if TYPE_CHECKING:
+    from .run import FrameDone, FrameStep, VideoDone, VideoRecord, VideoStart, stylize_video
+
+__all__ = [
+    "DEFAULT_TEMPORAL_WEIGHT",
+    "FrameDone",
+    "FrameStep",
+    "VideoDone",
+    "VideoRecord",
+    "VideoSettings",
+    "VideoStart",
+    "stylize_video",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gramstyle.video' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,69 @@
+"""Video-only settings (image settings stay in :class:`~gramstyle.config.Settings`).
+
+Kept apart from :mod:`~gramstyle.video.run` so the CLI builds its parser without
+importing torch, PyAV or OpenCV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import GramstyleError
+
+#: Default temporal weight per method (``--temporal-weight``), chosen by
+#: ``benchmarks/video.py`` (README, "Video").
+DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.5}
+
+
+def _opt(help: str, **extra: Any) -> dict[str, Any]:
+    return {"help": help, **extra}
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Video-only knobs (image settings stay in :class:`~gramstyle.config.Settings`)."""
+
+    temporal_weight: float | None = field(
+        default=None,
+        metadata=_opt(
+            "weight W of the temporal cost tying each frame to the warped earlier outputs; "
+            "0 stylises every frame on its own (default: "
+            + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_TEMPORAL_WEIGHT.items())
+            + ")"
+        ),
+    )
+    frame_steps: int = field(
+        default=40,
+        metadata=_opt(
+            "Gatys: optimiser steps for each frame after the first (one scale at full "
+            "size, started from the warped previous output)"
+        ),
+    )
+    long_term: tuple[int, ...] = field(
+        default=(1, 2, 4),
+        metadata=_opt("earlier frames each frame is tied to, e.g. 1,2,4 (Ruder et al.)"),
+    )
+    flow_preset: str = field(
+        default="medium",
+        metadata=_opt("OpenCV DIS optical flow preset", choices=("ultrafast", "fast", "medium")),
+    )
+    crf: int = field(default=18, metadata=_opt("x264 quality: lower is better and larger, 0-51"))
+
+    def __post_init__(self) -> None:
+        if self.temporal_weight is not None and not self.temporal_weight >= 0:
+            raise GramstyleError(
+                f"temporal weight must not be negative, got {self.temporal_weight}"
+            )
+        if self.frame_steps < 0:
+            raise GramstyleError("frame steps must not be negative")
+        if not self.long_term or any(j < 1 for j in self.long_term):
+            raise GramstyleError(f"long-term offsets must be 1 or more, got {self.long_term}")
+        if not 0 <= self.crf <= 51:
+            raise GramstyleError(f"crf must be in 0..51, got {self.crf}")
+
+    def weight(self, method: str) -> float:
+        """``temporal_weight``, or the method's default when unset."""
+        if self.temporal_weight is not None:
+            return self.temporal_weight
+        return DEFAULT_TEMPORAL_WEIGHT[method]

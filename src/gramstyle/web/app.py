@@ -1,0 +1,407 @@
+"""The FastAPI app: the REST API, server-sent events, and the page in ``static/``.
+
+Every error is JSON ``{"error": "..."}``: 400 a malformed request, 401/403 a missing or
+wrong token, 404 an unknown job, 409 an image that is not there yet, 413 too many bytes
+or pixels, 422 a bad image or setting, 429 a full queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers, UploadFile
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import GramstyleError, TooLarge
+from . import samples
+from .config import ServeConfig, job_blend, job_settings
+from .errors import BadRequest, NotReady, QueueFull, UnknownJob
+from .manager import JobManager, client_settings
+from .store import DONE, FINAL, Job, new_id
+
+COOKIE = "gramstyle_token"
+FORM_FIELDS = ("content", "style", "settings", "blend")
+#: Uploads decoded at once: each may take a few hundred MB at the pixel limit.
+DECODE_SLOTS = 2
+#: An explain report's file names: plain names, never a path.
+REPORT_FILE = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+STATUS = {TooLarge: 413, BadRequest: 400, UnknownJob: 404, NotReady: 409, QueueFull: 429}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("gramstyle.web") / "static"))
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _hostname(host: str) -> str:
+    """``"[::1]:8000"`` -> ``"::1"``, ``"localhost:8000"`` -> ``"localhost"``."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Guard:
+    """ASGI middleware against browsers turned on a local server by another site.
+
+    On a loopback address the Host header must name the loopback (DNS rebinding), and
+    a request that changes anything must not come from another origin (CSRF).
+    """
+
+    def __init__(self, app: Any, hosts: set[str] | None) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            host = headers.get("host", "")
+            problem = None
+            if self.hosts is not None and _hostname(host).lower() not in self.hosts:
+                problem = f"unexpected Host {host!r}: this server answers on the loopback only"
+            origin = headers.get("origin")
+            unsafe = scope["method"] not in ("GET", "HEAD", "OPTIONS")
+            if unsafe and origin and urlsplit(origin).netloc.lower() != host.lower():
+                problem = "cross-origin request refused"
+            if problem:
+                await _error(403, problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises TooLarge once the body passes ``limit`` bytes."""
+    seen = 0
+
+    async def wrapped() -> MutableMapping[str, Any]:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise TooLarge(f"the upload is over {limit / 2**20:.3g} MB (--max-upload-mb)")
+        return message
+
+    return wrapped
+
+
+def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
+    """The app for ``config``; its job workers start and stop with the app (lifespan)."""
+    manager = JobManager(config)
+    decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(manager.stop)
+
+    app = FastAPI(
+        title="gramstyle",
+        version=__version__,
+        summary="Neural style transfer (Gatys et al.) as a service, with live previews.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.manager = manager
+    from .serve import is_loopback
+
+    name = _hostname(host).lower()
+    hosts = LOOPBACK_NAMES | {name} if is_loopback(host) else None
+    app.add_middleware(Guard, hosts=hosts)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- errors
+
+    @app.exception_handler(GramstyleError)
+    async def _gramstyle_error(request: Request, e: GramstyleError) -> JSONResponse:
+        status = next((code for cls, code in STATUS.items() if isinstance(e, cls)), 422)
+        headers = {"Retry-After": "10"} if status == 429 else None
+        return _error(status, str(e), headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, e: HTTPException) -> JSONResponse:
+        return _error(e.status_code, str(e.detail), dict(e.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    # ---------------------------------------------------------------- auth
+
+    def authorised(request: Request) -> None:
+        """Bearer token on every API call (a GET may use the page's cookie instead)."""
+        if config.token is None:
+            return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        supplied = value.strip() if scheme.lower() == "bearer" else None
+        if not supplied and request.method in ("GET", "HEAD"):
+            # <img>, EventSource and the report's links cannot send a header; the cookie
+            # is SameSite=Strict and never enough to change anything (no CSRF).
+            supplied = request.cookies.get(COOKIE)
+        if not supplied:
+            raise HTTPException(
+                401, "this server needs a token: Authorization: Bearer TOKEN",
+                headers={"WWW-Authenticate": "Bearer"},
+            )  # fmt: skip
+        if not secrets.compare_digest(supplied.encode(), config.token.encode()):
+            raise HTTPException(403, "wrong token")
+
+    api = [Depends(authorised)]
+
+    # ---------------------------------------------------------------- the page
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(
+            static_dir() / "index.html",
+            headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
+        )
+
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    # ---------------------------------------------------------------- API
+
+    @app.get("/api/health", dependencies=api, tags=["server"])
+    async def health() -> dict[str, Any]:
+        """The server is up; how many jobs it holds, by status."""
+        return {"status": "ok", "version": __version__, "workers": manager.alive_workers(),
+                "jobs": manager.counts()}  # fmt: skip
+
+    @app.get("/api/limits", dependencies=api, tags=["server"])
+    async def limits() -> dict[str, Any]:
+        """What this server accepts (the page sizes its controls from this)."""
+        return {
+            "max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
+            "max_size": config.max_size, "max_steps": config.max_steps,
+            "max_styles": config.max_styles, "max_queue": config.max_queue,
+            "defaults": client_settings(config.base), "token": config.token is not None,
+        }  # fmt: skip
+
+    @app.post("/api/session", dependencies=api, status_code=204, tags=["server"])
+    async def session() -> Response:
+        """Give the page a cookie with the token, for URLs it cannot add a header to."""
+        response = Response(status_code=204)
+        if config.token is not None:
+            response.set_cookie(COOKIE, config.token, httponly=True, samesite="strict", path="/api")
+        return response
+
+    @app.get("/api/samples", dependencies=api, tags=["samples"])
+    async def sample_list() -> dict[str, Any]:
+        """Built-in sample photos and styles (none is a shipped third-party image)."""
+        return {"samples": samples.listing()}
+
+    @app.get("/api/samples/{name}", dependencies=api, tags=["samples"])
+    async def sample_image(name: str) -> FileResponse:
+        path = await asyncio.to_thread(samples.sample_file, name, config.jobs_dir / ".samples")
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/api/jobs", dependencies=api, tags=["jobs"])
+    async def job_list(limit: int = 100) -> dict[str, Any]:
+        """The newest ``limit`` jobs, newest first, with queue positions."""
+        return {"jobs": manager.listing()[: max(0, limit)]}
+
+    upload_schema = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["content", "style"],
+                        "properties": {
+                            "content": {"type": "string", "format": "binary",
+                                        "description": "the photo"},
+                            "style": {"type": "array",
+                                      "items": {"type": "string", "format": "binary"},
+                                      "description": "one or more style images"},
+                            "settings": {"type": "string",
+                                         "description": 'JSON of Settings fields, e.g. '
+                                         '{"size": 512, "strength": 0.7}'},
+                            "blend": {"type": "string",
+                                      "description": "weights of the styles, e.g. [0.7, 0.3]"},
+                        },
+                    }
+                }
+            },
+        }
+    }  # fmt: skip
+
+    @app.post("/api/jobs", dependencies=api, status_code=202, tags=["jobs"],
+              openapi_extra=upload_schema)  # fmt: skip
+    async def submit(request: Request) -> JSONResponse:
+        """Queue a stylisation: multipart ``content``, ``style`` (repeat), ``settings``."""
+        manager.check_capacity()  # before reading megabytes we would refuse anyway
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > config.max_upload_bytes:
+            mb = config.max_upload_bytes / 2**20
+            raise TooLarge(f"the upload is over {mb:.3g} MB (--max-upload-mb)")
+        limited = Request(request.scope, _limited(request.receive, config.max_upload_bytes))
+        try:
+            form = await limited.form(max_files=config.max_styles + 1, max_fields=8)
+        except GramstyleError:
+            raise
+        except Exception as e:  # python-multipart's errors: not a multipart body
+            raise BadRequest(f"the body is not multipart/form-data ({e})") from None
+        try:
+            unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
+            if unknown:
+                raise BadRequest(
+                    f"unknown form field {unknown[0]!r} (expected {', '.join(FORM_FIELDS)})"
+                )
+            content = form.getlist("content")
+            styles = form.getlist("style")
+            if len(content) != 1 or not isinstance(content[0], UploadFile):
+                raise BadRequest("give the photo as one file in the form field 'content'")
+            if not styles or not all(isinstance(f, UploadFile) for f in styles):
+                raise BadRequest("give one or more style images as files in the field 'style'")
+            if len(styles) > config.max_styles:
+                raise BadRequest(f"at most {config.max_styles} styles per job")
+            texts = {}
+            for name in ("settings", "blend"):
+                values = form.getlist(name)
+                if len(values) > 1 or (values and not isinstance(values[0], str)):
+                    raise BadRequest(f"give {name} once, as text")
+                texts[name] = values[0] if values else None
+            settings = job_settings(texts["settings"], config)  # type: ignore[arg-type]
+            blend = job_blend(texts["blend"], len(styles))  # type: ignore[arg-type]
+            files = [("content.png", "content image", content[0])] + [
+                (f"style_{k}.png", f"style image {k}", f) for k, f in enumerate(styles, start=1)
+            ]
+            staged = manager.store.staging()
+            try:
+                sizes = []
+                for name, what, upload in files:
+                    data = await upload.read()  # type: ignore[union-attr]
+                    sizes.append(await asyncio.to_thread(_decode, data, staged / name, what))
+                job = Job(
+                    id=new_id(), settings=client_settings(settings), styles=len(styles),
+                    blend=blend, width=sizes[0][0], height=sizes[0][1],
+                )  # fmt: skip
+                manager.submit(job, staged)
+            except BaseException:
+                shutil.rmtree(staged, ignore_errors=True)
+                raise
+        finally:
+            await form.close()
+        return JSONResponse(
+            {"id": job.id, "url": f"/api/jobs/{job.id}"},
+            status_code=202,
+            headers={"Location": f"/api/jobs/{job.id}"},
+        )
+
+    def _decode(data: bytes, dest: Path, what: str) -> tuple[int, int]:
+        from ..image import reencode_png
+
+        with decode_slots:
+            return reencode_png(data, dest, what, config.max_pixels)
+
+    @app.get("/api/jobs/{job_id}", dependencies=api, tags=["jobs"])
+    async def job_state(job_id: str) -> dict[str, Any]:
+        """``status`` (queued, running, done, failed, cancelled), progress, cost, ETA."""
+        return manager.public(manager.get(job_id))
+
+    @app.delete("/api/jobs/{job_id}", dependencies=api, tags=["jobs"])
+    async def cancel(job_id: str) -> JSONResponse:
+        """Cancel: a queued job at once (200), a running one within a step (202)."""
+        job = manager.cancel(job_id)
+        return JSONResponse(
+            manager.public(job), status_code=202 if job.status == "running" else 200
+        )
+
+    @app.get("/api/jobs/{job_id}/events", dependencies=api, tags=["jobs"])
+    async def events(job_id: str) -> StreamingResponse:
+        """Server-sent events: one ``data:`` JSON line per step; the last is final."""
+        q = manager.subscribe(job_id)
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                while True:
+                    try:
+                        item = await asyncio.wait_for(q.get(), timeout=15)
+                    except asyncio.TimeoutError:
+                        yield ": keep-alive\n\n"  # a comment: keeps proxies from timing out
+                        continue
+                    if item is None:  # the server is stopping
+                        return
+                    yield f"data: {json.dumps(item, allow_nan=False)}\n\n"
+                    if item["status"] in FINAL:
+                        return
+            finally:
+                manager.unsubscribe(job_id, q)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get("/api/jobs/{job_id}/preview", dependencies=api, tags=["jobs"],
+             response_class=Response)  # fmt: skip
+    async def preview(job_id: str) -> Response:
+        """The latest image of a running (or finished) job, JPEG."""
+        job, path = manager.get(job_id), manager.folder(job_id) / "preview.jpg"
+        try:
+            data = await asyncio.to_thread(path.read_bytes)  # one whole version, never torn
+        except FileNotFoundError:
+            raise NotReady(f"job {job_id} has no preview yet (status {job.status})") from None
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/jobs/{job_id}/result", dependencies=api, tags=["jobs"],
+             response_class=FileResponse)  # fmt: skip
+    async def result(job_id: str) -> FileResponse:
+        """The finished image at full size, PNG."""
+        job = manager.get(job_id)
+        path = manager.folder(job_id) / "result.png"
+        if job.status != DONE or not path.is_file():
+            raise NotReady(f"job {job_id} has no result (status {job.status})")
+        return FileResponse(path, media_type="image/png", filename=f"gramstyle-{job_id}.png")
+
+    @app.post("/api/jobs/{job_id}/explain", dependencies=api, status_code=202, tags=["jobs"])
+    async def explain(job_id: str) -> dict[str, Any]:
+        """Queue the job's explain report (what the style matrices capture)."""
+        job = manager.request_explain(job_id)
+        return {**manager.public(job), "report": f"/api/jobs/{job_id}/explain/index.html"}
+
+    @app.get("/api/jobs/{job_id}/explain/{name}", dependencies=api, tags=["jobs"],
+             response_class=FileResponse)  # fmt: skip
+    async def explain_file(job_id: str, name: str) -> FileResponse:
+        """A file of the job's explain report; ``index.html`` is the page."""
+        import re
+
+        job = manager.get(job_id)
+        if job.explain != DONE:
+            raise NotReady(f"job {job_id} has no explain report (status {job.explain})")
+        folder = manager.folder(job_id) / "explain"
+        if not re.fullmatch(REPORT_FILE, name) or not (folder / name).is_file():
+            raise UnknownJob(f"no file {name!r} in the report")
+        return FileResponse(folder / name)
+
+    return app

@@ -1,0 +1,186 @@
+"""The worker process: loads the network once, then runs tasks one at a time.
+
+A task is a job id and its folder; progress goes back as small messages on a queue
+(``(worker, kind, job_id, event, data)``) and images go to the job folder, written
+atomically (``preview.jpg`` at most every ``preview_every`` seconds, ``result.png`` at
+the end). Cancel is an Event the server sets; it is checked between optimiser steps,
+so a run stops within one step (stopping the iteration is how a run is stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import queue
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import EXPLAIN_DEFAULTS, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS, Settings
+from ..errors import GramstyleError
+from ..session import Stylizer
+
+log = logging.getLogger("gramstyle.web")
+
+STYLIZE, EXPLAIN = "stylize", "explain"
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str  # STYLIZE or EXPLAIN
+    job_id: str
+    folder: str
+    settings: dict[str, Any]  # Settings fields
+    styles: int
+    blend: list[float] | None = None
+
+    def inputs(self) -> tuple[Path, list[Path]]:
+        folder = Path(self.folder)
+        return folder / "content.png", [
+            folder / f"style_{k}.png" for k in range(1, self.styles + 1)
+        ]
+
+
+def eta_seconds(rec: Any, stages: Sequence[Any]) -> float | None:
+    """Seconds left, from the time spent so far and the work left.
+
+    Work is counted in pixel-steps of the plan's stages (a step at twice the side costs
+    four times as much), so the coarse scales' quick steps do not make the estimate
+    optimistic. ``rec`` is a :class:`~gramstyle.run.StepRecord`, ``stages`` the
+    :class:`~gramstyle.plan.Plan`'s (each with ``steps`` and ``pixels``).
+
+    >>> from types import SimpleNamespace as R
+    >>> stages = [R(steps=10, pixels=64 * 64), R(steps=10, pixels=128 * 128)]
+    >>> eta_seconds(R(scale=0, step=10, elapsed=2.0), stages)  # 1/5 of the work
+    8.0
+    """
+    if not stages:
+        return None
+    work = [st.steps * st.pixels for st in stages]
+    done = sum(work[: rec.scale]) + rec.step * stages[rec.scale].pixels
+    if done <= 0:
+        return None
+    return max(0.0, rec.elapsed * (sum(work) - done) / done)
+
+
+Send = Callable[[str, dict[str, Any]], None]
+
+
+def run_stylize(
+    task: Task, session: Stylizer, send: Send, cancelled: Callable[[], bool], every: float
+) -> None:
+    """Run one stylisation; events: step..., then done, cancelled or failed."""
+    from ..image import save_image
+
+    folder = Path(task.folder)
+    s = Settings(**task.settings)
+    content, styles = task.inputs()
+    last, previews, shown = None, 0, -math.inf
+    records: Iterable[Any]
+    stages: Sequence[Any] = ()
+    if s.method == "adain":  # one pass, one record
+        records = session.stylize_iter(content, list(styles), s, blend=task.blend)
+    else:  # the engine's seams: prepare, plan (its stages give the ETA), run
+        prep = session.prepare(content, list(styles), s, blend=task.blend)
+        plan = session.plan(prep)
+        records, stages = session.run(prep, plan), plan.stages
+    for rec in records:
+        last = rec
+        if rec.done == rec.total or time.monotonic() - shown >= every:
+            save_image(rec.image, folder / "preview.jpg", overwrite=True)
+            previews, shown = previews + 1, time.monotonic()
+        send("step", {
+            "done": rec.done, "total": rec.total, "loss": rec.loss, "elapsed": rec.elapsed,
+            "eta": eta_seconds(rec, stages) if stages else 0.0, "scale": rec.scale,
+            "scales": rec.scales, "size": list(rec.size), "preview": previews,
+        })  # fmt: skip
+        if cancelled():  # between steps: stopping the iteration stops the run
+            send("cancelled", {})
+            return
+    if last is None:
+        raise GramstyleError("nothing to do: steps and coarse_steps are 0")
+    save_image(last.image, folder / "result.png", overwrite=True)
+    send("done", {"size": list(last.size), "elapsed": last.elapsed})
+
+
+def run_explain(task: Task, session: Stylizer, send: Send) -> None:
+    """Write the job's explain report (first style, the report's small defaults)."""
+    from ..report import command_line, explain
+
+    s = Settings(**task.settings).replace(**EXPLAIN_DEFAULTS)
+    content, styles = task.inputs()
+    out = Path(task.folder) / "explain"
+    # The command shown in the report names the job's files, not the server's paths.
+    command = command_line(
+        "content.png", "style_1.png", "explain", s, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
+    )
+    explain(content, styles[0], out, s, backbone=session.network(s), overwrite=True,
+            command=command)  # fmt: skip
+    send("done", {})
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, GramstyleError):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return "the worker ran out of memory; try a smaller size"
+    return f"internal error ({type(e).__name__}: {e})"
+
+
+def worker_main(
+    index: int,
+    tasks: multiprocessing.Queue,
+    results: multiprocessing.Queue,
+    cancel: Any,  # multiprocessing.Event, set by the server to stop the current task
+    base: Settings,
+    threads: int,
+    preview_every: float,
+) -> None:
+    """Entry point of a worker process (spawned). Returns on ``None`` or when orphaned."""
+    import torch
+
+    # Ctrl-C in the terminal reaches the whole process group: the server decides when
+    # workers stop (it cancels, then sends None), so they ignore SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    parent = multiprocessing.parent_process()
+    # The session: the network loaded once (now, not during the first job) and each
+    # style's targets cached, so a popular style is analysed once per worker.
+    session = Stylizer(base)
+    try:
+        session.network(base)
+    except GramstyleError as e:
+        log.warning("weights: %s", e)  # every job will report it
+
+    def orphaned() -> bool:
+        return parent is not None and not parent.is_alive()
+
+    while True:
+        try:
+            task = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if orphaned():
+                return  # the server was killed: do not linger
+            continue
+        if task is None:
+            return
+
+        def send(event: str, data: dict[str, Any], task: Task = task) -> None:
+            results.put((index, task.kind, task.job_id, event, data))
+
+        send("started", {})
+        try:
+            if task.kind == EXPLAIN:
+                run_explain(task, session, send)
+            else:
+                run_stylize(
+                    task, session, send, lambda: cancel.is_set() or orphaned(), preview_every
+                )
+        except Exception as e:  # a job's failure is reported, never kills the worker
+            if not isinstance(e, GramstyleError):
+                log.exception("job %s failed", task.job_id)
+            send("failed", {"error": _describe(e)})

@@ -1,0 +1,195 @@
+"""The HTTP API against a real server on 127.0.0.1 (tiny network, tiny images)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+from web_helpers import FAST, LONG, png_bytes, wait_for
+
+import gramstyle
+from gramstyle.image import tensor_to_pil
+
+ID = re.compile(r"[A-Za-z0-9_-]{16}")
+
+
+def test_health_docs_and_openapi(server):
+    r = server.client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok" and r.json()["workers"] == 1
+    assert server.client.get("/docs").status_code == 200
+    paths = server.client.get("/openapi.json").json()["paths"]
+    for p in ("/api/health", "/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/events",
+              "/api/jobs/{job_id}/preview", "/api/jobs/{job_id}/result"):  # fmt: skip
+        assert p in paths
+    assert "multipart/form-data" in paths["/api/jobs"]["post"]["requestBody"]["content"]
+    page = server.client.get("/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_job_streams_every_step_and_serves_the_library_result(server, tiny_net):
+    content, style = png_bytes(64, 48, seed=11), png_bytes(40, 40, seed=12)
+    r = server.submit(FAST, content, [style])
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    assert ID.fullmatch(job_id) and r.headers["location"] == f"/api/jobs/{job_id}"
+
+    events = server.events(job_id)
+    final = events[-1]
+    assert final["status"] == "done" and final["done"] == final["total"] == 25
+    assert all(e["status"] != "done" for e in events[:-1])
+    running = [e for e in events if e["status"] == "running" and e["done"] > 0]
+    # One event per step, in order (the stream may start with a snapshot before step 1).
+    assert [e["done"] for e in running] == list(range(running[0]["done"], 26))
+    assert all(e["loss"] > 0 and e["eta"] >= 0 for e in running)
+    assert final["preview"] >= 1 and final["size"] == [36, 48]
+
+    state = server.job(job_id)
+    assert state["status"] == "done" and state["error"] is None and state["finished"]
+    assert (state["width"], state["height"]) == (64, 48)
+
+    preview = server.client.get(f"/api/jobs/{job_id}/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(preview.content)).size == (48, 36)
+
+    result = server.client.get(f"/api/jobs/{job_id}/result")
+    assert result.status_code == 200 and result.headers["content-type"] == "image/png"
+    assert "attachment" in result.headers["content-disposition"]
+    got = np.asarray(Image.open(io.BytesIO(result.content)).convert("RGB"), dtype=np.int16)
+
+    # The reference: the library itself, same network, same settings, same pixels in.
+    ref = gramstyle.stylize(Image.open(io.BytesIO(content)), Image.open(io.BytesIO(style)),
+                            gramstyle.Settings(**FAST), backbone=tiny_net)  # fmt: skip
+    want = np.asarray(ref if isinstance(ref, Image.Image) else tensor_to_pil(ref), np.int16)
+    assert got.shape == want.shape == (36, 48, 3)
+    assert np.abs(got - want).max() <= 1
+
+    # A finished job's stream is one final event; cancelling it changes nothing.
+    assert [e["status"] for e in server.events(job_id)] == ["done"]
+    r = server.client.delete(f"/api/jobs/{job_id}")
+    assert r.status_code == 200 and r.json()["status"] == "done"
+    assert any(j["id"] == job_id for j in server.client.get("/api/jobs").json()["jobs"])
+
+
+def test_cancel_queued_and_running(server):
+    a = server.submit(LONG).json()["id"]
+    b = server.submit(LONG).json()["id"]
+    server.wait_status(a, ("running",))
+    wait_for(lambda: server.job(a)["done"] >= 1, what="a first step")
+    queued = server.job(b)
+    assert queued["status"] == "queued" and queued["queue_position"] == 1
+    listing = {j["id"]: j for j in server.client.get("/api/jobs").json()["jobs"]}
+    assert listing[a]["status"] == "running" and listing[b]["queue_position"] == 1
+
+    r = server.client.delete(f"/api/jobs/{b}")  # queued: cancelled at once
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    r = server.client.delete(f"/api/jobs/{a}")  # running: within a step
+    assert r.status_code == 202
+    final = server.events(a)[-1]
+    assert final["status"] == "cancelled" and 1 <= final["done"] < final["total"]
+    b_state = server.job(b)
+    assert b_state["status"] == "cancelled" and b_state["started"] is None
+    # The worker is free again: the next job runs to the end.
+    c = server.submit(FAST).json()["id"]
+    assert server.wait_status(c)["status"] == "done"
+
+
+def test_not_ready_and_unknown(server):
+    a = server.submit(LONG).json()["id"]
+    server.wait_status(a, ("running",))
+    r = server.client.get(f"/api/jobs/{a}/result")
+    assert r.status_code == 409 and "no result" in r.json()["error"]
+    assert server.client.post(f"/api/jobs/{a}/explain").status_code == 409
+    server.client.delete(f"/api/jobs/{a}")
+    server.wait_status(a)
+    for path in ("", "/events", "/preview", "/result"):
+        r = server.client.get(f"/api/jobs/AAAAAAAAAAAAAAAA{path}")
+        assert r.status_code == 404 and "no job" in r.json()["error"]
+    for bad in ("..", "%2e%2e%2fetc", "x" * 300, "job.json"):
+        assert server.client.get(f"/api/jobs/{bad}").status_code == 404
+    assert server.client.delete("/api/jobs/AAAAAAAAAAAAAAAA").status_code == 404
+    r = server.client.get("/api/nothing-here")
+    assert r.status_code == 404 and "error" in r.json()
+
+
+def test_explain_report(server):
+    job_id = server.submit(FAST).json()["id"]
+    server.wait_status(job_id)
+    r = server.client.post(f"/api/jobs/{job_id}/explain")
+    assert r.status_code == 202 and r.json()["report"].endswith("/explain/index.html")
+    state = wait_for(lambda: (j := server.job(job_id))["explain"] in ("done", "failed") and j,
+                     what="the explain report")  # fmt: skip
+    assert state["explain"] == "done", state["explain_error"]
+    page = server.client.get(f"/api/jobs/{job_id}/explain/index.html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    figures = re.findall(r'src="([^"]+\.png)"', page.text)
+    assert figures
+    for name in set(figures):
+        fig = server.client.get(f"/api/jobs/{job_id}/explain/{name}")
+        assert fig.status_code == 200 and fig.content[:8] == b"\x89PNG\r\n\x1a\n"
+    numbers = server.client.get(f"/api/jobs/{job_id}/explain/numbers.json").json()
+    assert numbers  # the report's own numbers, recomputable from its images
+    for bad in (".hidden", "%2e%2e", "..%2fjob.json", "job.json"):
+        assert server.client.get(f"/api/jobs/{job_id}/explain/{bad}").status_code == 404
+
+
+def test_samples(server):
+    listing = server.client.get("/api/samples").json()["samples"]
+    kinds = {s["name"]: s["kind"] for s in listing}
+    assert kinds == {"grace_hopper": "content", "swirl": "style"}
+    for s in listing:
+        r = server.client.get(s["url"])
+        assert r.status_code == 200
+        img = Image.open(io.BytesIO(r.content))
+        assert min(img.size) >= 256
+    from gramstyle.demo import demo_content
+
+    assert server.client.get("/api/samples/grace_hopper").content == demo_content().read_bytes()
+    assert server.client.get("/api/samples/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("settings", "status", "message"),
+    [
+        ("{not json", 400, "not valid JSON"),
+        ("[1, 2]", 400, "JSON object"),
+        (json.dumps({"sise": 64}), 422, "did you mean 'size'"),
+        (json.dumps({"size": "big"}), 422, "size must be an integer"),
+        (json.dumps({"size": 8}), 422, "size must be in [16, 16384], got 8"),
+        (json.dumps({"size": 4096}), 422, "at most 1024"),
+        (json.dumps({"strength": 2}), 422, "strength must be in [0, 1]"),
+        (json.dumps({"method": "magic"}), 422, "method must be one of"),
+        (json.dumps({"style_layers": {"relu9_9": 1}}), 422, "unknown layer"),
+        (json.dumps({"weights": "/etc/passwd"}), 422, "chosen by the server"),
+        (json.dumps({"init": "/etc/hostname"}), 422, "init must be one of"),
+        (json.dumps({"steps": 50000}), 422, "at most 20000"),
+        (json.dumps({"lr": float("nan")}).replace("NaN", "NaN"), 422, "finite number"),
+    ],
+)
+def test_bad_settings(server, settings, status, message):
+    before = len(server.client.get("/api/jobs").json()["jobs"])
+    r = server.client.post(
+        "/api/jobs",
+        files=[("content", ("a.png", png_bytes(), "image/png")),
+               ("style", ("b.png", png_bytes(seed=3), "image/png"))],  # fmt: skip
+        data={"settings": settings},
+    )
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+    assert len(server.client.get("/api/jobs").json()["jobs"]) == before  # nothing queued
+
+
+def test_bad_blend(server):
+    r = server.submit(FAST, styles=[png_bytes(seed=4), png_bytes(seed=5)], blend="[1, -1]")
+    assert r.status_code == 422 and "not negative" in r.json()["error"]
+    r = server.submit(FAST, styles=[png_bytes(seed=4)], blend="[1, 2]")
+    assert r.status_code == 422 and "2 blend weights for 1 styles" in r.json()["error"]
+    r = server.submit(FAST, styles=[png_bytes(seed=4), png_bytes(seed=5)], blend="3,1")
+    assert r.status_code == 202
+    job = server.wait_status(r.json()["id"])
+    assert job["status"] == "done" and job["blend"] == [0.75, 0.25] and job["styles"] == 2

@@ -1,0 +1,87 @@
+"""The page in headless Chromium (Debian's; nothing downloads a browser): upload two
+images, see a live preview, download the result."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from web_helpers import WAIT, png_bytes
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh (make test does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            accept_downloads=True, viewport={"width": 1280, "height": 900},
+        )  # fmt: skip
+        ctx.set_default_timeout(WAIT * 1000)
+        try:
+            yield ctx.new_page()
+        finally:
+            ctx.close()
+
+
+def test_upload_preview_download(server, browser_page, tmp_path):
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    previews: list[tuple[int, str]] = []
+
+    def on_response(response):
+        if "/preview?v=" in response.url:
+            previews.append((response.status, response.headers.get("content-type", "")))
+
+    page.on("response", on_response)
+    photo, style = tmp_path / "photo.png", tmp_path / "painting.jpg"
+    photo.write_bytes(png_bytes(64, 48, seed=21))
+    style.write_bytes(png_bytes(48, 48, seed=22, fmt="JPEG"))
+
+    page.goto(server.base + "/")
+    page.set_input_files("#content-input", str(photo))
+    page.set_input_files("#style-input", str(style))
+    assert page.locator(".style-item").count() == 1
+    page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
+    page.click(".advanced summary")
+    page.fill("#steps", "30")
+    page.fill("#coarse-steps", "10")
+    page.click("#go")
+
+    # A live preview appears while the picture is painted ...
+    page.wait_for_selector("#preview:not([hidden])")
+    page.wait_for_selector("#download:not([hidden])")  # ... and then the result.
+    assert previews and all(s == 200 and t == "image/jpeg" for s, t in previews)
+    job_id = page.evaluate("location.hash").removeprefix("#job=")
+    state = server.job(job_id)
+    assert state["status"] == "done" and state["total"] == 40
+    assert state["settings"]["size"] == 256 and state["settings"]["steps"] == 30
+    assert page.locator("#status-line").inner_text().startswith("Done")
+
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == f"gramstyle-{job_id}.png"
+    data = Path(download.value.path()).read_bytes()
+    assert data == server.client.get(f"/api/jobs/{job_id}/result").content
+    assert Image.open(io.BytesIO(data)).size == (256, 192)
+    # The job shows in the list of recent jobs, as done.
+    page.wait_for_selector(f'.job[data-id="{job_id}"] .pill.done')
+    # "Explain the style" makes the job's report, then links to it.
+    page.click("#explain")
+    page.wait_for_selector("#report:not([hidden])")
+    href = page.get_attribute("#report", "href")
+    assert href == f"/api/jobs/{job_id}/explain/index.html"
+    assert not problems, problems
+    page.goto(server.base + href)
+    assert page.locator("img").count() >= 5
+    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
