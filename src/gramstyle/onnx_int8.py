@@ -43,10 +43,6 @@ class OrtNet(nn.Module):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.log_severity_level = 3  # errors only: the library stays silent
-        # The arena keeps every size's buffers for reuse: peak RSS at 1024 px was 2.9 GB
-        # with it, 1.2 GB without (README, AdaIN); images change size between calls.
-        opts.enable_cpu_mem_arena = False
-        opts.enable_mem_pattern = False
         self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
