@@ -134,9 +134,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
         pytest.param("int8", "onnxruntime", 0.25, 0.1, marks=needs_ort),
     ],
 )
-def test_reduced_precision_stays_close_to_fp32(
-    nets, images, precision, backend, enc_tol, dec_tol
-):
+def test_reduced_precision_stays_close_to_fp32(nets, images, precision, backend, enc_tol, dec_tol):
     enc, dec = nets
     content, style = images
     x = _pad_to_stride(content)

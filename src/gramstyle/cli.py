@@ -349,6 +349,7 @@ def cmd_explain(ns: argparse.Namespace) -> int:
     validate.explain_inputs(settings, ns.content, ns.style, ns.output, ns.overwrite)
     from .progress import ExplainProgressBar  # torch and matplotlib: once inputs are good
     from .report import command_line, explain
+
     command = command_line(ns.content, ns.style, ns.output, settings, ns.layer_size, ns.layer_steps)
     bar = ExplainProgressBar(disable=ns.quiet)
     guard = validate.ResultGuard()

@@ -81,8 +81,11 @@ class Bounds:
         if not isinstance(value, numbers.Integral) and not math.isfinite(value):
             return f"{name} must be a finite number, got {value}"
         v = typing.cast(float, value)  # an int beyond float range compares exactly too
-        if v < self.lo or v > self.hi or (self.lo_open and v == self.lo) or (
-            self.hi_open and v == self.hi
+        if (
+            v < self.lo
+            or v > self.hi
+            or (self.lo_open and v == self.lo)
+            or (self.hi_open and v == self.hi)
         ):
             shown = str(value)
             if len(shown) > 24:  # a number of 60 digits says nothing more than its size
@@ -131,9 +134,7 @@ class Settings:
     # 15 + 15 + 22 steps finish a 512 px picture in under a minute in fp32 on 2 cores.
     steps: int = field(
         default=22,
-        metadata=_opt(
-            "optimiser steps at the final size (an upper bound: see --stop-tol)", STEPS
-        ),
+        metadata=_opt("optimiser steps at the final size (an upper bound: see --stop-tol)", STEPS),
     )
     coarse_steps: int = field(
         default=15,

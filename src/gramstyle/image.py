@@ -203,10 +203,7 @@ def _reason(e: BaseException, c_text: str) -> str:
 
         return f"could not be read: {_os_reason(e)}"
     if "Decompressed data too large" in text or "MAX_TEXT_MEMORY" in text:
-        return (
-            "has a text or ICC profile chunk larger than Pillow's limit "
-            "(a decompression bomb?)"
-        )
+        return "has a text or ICC profile chunk larger than Pillow's limit (a decompression bomb?)"
     if isinstance(e, (EOFError, struct.error)) or any(
         k in text.lower() for k in ("truncated", "not enough", "broken data stream", "premature")
     ):

@@ -175,8 +175,10 @@ def test_bad_settings(server, settings, status, message):
     before = len(server.client.get("/api/jobs").json()["jobs"])
     r = server.client.post(
         "/api/jobs",
-        files=[("content", ("a.png", png_bytes(), "image/png")),
-               ("style", ("b.png", png_bytes(seed=3), "image/png"))],  # fmt: skip
+        files=[
+            ("content", ("a.png", png_bytes(), "image/png")),
+            ("style", ("b.png", png_bytes(seed=3), "image/png")),
+        ],  # fmt: skip
         data={"settings": settings},
     )
     assert r.status_code == status, r.text

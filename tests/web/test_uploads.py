@@ -99,7 +99,7 @@ def test_byte_and_pixel_limits(limited):
     assert r.status_code == 413 and "--max-upload-mb" in r.json()["error"]
 
     def chunks():
-        yield b"--b\r\nContent-Disposition: form-data; name=\"content\"; filename=\"a.png\"\r\n\r\n"
+        yield b'--b\r\nContent-Disposition: form-data; name="content"; filename="a.png"\r\n\r\n'
         for _ in range(40):
             yield b"\0" * 4096
 

@@ -154,6 +154,7 @@ class Worker:
 
     def _stylise(self, job: Job, digest: str) -> None:
         from ..image import save_image
+
         s = job.settings
         assert s is not None
         if self.on_row is not None:
