@@ -580,23 +580,30 @@ class AdainModel:
                 int8_backend == "auto" and onnx_int8.available()
             )
             images = list(calibration) if calibration is not None else calibration_images()
-            feats = [encode(encoder, _pad_to_stride(x)) for x in images]
-            # The decoder sees AdaIN'd features: the photo (first image) in each
-            # synthetic style, and every image's own features (alpha = 0).
-            mixed = [adain(feats[0], f, eps) for f in feats[1:]]
+
+            def decoder_inputs() -> list[Tensor]:
+                # The decoder sees AdaIN'd features: the photo (first image) in each
+                # synthetic style, and every image's own features (alpha = 0).
+                feats = [encode(encoder, _pad_to_stride(x)) for x in images]
+                return [*feats, *(adain(feats[0], f, eps) for f in feats[1:])]
+
             if use_ort:
                 # The literal decoder: the sub-pixel form's interleaving exports to
                 # many small ONNX ops, and ONNX Runtime fuses upsample+conv well.
                 self.backend = "onnxruntime"
                 self._enc: nn.Module = onnx_int8.quantize_ort(enc, images, int8_cache)
-                self._dec: nn.Module = onnx_int8.quantize_ort(
-                    nn.Sequential(*decoder.net), [*feats, *mixed], int8_cache
+                # Its inputs follow from the encoder's weights and the images, which
+                # key the cache, so a cached graph costs no calibration pass.
+                enc_key = [*enc.state_dict().values(), *images, torch.tensor([eps])]
+                self._dec = onnx_int8.quantize_ort(
+                    nn.Sequential(*decoder.net), decoder_inputs, int8_cache, key=enc_key
                 )
             else:
+                feats_mixed = decoder_inputs()
                 engine = int8_engine()
                 assert engine is not None  # pick_adain_precision checked
                 self._enc = quantize_int8(enc, images, engine)
-                self._dec = quantize_int8(dec, [*feats, *mixed], engine)
+                self._dec = quantize_int8(dec, feats_mixed, engine)
             self._dtype: torch.dtype | None = None
         else:
             self._enc = enc.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -19,7 +19,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -33,6 +33,25 @@ def available() -> bool:
     return find_spec("onnx") is not None and find_spec("onnxruntime") is not None
 
 
+_ARENA: bool | None = None
+
+
+def _shared_arena(ort) -> bool:  # type: ignore[no-untyped-def]
+    """Register the process's shared CPU arena once (False if this build cannot)."""
+    global _ARENA
+    if _ARENA is None:
+        try:
+            info = ort.OrtMemoryInfo(
+                "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+            )
+            # max_mem 0 = unlimited; strategy 1 = kSameAsRequested; -1 = defaults.
+            ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, 1, -1, -1))
+            _ARENA = True
+        except Exception:
+            _ARENA = False
+    return _ARENA
+
+
 class OrtNet(nn.Module):
     """An ONNX Runtime session behind a module's face: float ``(1, C, H, W)`` in and out."""
 
@@ -43,6 +62,11 @@ class OrtNet(nn.Module):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.log_severity_level = 3  # errors only: the library stays silent
+        # One arena for all sessions, grown only by what is asked, and no per-shape
+        # memory pattern: 70 MB less peak RSS at 512 px, at the same speed (README).
+        opts.enable_mem_pattern = False
+        if _shared_arena(ort):
+            opts.add_session_config_entry("session.use_env_allocators", "1")
         self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
@@ -63,7 +87,7 @@ def _export(model: nn.Module, example: Tensor, path: Path) -> None:
 
 
 #: Bumped when the export or quantisation recipe changes (old cache files then miss).
-RECIPE = 1
+RECIPE = 2
 
 
 def cache_key(model: nn.Module, calibration: Iterable[Tensor]) -> str:
@@ -82,22 +106,33 @@ def cache_key(model: nn.Module, calibration: Iterable[Tensor]) -> str:
 
 
 def quantize_ort(
-    model: nn.Module, calibration: Iterable[Tensor], cache: Path | None = None
+    model: nn.Module,
+    calibration: Iterable[Tensor] | Callable[[], Iterable[Tensor]],
+    cache: Path | None = None,
+    key: Iterable[Tensor] | None = None,
 ) -> OrtNet:
     """An int8 ONNX Runtime copy of ``model`` (float ``(1, C, H, W)`` in and out).
 
     ``calibration``: inputs of the kind the model will see (the first one also fixes
-    the exported graph's channel count; heights and widths stay dynamic). ``cache``:
-    a folder to keep the int8 graph in and look for it first (None: no cache).
+    the exported graph's channel count; heights and widths stay dynamic), or a
+    function that makes them, called only when the cache has no graph. ``cache``: a
+    folder to keep the int8 graph in and look for it first (None: no cache). ``key``:
+    tensors that determine the calibration inputs, hashed in their place (needed when
+    ``calibration`` is a function; the default hashes the inputs themselves).
     """
-    inputs = [x.detach().to("cpu", torch.float32).contiguous() for x in calibration]
-    path = cache / f"adain-int8-{cache_key(model, inputs)}.onnx" if cache else None
+    if key is None:
+        if callable(calibration):
+            raise TypeError("a calibration function needs key tensors")
+        calibration = [x.detach().to("cpu", torch.float32).contiguous() for x in calibration]
+        key = calibration
+    path = cache / f"adain-int8-{cache_key(model, key)}.onnx" if cache else None
     if path is not None and path.is_file():
         try:
             return OrtNet(path.read_bytes())
         except Exception:  # a damaged file: make it again
             pass
-    data = _quantize(model, inputs)
+    made = calibration() if callable(calibration) else calibration
+    data = _quantize(model, [x.detach().to("cpu", torch.float32).contiguous() for x in made])
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,4 +175,49 @@ def _quantize(model: nn.Module, inputs: list[Tensor]) -> bytes:
             )  # fmt: skip
         finally:
             logging.disable(previous)
-        return onnx.load(str(dst)).SerializeToString()
+        return _pads_in_uint8(onnx.load(str(dst))).SerializeToString()
+
+
+def _pads_in_uint8(model):  # type: ignore[no-untyped-def]
+    """Run every ``DequantizeLinear -> Pad -> QuantizeLinear`` chain as one uint8 Pad.
+
+    The quantiser gives a reflect Pad's output its input's scale and zero point (it
+    only copies values), but ONNX Runtime does not fuse the chain, so each Pad ran in
+    float32 on a full-size tensor: at 512 px the decoder's peak memory was 4x its int8
+    activations and the float round trip cost 15% of the time. Where the scales match
+    the chain is exactly a Pad of the uint8 tensor (outputs measured bit-identical).
+    """
+    from onnx import numpy_helper
+
+    g = model.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    producer = {out: n for n in g.node for out in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+
+    def same(a: str, b: str) -> bool:
+        return a in consts and b in consts and bool((consts[a] == consts[b]).all())
+
+    dead = []
+    for pad in g.node:
+        if pad.op_type != "Pad":
+            continue
+        dq, after = producer.get(pad.input[0]), consumers.get(pad.output[0], [])
+        if dq is None or dq.op_type != "DequantizeLinear" or len(after) != 1:
+            continue
+        (q,) = after
+        if (
+            q.op_type != "QuantizeLinear"
+            or len(consumers[dq.output[0]]) != 1
+            or len(dq.input) < 3
+            or len(q.input) < 3
+            or not (same(dq.input[1], q.input[1]) and same(dq.input[2], q.input[2]))
+        ):
+            continue
+        pad.input[0], pad.output[0] = dq.input[0], q.output[0]
+        dead += [dq, q]
+    for n in dead:
+        g.node.remove(n)
+    return model
