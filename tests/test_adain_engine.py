@@ -214,3 +214,47 @@ def test_int8_graphs_are_kept_for_the_next_process(nets, images, tmp_path):
     (tmp_path / kept[0]).write_bytes(b"damaged")  # a broken file is made again
     third = AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path)
     torch.testing.assert_close(third(content, [style]), first(content, [style]))
+
+
+@needs_ort
+def test_reflect_pads_run_on_uint8_and_change_nothing(nets, monkeypatch):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    made: list[tuple[bytes, bytes]] = []
+    fold = onnx_int8._pads_in_uint8
+
+    def keep_both(model):
+        before = model.SerializeToString()
+        made.append((before, fold(model).SerializeToString()))
+        return onnx.ModelProto.FromString(made[-1][1])
+
+    monkeypatch.setattr(onnx_int8, "_pads_in_uint8", keep_both)
+    AdainModel(*nets, "int8", int8_backend="onnxruntime")
+    assert len(made) == 2  # the encoder's and the decoder's graphs
+    torch.manual_seed(0)
+    for before, after in made:
+        graph = onnx.ModelProto.FromString(after)
+        producer = {o: n.op_type for n in graph.graph.node for o in n.output}
+        pads = [n for n in graph.graph.node if n.op_type == "Pad"]
+        assert pads and all(producer.get(p.input[0]) != "DequantizeLinear" for p in pads)
+        runs = [ort.InferenceSession(g, providers=["CPUExecutionProvider"]) for g in (before, after)]
+        channels = runs[0].get_inputs()[0].shape[1]
+        x = (torch.rand(1, channels, 24, 20) * 2).numpy()
+        want, got = (r.run(None, {r.get_inputs()[0].name: x})[0] for r in runs)
+        np.testing.assert_array_equal(got, want)  # exact, not close
+
+
+@needs_ort
+def test_a_cached_decoder_graph_needs_no_calibration_pass(nets, tmp_path, monkeypatch):
+    from gramstyle import adain
+
+    AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path)
+    calls = []
+    real = adain.encode
+    monkeypatch.setattr(adain, "encode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path)
+    assert calls == []  # both graphs found; the decoder's key needs no features
+    AdainModel(*nets, "int8", int8_backend="onnxruntime", int8_cache=tmp_path / "empty")
+    assert calls  # an empty cache calibrates

@@ -130,3 +130,26 @@ def test_fingerprint_follows_contents_and_settings(files):
 
 def test_checkpoint_path():
     assert str(checkpoint_path("dir/out.png")) == "dir/out.png.ckpt"
+
+
+def test_a_signal_during_a_checkpoint_write_waits_for_the_whole_file(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    real = torch.save
+
+    def save(obj, f):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the file is being written
+        real(obj, f)
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", save)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint(tmp_path / "c.ckpt", {"x": torch.ones(3)}, "key")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert load_checkpoint(tmp_path / "c.ckpt", "key")["x"].tolist() == [1, 1, 1]

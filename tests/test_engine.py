@@ -29,6 +29,22 @@ def test_plan_sizes_and_total(st, images):
     assert [s.style_side for s in plan.stages] == [24, 48]
 
 
+def test_prepare_keeps_a_style_only_as_large_as_a_stage_shows_it(st, images, tmp_path):
+    from PIL import Image
+
+    from gramstyle.image import tensor_to_pil
+
+    content, style = images
+    big = tmp_path / "big.png"
+    tensor_to_pil(torch.nn.functional.interpolate(style, scale_factor=8)).save(big)  # 384 px
+    prep = st.prepare(content, [big, style], **FAST)  # FAST: size 48, style scale 1
+    assert max(prep.styles[0].shape[-2:]) == 48  # shrunk once, as the final stage shows it
+    assert prep.styles[1].shape == style.shape  # a small style is never enlarged
+    wide = st.prepare(content, big, **{**FAST, "style_scale": 2.0})
+    assert max(wide.styles[0].shape[-2:]) == 96
+    assert Image.open(big).size == (384, 288)  # the user's file is left alone
+
+
 def test_prepare_key_follows_inputs_and_settings(st, images):
     content, style = images
     k = st.prepare(content, style, **FAST).key

@@ -18,13 +18,14 @@ any input or setting changed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +108,45 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any], digest: s
     p = Path(path)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "fingerprint": digest, "state": dict(state)}, f)
-        os.replace(tmp, p)
+        # Ctrl-C or SIGTERM waits until the file is whole: raised inside torch.save,
+        # it broke the zip writer, which then failed with a RuntimeError instead.
+        with _signals_held():
+            with os.fdopen(fd, "wb") as f:
+                torch.save({"format": FORMAT, "fingerprint": digest, "state": dict(state)}, f)
+            os.replace(tmp, p)
     except OSError as e:
         raise GramstyleError(f"could not write the checkpoint {p}: {e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return p
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back until the block ends, then deliver them.
+
+    Python-level: a signal mask would not do, since the kernel hands a process's
+    signal to any thread that does not block it (torch's workers among them).
+    """
+    import signal
+    import threading
+
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or any(
+        signal.getsignal(k) is None for k in kinds  # set outside Python: leave it be
+    ):
+        yield  # only the main thread can set handlers (and only it gets the signals)
+        return
+    pending: list[int] = []
+    before = {k: signal.signal(k, lambda k, _: pending.append(k)) for k in kinds}
+    try:
+        yield
+    finally:
+        for k, handler in before.items():
+            signal.signal(k, handler)
+        for k in dict.fromkeys(pending):
+            signal.raise_signal(k)
 
 
 def load_checkpoint(path: str | os.PathLike, digest: str) -> dict[str, Any]:
