@@ -164,7 +164,11 @@ def cmd_table(ns: argparse.Namespace) -> int:
                     extra["tile"] = ns.tile
             else:  # one pass with today's L-BFGS memory: a budget nothing exceeds
                 extra = {"max_memory": "1T"}
-            r = child(CHILD, run_args(ns, size, **extra))
+            args = run_args(ns, size, **extra)
+            if ns.out_dir:  # the pictures, to look at
+                ns.out_dir.mkdir(parents=True, exist_ok=True)
+                args["output"] = str(ns.out_dir / f"{size}-{mode}.png")
+            r = child(CHILD, args)
             rows.append((size, mode, r))
             print(json.dumps({"size": size, "mode": mode, **r}), file=sys.stderr, flush=True)
     print(f"\n{machine()}; precision {ns.precision}; content {ns.content.name}, style "
@@ -298,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--modes", default="tiles,one")
     t.add_argument("--max-memory", default="8G")
     t.add_argument("--tile", type=int, default=0)
+    t.add_argument("--out-dir", type=Path, default=None, help="save each run's picture here")
     q = sub.add_parser("ratio")
     q.add_argument("--size", type=int, default=512)
     q.add_argument("--tiles", default="384,256")

@@ -220,11 +220,12 @@ class Settings:
         ),
     )
     alpha: float = field(
-        default=1.0,
+        default=0.95,
         metadata=_opt(
             "AdaIN style strength in [0, 1]: 0 = the decoder's copy of the content, "
             "1 = full style (not MATH.md's alpha, which is --content-weight); "
-            "used by --method adain and --init adain",
+            "used by --method adain and --init adain; the default 0.95 keeps 2.4%% more "
+            "of the photo for 0.8%% less style than 1 (judge, 6 pairs, README)",
             UNIT,
         ),
     )
