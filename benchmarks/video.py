@@ -65,6 +65,13 @@ def e_warp_dis(images, inputs) -> float:
     return acc.value
 
 
+def adain_video(args: argparse.Namespace, method: str) -> dict:
+    """VideoSettings fields the command line sets for AdaIN runs."""
+    if method != "adain" or not args.adain_long_term:
+        return {}
+    return {"long_term": tuple(int(v) for v in args.adain_long_term.split(","))}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("bench_video"))
@@ -75,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--adain-frames", type=int, default=24)
     p.add_argument("--adain-clip-size", default="144x256", help="HxW of the AdaIN clips")
     p.add_argument("--adain-weights", default="0,0.5,1,2,4")
+    p.add_argument("--adain-long-term", default="",
+                   help="AdaIN's --long-term offsets, e.g. 1 (default: the tool's)")
     p.add_argument("--gatys-frames", type=int, default=6)
     p.add_argument("--gatys-clip-size", default="108x192", help="HxW of the Gatys clips")
     p.add_argument("--gatys-weights", default="0,30,100")
@@ -116,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                      if method == "gatys" and args.gatys_steps else {})  # fmt: skip
             for w in weights:
                 out = args.out / f"{method}_{kind}_w{w:g}.mp4"
+                vs = VideoSettings(temporal_weight=w, **adain_video(args, method))
                 recs = stylize_video(clip, style, out, size=max(H, W), method=method,
-                                     overwrite=True, stylizer=st,
-                                     video=VideoSettings(temporal_weight=w), **quick)  # fmt: skip
+                                     overwrite=True, stylizer=st, video=vs, **quick)  # fmt: skip
                 images, secs, wall, _ = frames_of(recs)
                 judged = [judge.scores(x, c, style) for x, c in zip(images, inputs, strict=True)]
                 row = {
@@ -153,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         single = single[1:]
         out = args.out / f"adain_timing_{W}.mp4"
         recs = stylize_video(clip, style, out, size=args.adain_size, method="adain",
-                             overwrite=True, stylizer=st)  # fmt: skip
+                             overwrite=True, stylizer=st,
+                             video=VideoSettings(**adain_video(args, "adain")))  # fmt: skip
         images, secs, wall, _ = frames_of(recs)
         timing = {
             "size": f"{W}x{H}", "single_median": statistics.median(single),

@@ -121,13 +121,20 @@ def test_tile_progress_is_reported(net64):
     seen: list[TileProgress] = []
     C = rand(1, 3, 64, 96, seed=1)
     ob = TiledObjective(net64, Settings(precision="fp32"), C, [C], tile=32, on_tile=seen.append)
-    seen.clear()  # construction reports nothing; one evaluation reports both passes
-    ob.value_and_grad(C)
     n = len(ob.grid)
+    # Construction: the style's and the content's target passes (phase 0), each tiled.
+    style_grid = len(Grid((64, 96), 32, list(Settings().style_layers)))
+    assert [(p.phase, p.tile, p.tiles) for p in seen] == [
+        *((0, i, style_grid) for i in range(1, style_grid + 1)),
+        *((0, i, n) for i in range(1, n + 1)),
+    ]
+    seen.clear()  # one evaluation reports both passes, on the content's size
+    ob.value_and_grad(C)
     assert [(p.phase, p.tile, p.tiles) for p in seen] == [
         *((1, i, n) for i in range(1, n + 1)),
         *((2, i, n) for i in range(1, n + 1)),
     ]
+    assert {p.size for p in seen} == {(64, 96)}
 
 
 # End to end: runs, plans, budgets ----------------------------------------------------
@@ -272,3 +279,17 @@ def test_network_copy_is_untouched(net64):
     TiledObjective(net64, Settings(precision="fp32"), C, [C], tile=16).value_and_grad(C)
     assert all(torch.equal(before[k], v) for k, v in net64.state_dict().items())
     assert not any(p.requires_grad for p in net64.parameters())
+
+
+def test_the_bar_names_a_new_scale_from_its_first_tile():
+    from gramstyle.progress import ProgressBar
+
+    bar = ProgressBar(total=10)
+    bar.sizes = [(48, 64), (96, 128)]
+    bar.bar.set_description("scale 1/2 64x48")
+    bar.tile(TileProgress(0, 1, 4, (96, 128)))  # the next scale's targets, before its step
+    assert bar.stage == 1 and bar.bar.desc.startswith("scale 2/2 128x96")
+    assert "targets, tile 1/4" in bar.bar.postfix
+    bar.tile(TileProgress(0, 2, 5, (300, 200)))  # a style image's tiles: no scale change
+    assert bar.stage == 1 and "targets, tile 2/5" in bar.bar.postfix
+    bar.close()

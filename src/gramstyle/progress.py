@@ -64,6 +64,7 @@ class ProgressBar:
         self.est: Estimate | None = None
         self.t0 = time.perf_counter()
         self.stage = 0
+        self.sizes: list[tuple[int, int]] = []  # each stage's image size, from the plan
         self.step = 0  # steps done in the current stage
         self.costs = ""
         if total is not None:
@@ -81,6 +82,7 @@ class ProgressBar:
         if not self.disable:
             print(f"gramstyle: {describe(plan, est)}", file=sys.stderr)
         self.est, self.t0 = est, time.perf_counter()
+        self.sizes = [st.size for st in plan.stages]
         self._open(plan.total)
 
     def _eta(self, fraction: float = 0.0) -> str:
@@ -101,6 +103,16 @@ class ProgressBar:
 
     def tile(self, p: TileProgress) -> None:
         if self.bar is None:
+            return
+        later = [k for k, size in enumerate(self.sizes)
+                 if size == p.size and (k > self.stage or not self.bar.desc)]  # fmt: skip
+        if later:  # a new scale's targets or first step: name it now, not after the step
+            self.stage, self.step, self.costs = later[0], 0, ""
+            h, w = self.sizes[later[0]]
+            self.bar.set_description(f"scale {later[0] + 1}/{len(self.sizes)} {w}x{h}",
+                                     refresh=False)  # fmt: skip
+        if p.phase == 0:  # the stage's targets: not part of a step
+            self.bar.set_postfix_str(f"targets, tile {p.tile}/{p.tiles}", refresh=True)
             return
         fraction = (PASS1_SHARE * p.tile / p.tiles if p.phase == 1
                     else PASS1_SHARE + (1 - PASS1_SHARE) * p.tile / p.tiles)  # fmt: skip

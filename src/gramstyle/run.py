@@ -186,7 +186,8 @@ class Run:
         prep, stage = self.prep, self.plan.stages[k]
         C = resize(prep.content, stage.size)
         M = None if prep.masks is None else mask_at(prep.masks, stage.size)
-        targets = self.session.style_targets(prep, stage.style_side, dtype, stage.style_tile)
+        targets = self.session.style_targets(prep, stage.style_side, dtype, stage.style_tile,
+                                             self.on_tile)  # fmt: skip
         last = k == len(self.plan.stages) - 1
         args = (self.session.network(prep.settings), prep.settings, C, prep.styles, prep.blend,
                 dtype)  # fmt: skip

@@ -123,12 +123,17 @@ class Stylizer:
     # Caches --------------------------------------------------------------------------
 
     def style_targets(
-        self, prep: Prepared, side: int, dtype: torch.dtype | None, tile: int | None = None
+        self,
+        prep: Prepared,
+        side: int,
+        dtype: torch.dtype | None,
+        tile: int | None = None,
+        on_tile: OnTile | None = None,
     ) -> dict:
         """Style targets of ``prep``'s styles with longest side ``side``, mixed (or stacked
         for masks); each style's are computed once per session, size and precision.
         ``tile``: a style larger than this is passed through the network in tiles (the
-        targets are the same; memory is bounded)."""
+        targets are the same; memory is bounded), reporting each to ``on_tile``."""
         s = prep.settings
         net = self.network(s)
         layers = tuple(s.style_layers)
@@ -136,7 +141,7 @@ class Stylizer:
         def compute(x: Tensor) -> dict[str, Tensor]:
             x = resize(x, side)
             if tile is not None and max(x.shape[-2:]) > tile:
-                return tiled_style_targets(net, x, list(layers), tile, dtype)
+                return tiled_style_targets(net, x, list(layers), tile, dtype, on_tile)
             return style_targets(net, x, list(layers), dtype)
 
         per_style = [

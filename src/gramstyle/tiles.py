@@ -171,12 +171,14 @@ class Grid:
 
 @dataclass(frozen=True)
 class TileProgress:
-    """Progress inside one evaluation of J: ``tile`` of ``tiles`` done in ``phase``
-    (1 = style matrices, 2 = gradients). Handed to a callback, never printed."""
+    """Progress over tiles: ``tile`` of ``tiles`` done in ``phase`` (0 = a stage's target
+    activations, before its first step; 1 = an evaluation's style matrices; 2 = its
+    gradients), on an image of ``size`` ``(H, W)``. Handed to a callback, never printed."""
 
     phase: int
     tile: int
     tiles: int
+    size: tuple[int, int] | None = None
 
 
 OnTile = Callable[[TileProgress], None]
@@ -191,35 +193,49 @@ def _features(
 
 
 def tiled_features(
-    net: VGG19, x: Tensor, names: Sequence[str], grid: Grid, dtype: torch.dtype | None = None
+    net: VGG19,
+    x: Tensor,
+    names: Sequence[str],
+    grid: Grid,
+    dtype: torch.dtype | None = None,
+    on_tile: OnTile | None = None,
 ) -> dict[str, Tensor]:
     """Activations ``{name: (1, nC, nH, nW)}`` of the whole image ``x``, assembled from
     the tiles' interiors without gradients (equal to one pass over ``x``)."""
     out: dict[str, Tensor] = {}
     with torch.no_grad():
-        for t in grid:
+        for i, t in enumerate(grid):
             feats = _features(net, x[(..., *t.pixels)], names, dtype)
             for name in names:
                 a = grid.crop(feats[name], t, name)
                 if name not in out:
                     out[name] = a.new_empty(1, a.shape[1], *layer_size(grid.size, name))
                 out[name][(..., *grid.interior(t, name))] = a
+            if on_tile is not None:
+                on_tile(TileProgress(0, i + 1, len(grid), grid.size))
     return out
 
 
 def tiled_style_targets(
-    net: VGG19, image: Tensor, layers: Sequence[str], tile: int, dtype: torch.dtype | None = None
+    net: VGG19,
+    image: Tensor,
+    layers: Sequence[str],
+    tile: int,
+    dtype: torch.dtype | None = None,
+    on_tile: OnTile | None = None,
 ) -> dict[str, Tensor]:
     """``G[l](S) / (nH nW)`` per layer, as :func:`gramstyle.objective.style_targets`, with
-    the Gram matrices summed over tiles of at most ``tile`` px."""
+    the Gram matrices summed over tiles of at most ``tile`` px (``on_tile``: phase 0)."""
     grid = Grid((image.shape[-2], image.shape[-1]), tile, layers)
     sums: dict[str, Tensor] = {}
     with torch.no_grad():
-        for t in grid:
+        for i, t in enumerate(grid):
             feats = _features(net, image[(..., *t.pixels)], layers, dtype)
             for name in layers:
                 g = gram_matrix(grid.crop(feats[name], t, name))
                 sums[name] = sums[name] + g if name in sums else g
+            if on_tile is not None:
+                on_tile(TileProgress(0, i + 1, len(grid), grid.size))
     return {n: g / math.prod(layer_size(grid.size, n)) for n, g in sums.items()}
 
 
@@ -257,10 +273,10 @@ class TiledObjective:
         size = (content.shape[-2], content.shape[-1])
         self.grid = Grid(size, tile, self.layers)
         if targets is None:
-            per_style = [tiled_style_targets(net, x, self.style_names, tile, dtype)
+            per_style = [tiled_style_targets(net, x, self.style_names, tile, dtype, on_tile)
                          for x in styles]  # fmt: skip
             targets = blend_targets(per_style, blend, stacked=masks is not None)
-        a_C = tiled_features(net, content, self.content_names, self.grid, dtype)
+        a_C = tiled_features(net, content, self.content_names, self.grid, dtype, on_tile)
         self.targets = Targets(content=a_C, style=targets)
         # Per style layer: positions M = nH nW, or each region's mask at the layer's
         # size, its sum (the region's area in positions) and its mean.
@@ -279,7 +295,7 @@ class TiledObjective:
 
     def _report(self, phase: int, i: int) -> None:
         if self.on_tile is not None:
-            self.on_tile(TileProgress(phase, i + 1, len(self.grid)))
+            self.on_tile(TileProgress(phase, i + 1, len(self.grid), self.grid.size))
 
     def _grams(self, feats: dict[str, Tensor], t: Tile) -> dict[str, Tensor]:
         """The tile interior's style matrices per style layer: ``(1, nC, nC)`` sums, or
