@@ -264,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quality-size", type=int, default=512)
     ap.add_argument("--variants", type=lambda v: v.split(","), default=None,
                     help="comma-separated row names to time (default: all)")  # fmt: skip
-    ap.add_argument("--cached-graphs", action="store_true",
-                    help="make the int8 graphs in a throwaway worker first, so the measured "
-                    "workers find them cached (ready time and peak RSS without quantising)")
+    ap.add_argument(
+        "--cached-graphs",
+        action="store_true",
+        help="make the int8 graphs in a throwaway worker first, so the measured "
+        "workers find them cached (ready time and peak RSS without quantising)",
+    )
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--worker", metavar="SPEC", help=argparse.SUPPRESS)

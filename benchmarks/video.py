@@ -82,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--adain-frames", type=int, default=24)
     p.add_argument("--adain-clip-size", default="144x256", help="HxW of the AdaIN clips")
     p.add_argument("--adain-weights", default="0,0.5,1,2,4")
-    p.add_argument("--adain-long-term", default="",
-                   help="AdaIN's --long-term offsets, e.g. 1 (default: the tool's)")
+    p.add_argument(
+        "--adain-long-term",
+        default="",
+        help="AdaIN's --long-term offsets, e.g. 1 (default: the tool's)",
+    )
     p.add_argument("--gatys-frames", type=int, default=6)
     p.add_argument("--gatys-clip-size", default="108x192", help="HxW of the Gatys clips")
     p.add_argument("--gatys-weights", default="0,30,100")

@@ -239,7 +239,8 @@ def test_reflect_pads_run_on_uint8_and_change_nothing(nets, monkeypatch):
         producer = {o: n.op_type for n in graph.graph.node for o in n.output}
         pads = [n for n in graph.graph.node if n.op_type == "Pad"]
         assert pads and all(producer.get(p.input[0]) != "DequantizeLinear" for p in pads)
-        runs = [ort.InferenceSession(g, providers=["CPUExecutionProvider"]) for g in (before, after)]
+        cpu = ["CPUExecutionProvider"]
+        runs = [ort.InferenceSession(g, providers=cpu) for g in (before, after)]
         channels = runs[0].get_inputs()[0].shape[1]
         x = (torch.rand(1, channels, 24, 20) * 2).numpy()
         want, got = (r.run(None, {r.get_inputs()[0].name: x})[0] for r in runs)

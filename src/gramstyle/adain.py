@@ -595,7 +595,7 @@ class AdainModel:
                 # Its inputs follow from the encoder's weights and the images, which
                 # key the cache, so a cached graph costs no calibration pass.
                 enc_key = [*enc.state_dict().values(), *images, torch.tensor([eps])]
-                self._dec = onnx_int8.quantize_ort(
+                self._dec: nn.Module = onnx_int8.quantize_ort(
                     nn.Sequential(*decoder.net), decoder_inputs, int8_cache, key=enc_key
                 )
             else:

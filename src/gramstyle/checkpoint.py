@@ -134,19 +134,20 @@ def _signals_held() -> Iterator[None]:
 
     kinds = (signal.SIGINT, signal.SIGTERM)
     if threading.current_thread() is not threading.main_thread() or any(
-        signal.getsignal(k) is None for k in kinds  # set outside Python: leave it be
+        signal.getsignal(k) is None
+        for k in kinds  # set outside Python: leave it be
     ):
         yield  # only the main thread can set handlers (and only it gets the signals)
         return
     pending: list[int] = []
-    before = {k: signal.signal(k, lambda k, _: pending.append(k)) for k in kinds}
+    before = {k: signal.signal(k, lambda got, _: pending.append(got)) for k in kinds}
     try:
         yield
     finally:
         for k, handler in before.items():
             signal.signal(k, handler)
-        for k in dict.fromkeys(pending):
-            signal.raise_signal(k)
+        for got in dict.fromkeys(pending):
+            signal.raise_signal(got)
 
 
 def load_checkpoint(path: str | os.PathLike, digest: str) -> dict[str, Any]:
