@@ -135,6 +135,9 @@ def test_tile_progress_is_reported(net64):
         *((2, i, n) for i in range(1, n + 1)),
     ]
     assert {p.size for p in seen} == {(64, 96)}
+    seen.clear()  # J alone (a stage checking its last image): phase 3
+    ob(C)
+    assert [(p.phase, p.tile) for p in seen] == [(3, i) for i in range(1, n + 1)]
 
 
 # End to end: runs, plans, budgets ----------------------------------------------------
@@ -292,4 +295,6 @@ def test_the_bar_names_a_new_scale_from_its_first_tile():
     assert "targets, tile 1/4" in bar.bar.postfix
     bar.tile(TileProgress(0, 2, 5, (300, 200)))  # a style image's tiles: no scale change
     assert bar.stage == 1 and "targets, tile 2/5" in bar.bar.postfix
+    bar.tile(TileProgress(3, 1, 4, (96, 128)))
+    assert "checking the last image, tile 1/4" in bar.bar.postfix
     bar.close()

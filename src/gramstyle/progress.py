@@ -114,6 +114,11 @@ class ProgressBar:
         if p.phase == 0:  # the stage's targets: not part of a step
             self.bar.set_postfix_str(f"targets, tile {p.tile}/{p.tiles}", refresh=True)
             return
+        if p.phase == 3:  # J of the stage's last image, after its last step
+            self.bar.set_postfix_str(
+                f"checking the last image, tile {p.tile}/{p.tiles}{self._eta(1.0)}", refresh=True
+            )
+            return
         fraction = (PASS1_SHARE * p.tile / p.tiles if p.phase == 1
                     else PASS1_SHARE + (1 - PASS1_SHARE) * p.tile / p.tiles)  # fmt: skip
         self.bar.set_postfix_str(

@@ -173,7 +173,8 @@ class Grid:
 class TileProgress:
     """Progress over tiles: ``tile`` of ``tiles`` done in ``phase`` (0 = a stage's target
     activations, before its first step; 1 = an evaluation's style matrices; 2 = its
-    gradients), on an image of ``size`` ``(H, W)``. Handed to a callback, never printed."""
+    gradients; 3 = J alone, as when a stage checks its last step's image), on an image
+    of ``size`` ``(H, W)``. Handed to a callback, never printed."""
 
     phase: int
     tile: int
@@ -374,7 +375,7 @@ class TiledObjective:
                 feats = _features(self.net, x[(..., *t.pixels)], self.layers, self.dtype)
                 _add(sums, self._grams(feats, t))
                 J_content = J_content + self._content(feats, t)
-                self._report(1, i)
+                self._report(3, i)
         J_tv, extra, _ = self._pixels(x, need_grad=False)
         return self._costs(J_content, self._style(sums), J_tv, extra)
 
