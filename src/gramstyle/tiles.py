@@ -204,17 +204,29 @@ def tiled_features(
     """Activations ``{name: (1, nC, nH, nW)}`` of the whole image ``x``, assembled from
     the tiles' interiors without gradients (equal to one pass over ``x``)."""
     out: dict[str, Tensor] = {}
+    for t, feats in _target_pass(net, x, names, grid, dtype, on_tile):
+        for name in names:
+            a = grid.crop(feats[name], t, name)
+            if name not in out:
+                out[name] = a.new_empty(1, a.shape[1], *layer_size(grid.size, name))
+            out[name][(..., *grid.interior(t, name))] = a
+    return out
+
+
+def _target_pass(
+    net: VGG19,
+    x: Tensor,
+    names: Sequence[str],
+    grid: Grid,
+    dtype: torch.dtype | None,
+    on_tile: OnTile | None,
+) -> Iterator[tuple[Tile, dict[str, Tensor]]]:
+    """Each tile of ``x`` with its activations, without gradients; reported as phase 0."""
     with torch.no_grad():
         for i, t in enumerate(grid):
-            feats = _features(net, x[(..., *t.pixels)], names, dtype)
-            for name in names:
-                a = grid.crop(feats[name], t, name)
-                if name not in out:
-                    out[name] = a.new_empty(1, a.shape[1], *layer_size(grid.size, name))
-                out[name][(..., *grid.interior(t, name))] = a
+            yield t, _features(net, x[(..., *t.pixels)], names, dtype)
             if on_tile is not None:
                 on_tile(TileProgress(0, i + 1, len(grid), grid.size))
-    return out
 
 
 def tiled_style_targets(
@@ -229,14 +241,10 @@ def tiled_style_targets(
     the Gram matrices summed over tiles of at most ``tile`` px (``on_tile``: phase 0)."""
     grid = Grid((image.shape[-2], image.shape[-1]), tile, layers)
     sums: dict[str, Tensor] = {}
-    with torch.no_grad():
-        for i, t in enumerate(grid):
-            feats = _features(net, image[(..., *t.pixels)], layers, dtype)
-            for name in layers:
-                g = gram_matrix(grid.crop(feats[name], t, name))
-                sums[name] = sums[name] + g if name in sums else g
-            if on_tile is not None:
-                on_tile(TileProgress(0, i + 1, len(grid), grid.size))
+    for t, feats in _target_pass(net, image, layers, grid, dtype, on_tile):
+        for name in layers:
+            g = gram_matrix(grid.crop(feats[name], t, name))
+            sums[name] = sums[name] + g if name in sums else g
     return {n: g / math.prod(layer_size(grid.size, n)) for n, g in sums.items()}
 
 
