@@ -194,10 +194,20 @@ def roofline(content: Path, style: Path, size: int, repeats: int = 5) -> list[di
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
-    """``"name:key=value,key=value"`` -> (name, settings overrides); values as JSON or text."""
+    """``"name:key=value,key=value"`` -> (name, settings overrides); values as JSON or text.
+
+    >>> parse_variant('l3:steps=150,content_layers={"relu3_2": 1, "relu2_2": 0.5}')
+    ('l3', {'steps': 150, 'content_layers': {'relu3_2': 1, 'relu2_2': 0.5}})
+    """
     name, _, body = text.partition(":")
     overrides: dict = {}
-    for item in filter(None, body.split(",")):
+    items, depth, start = [], 0, 0  # split at top-level commas (JSON values may hold some)
+    for i, ch in enumerate(body + ","):
+        depth += ch in "{[" and 1 or ch in "}]" and -1 or 0
+        if ch == "," and depth == 0:
+            items.append(body[start:i])
+            start = i + 1
+    for item in filter(None, items):
         key, _, value = item.partition("=")
         try:
             overrides[key.strip()] = json.loads(value)

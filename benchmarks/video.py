@@ -7,7 +7,8 @@ others, and reports per run:
 - ``E_warp`` (Lai et al. 2018) with the *true* flow and mask of the clip, and with DIS
   flow + Ruder's masks estimated on the input frames (what a real clip would give);
 - the neutral judge's style and content distances (``benchmarks/judge.py``), mean over
-  frames, and their ratio to the independent frames';
+  frames, and their ratio to the independent frames'; the style distance also as the
+  mean over `--judge-shifts` crops shifted by 1 px steps (the judge aliases fine texture);
 - time: the first frame, the median later frame (flow included), and wall per frame.
 
 Then AdaIN at ``--adain-size`` px: the median time per video frame against one
@@ -72,6 +73,12 @@ def adain_video(args: argparse.Namespace, method: str) -> dict:
     return {"long_term": tuple(int(v) for v in args.adain_long_term.split(","))}
 
 
+def parse_weight(token: str) -> tuple[float, bool]:
+    """``"0.5"`` -> (0.5, aligned); ``"0.5/noalign"`` -> (0.5, without --grid-align)."""
+    w, _, flag = token.partition("/")
+    return float(w), flag != "noalign"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("bench_video"))
@@ -81,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default="adain,gatys")
     p.add_argument("--adain-frames", type=int, default=24)
     p.add_argument("--adain-clip-size", default="144x256", help="HxW of the AdaIN clips")
-    p.add_argument("--adain-weights", default="0,0.5,1,2,4")
+    p.add_argument("--adain-weights", default="0,0.5,1,2,4",
+                   help="temporal weights; W/noalign runs W without --grid-align")  # fmt: skip
     p.add_argument(
         "--adain-long-term",
         default="",
@@ -98,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--adain-size", type=int, default=512, help="AdaIN timing size (0 = skip)")
     p.add_argument("--timing-frames", type=int, default=12)
+    p.add_argument("--judge-shifts", type=int, default=8,
+                   help="also score style as the mean over this many shifted crops")  # fmt: skip
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
 
@@ -114,40 +124,46 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge()
     st = gramstyle.Stylizer()
     rows = []
-    for method in args.methods.split(","):
+    for method in filter(None, args.methods.split(",")):
         hw = getattr(args, f"{method}_clip_size")
         H, W = (int(v) for v in hw.split("x"))
         n = getattr(args, f"{method}_frames")
-        weights = [float(w) for w in getattr(args, f"{method}_weights").split(",")]
-        for kind in args.clips.split(","):
+        weights = [parse_weight(w) for w in getattr(args, f"{method}_weights").split(",")]
+        for kind in filter(None, args.clips.split(",")):
             clip = args.out / f"{kind}_{H}x{W}.mp4"
             motion = make_clip(clip, photo, kind, frames=n, size=(H, W))
             inputs = [f.image for f in vio.read_frames(vio.probe(clip), (H, W))]
             base = None
             quick = ({"steps": args.gatys_steps, "min_size": max(H, W)}
                      if method == "gatys" and args.gatys_steps else {})  # fmt: skip
-            for w in weights:
-                out = args.out / f"{method}_{kind}_w{w:g}.mp4"
-                vs = VideoSettings(temporal_weight=w, **adain_video(args, method))
+            for w, align in weights:
+                tag = f"w{w:g}" + ("" if align else "-noalign")
+                out = args.out / f"{method}_{kind}_{tag}.mp4"
+                vs = VideoSettings(temporal_weight=w, grid_align=align,
+                                   **adain_video(args, method))  # fmt: skip
                 recs = stylize_video(clip, style, out, size=max(H, W), method=method,
                                      overwrite=True, stylizer=st, video=vs, **quick)  # fmt: skip
                 images, secs, wall, _ = frames_of(recs)
                 judged = [judge.scores(x, c, style) for x, c in zip(images, inputs, strict=True)]
+                shifted = [judge.scores(x, c, style, shifts=args.judge_shifts)
+                           for x, c in zip(images, inputs, strict=True)]  # fmt: skip
                 row = {
                     "method": method, "clip": kind, "size": f"{W}x{H}", "frames": len(images),
-                    "W": w, "e_true": e_warp_true(images, motion),
+                    "W": w, "align": align, "e_true": e_warp_true(images, motion),
                     "e_dis": e_warp_dis(images, inputs),
                     "style": statistics.mean(j["style"] for j in judged),
                     "content": statistics.mean(j["content"] for j in judged),
+                    "style_shifted": statistics.mean(j["style"] for j in shifted),
                     "first_s": secs[0], "later_s": statistics.median(secs[1:]),
                     "wall_per_frame": wall / len(images),
                 }  # fmt: skip
                 base = base or row
                 row["e_ratio"] = row["e_true"] / base["e_true"]
                 row["style_ratio"] = row["style"] / base["style"]
+                row["shifted_ratio"] = row["style_shifted"] / base["style_shifted"]
                 rows.append(row)
                 for t in (0, n // 2, n - 1):
-                    save_image(images[t], args.out / f"{method}_{kind}_w{w:g}_f{t:02d}.png",
+                    save_image(images[t], args.out / f"{method}_{kind}_{tag}_f{t:02d}.png",
                                overwrite=True)  # fmt: skip
                 print(json.dumps(row), file=sys.stderr, flush=True)
 
@@ -178,13 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "video.json").write_text(json.dumps({"rows": rows, "adain_timing": timing},
                                                     indent=1))  # fmt: skip
     print("| method | clip | size | frames | W | E_warp (true flow) | x independent "
-          "| E_warp (DIS) | style dist | x independent | content dist | first frame s "
-          "| later frame s (median) | wall s/frame |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| E_warp (DIS) | style dist | x independent | style dist, shift-averaged "
+          "| x independent | content dist | first frame s | later frame s (median) "
+          "| wall s/frame |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['clip']} | {r['size']} | {r['frames']} | {r['W']:g} "
+        w_text = f"{r['W']:g}" + (
+            "" if r.get("align", True) or r["method"] != "adain" else " (no grid-align)"
+        )
+        print(f"| {r['method']} | {r['clip']} | {r['size']} | {r['frames']} | {w_text} "
               f"| {r['e_true']:.5f} | {r['e_ratio']:.2f} | {r['e_dis']:.5f} | {r['style']:.1f} "
-              f"| {r['style_ratio']:.2f} | {r['content']:.1f} | {r['first_s']:.2f} "
+              f"| {r['style_ratio']:.2f} | {r['style_shifted']:.1f} | {r['shifted_ratio']:.2f} "
+              f"| {r['content']:.1f} | {r['first_s']:.2f} "
               f"| {r['later_s']:.2f} | {r['wall_per_frame']:.2f} |")  # fmt: skip
     if timing:
         print()

@@ -143,15 +143,46 @@ def test_temporal_weight_lowers_the_warping_error(pan, style_png, nets, tmp_path
     assert tied < 0.7 * independent
 
 
-def test_interrupted_run_continues_and_matches_an_uninterrupted_one(pan, style_png, nets, tmp_path):
+def test_grid_align_keeps_adain_strokes_in_place_on_a_pan(pan, style_png, nets, tmp_path):
+    """The 2 px/frame pan repaints new strokes every frame unless each frame sits on
+    the network's 8 px grid as the camera moved (W tiny: the blend plays no part)."""
+    path, motion = pan
+
+    def frames(align: bool) -> list[torch.Tensor]:
+        vs = VideoSettings(temporal_weight=1e-9, grid_align=align)
+        recs = run_all(path, style_png, tmp_path / f"{align}.mp4", nets, method="adain", video=vs)
+        return [r.image for r in recs if isinstance(r, FrameDone)]
+
+    aligned, plain = e_warp(frames(True), motion), e_warp(frames(False), motion)
+    assert aligned < 0.5 * plain
+
+
+def test_shifts_accumulate_and_survive_a_torn_line(tmp_path):
+    shifts = vrun._Shifts(tmp_path)
+    assert shifts.next(0, None) == (0.0, 0.0)
+    shifts.keep(0, (0.0, 0.0))
+    shifts.keep(1, shifts.next(1, (1, 2.0, -1.0)))
+    shifts.keep(2, shifts.next(2, (2, 0.5, 0.25)))  # from frame 0, two back
+    shifts.keep(3, shifts.next(3, None))  # nothing reliable: stays where frame 2 was
+    with (tmp_path / "shift.txt").open("a") as f:
+        f.write("4 1.5")  # a crash mid-line
+    again = vrun._Shifts(tmp_path)
+    assert again.at == {0: (0.0, 0.0), 1: (2.0, -1.0), 2: (0.5, 0.25), 3: (0.5, 0.25)}
+
+
+@pytest.mark.parametrize("method", ["gatys", "adain"])
+def test_interrupted_run_continues_and_matches_an_uninterrupted_one(
+    pan, style_png, nets, tmp_path, method
+):
     path, _ = pan
     vs = VideoSettings(frame_steps=3)
-    ref = run_all(path, style_png, tmp_path / "ref.mp4", nets, video=vs)
+    ref = run_all(path, style_png, tmp_path / "ref.mp4", nets, video=vs, method=method)
     ref_frames = [r.image for r in ref if isinstance(r, FrameDone)]
 
     out = tmp_path / "out.mp4"
     net, dec = nets
-    gen = stylize_video(path, style_png, out, backbone=net, decoder=dec, video=vs, **TINY)
+    gen = stylize_video(path, style_png, out, backbone=net, decoder=dec, video=vs,
+                        **{**TINY, "method": method})  # fmt: skip
     for rec in gen:
         if isinstance(rec, FrameDone) and rec.frame == 4:
             break
@@ -159,8 +190,10 @@ def test_interrupted_run_continues_and_matches_an_uninterrupted_one(pan, style_p
     assert not out.exists()
     work = next(tmp_path.glob(".out.mp4.*.frames"))
     assert len(vrun.kept_frames(work)) == 5
+    if method == "adain":  # the camera's path so far, for the grid alignment
+        assert len((work / "shift.txt").read_text().splitlines()) == 5
 
-    recs = run_all(path, style_png, out, nets, video=vs)
+    recs = run_all(path, style_png, out, nets, video=vs, method=method)
     start = recs[0]
     assert isinstance(start, VideoStart) and start.resumed == 5 and start.work_dir == work
     done = [r for r in recs if isinstance(r, FrameDone)]

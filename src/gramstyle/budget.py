@@ -328,7 +328,7 @@ def measure_speed(net: VGG19, s: Settings, device: torch.device, dtype: torch.dt
                   side: int = 160) -> Speed:  # fmt: skip
     """Time one forward + backward pass and one forward pass on a ``side`` px image
     (after one untimed warm-up pass), per multiply-add per pixel."""
-    from .tiles import _features
+    from .objective import features
 
     layers = list(dict.fromkeys([*s.content_layers, *s.style_layers]))
     cost = net_cost(s, widths_of(net))
@@ -341,12 +341,12 @@ def measure_speed(net: VGG19, s: Settings, device: torch.device, dtype: torch.dt
     def forward_backward() -> None:
         with torch.enable_grad():
             g = x.clone().requires_grad_(True)
-            feats = _features(net, g, layers, dtype)
+            feats = features(net, g, layers, dtype)
             sum(f.float().square().mean() for f in feats.values()).backward()  # type: ignore[union-attr]
 
     def forward() -> None:
         with torch.no_grad():
-            _features(net, x, layers, dtype)
+            features(net, x, layers, dtype)
 
     forward_backward()
     sync()

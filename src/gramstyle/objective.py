@@ -60,6 +60,17 @@ def autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.Abstract
     return torch.autocast(device_type, dtype=dtype)
 
 
+def features(
+    net: VGG19, x: Tensor, names: Sequence[str], dtype: torch.dtype | None = None
+) -> dict[str, Tensor]:
+    """``net``'s activations of ``names`` on ``x``, in ``dtype`` (autocast; None: float32)."""
+    # Channels-last input matches the network's channels-last weights (faster oneDNN
+    # convolutions); the optimised tensor itself stays contiguous for L-BFGS.
+    x = x.contiguous(memory_format=torch.channels_last)
+    with autocast(x.device.type, dtype):
+        return net(x, names)
+
+
 def style_targets(
     net: VGG19, image: Tensor, layers: Sequence[str], dtype: torch.dtype | None = None
 ) -> dict[str, Tensor]:
@@ -122,11 +133,7 @@ class Objective:
         return autocast(self.device_type, self.dtype)
 
     def features(self, x: Tensor, names) -> dict[str, Tensor]:
-        # Channels-last input matches the network's channels-last weights (faster oneDNN
-        # convolutions); the optimised tensor itself stays contiguous for L-BFGS.
-        x = x.contiguous(memory_format=torch.channels_last)
-        with self.autocast():
-            return self.net(x, names)
+        return features(self.net, x, names, self.dtype)
 
     def __call__(self, G: Tensor) -> Costs:
         s, t = self.s, self.targets

@@ -34,20 +34,26 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("video")
     for f in dataclasses.fields(VideoSettings):
         hint = hints[f.name]
-        if typing.get_origin(hint) is tuple:
+        meta = dict(f.metadata)
+        help_text = meta.pop("help", "")
+        default = getattr(base, f.name)
+        flag = f"--{f.name.replace('_', '-')}"
+        if hint is bool:  # --grid-align / --no-grid-align
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=default, help=help_text)  # fmt: skip
+            continue
+        args = set(typing.get_args(hint)) - {type(None)}
+        if typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in args):
             conv: typing.Callable[[str], typing.Any] = _offsets
         elif hint == float | None:
             conv = float
         else:
             conv = hint
-        meta = dict(f.metadata)
-        help_text = meta.pop("help", "")
-        default = getattr(base, f.name)
         if default is not None:
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
             help_text += f" (default: {shown})"
         group.add_argument(
-            f"--{f.name.replace('_', '-')}",
+            flag,
             dest=f.name,
             type=conv,
             default=default,

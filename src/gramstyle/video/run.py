@@ -2,9 +2,9 @@
 
 One :class:`~gramstyle.session.Stylizer` serves every frame (network loaded once, style
 targets computed once). For each frame ``t`` after the first, with a temporal weight
-``W > 0``, the earlier outputs ``t - j`` (``j`` in ``long_term``, default 1, 2, 4) are
-warped onto frame ``t`` along the DIS flow between the *input* frames, with Ruder et
-al.'s reliability masks (:mod:`gramstyle.video.flow`), and then:
+``W > 0``, the earlier outputs ``t - j`` (``j`` in ``long_term``: 1, 2, 4 for Gatys, 1 for
+AdaIN) are warped onto frame ``t`` along the DIS flow between the *input* frames, with
+Ruder et al.'s reliability masks (:mod:`gramstyle.video.flow`), and then:
 
 - Gatys: the optimisation starts from those warped outputs (each pixel from the nearest
   frame in which it is visible, the rest from the content) and J gains the temporal
@@ -12,7 +12,11 @@ al.'s reliability masks (:mod:`gramstyle.video.flow`), and then:
   frame after the first needs one scale at full size and ``frame_steps`` steps, not the
   whole pyramid.
 - AdaIN: the one-pass result ``a`` is replaced by the minimiser of the same kind of
-  cost, ``|x - a|^2 + W sum_j c_j |x - warped_j|^2``, pixel by pixel.
+  cost, ``|x - a|^2 + W sum_j c_j |x - warped_j|^2``, pixel by pixel. Before that, with
+  ``grid_align``, the frame is placed on a canvas shifted by the camera's accumulated
+  motion (the median flow) modulo the network's 8 px stride: the encoder and decoder
+  are shift-equivariant only in steps of 8 px, so without it a pan of 1-7 px a frame
+  is repainted with new strokes every frame (that shimmer is most of AdaIN's flicker).
 
 ``W = 0`` stylises every frame on its own (the first frame's settings for all).
 
@@ -38,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..colour import grey, luminance, match_color, match_luminance, with_chroma_of
@@ -55,7 +60,7 @@ if TYPE_CHECKING:
     from .io import VideoInfo
 
 #: Bumped when the frames a run keeps would come out differently for the same settings.
-WORK_FORMAT = 1
+WORK_FORMAT = 2
 
 # -- progress records ------------------------------------------------------------------------
 
@@ -198,9 +203,10 @@ class _Gatys:
         self.later = self.first.replace(min_size=s.size, steps=vs.frame_steps)
 
     def frame(
-        self, index: int, frame: Tensor, anchors: list[Anchor]
+        self, index: int, frame: Tensor, anchors: list[Anchor], shift: tuple[float, float]
     ) -> Generator[StepRecord, None, Tensor]:
-        """Yields step records; the generator's return value is the result."""
+        """Yields step records; the generator's return value is the result (``shift``,
+        the camera's accumulated motion, is AdaIN's)."""
         C = self.colour.content(frame)
         if index == 0 or self.weight == 0:
             prep = self.st.prepare(C, self.colour.styles, self.first, blend=self.blend)
@@ -225,13 +231,18 @@ class _Gatys:
         return self.colour.output(x, frame)
 
 
+#: AdaIN's encoder stride (three poolings to relu4_1): shifts by multiples of it leave
+#: the decoder's strokes in place.
+GRID = 8
+
+
 class _AdaIN:
     def __init__(self, st: Stylizer, s: Settings, colour: _Colour, blend, first: Tensor,
-                 weight: float) -> None:  # fmt: skip
+                 weight: float, align: bool) -> None:  # fmt: skip
         from ..adain import DEFAULT_TILE
         from ..pyramid import style_side
 
-        self.s, self.colour, self.weight = s, colour, weight
+        self.s, self.colour, self.weight, self.align = s, colour, weight, align
         self.tile = s.tile or DEFAULT_TILE
         prep = st.prepare(colour.content(first), colour.styles, s.replace(preserve_color="none"),
                           blend=blend)  # fmt: skip
@@ -239,10 +250,17 @@ class _AdaIN:
         self.stats = st.adain_stats(prep, style_side(s, s.size))  # once per clip
 
     def frame(
-        self, index: int, frame: Tensor, anchors: list[Anchor]
+        self, index: int, frame: Tensor, anchors: list[Anchor], shift: tuple[float, float]
     ) -> Generator[StepRecord, None, Tensor]:
-        s = self.s
-        a = self.model(self.colour.content(frame), self.stats, s.alpha, tile=self.tile)
+        s, g = self.s, GRID
+        C = self.colour.content(frame)
+        if self.align:  # the scene keeps its place on the 8 px grid (module docstring)
+            (H, W), (ox, oy) = C.shape[-2:], (round(v) % g for v in shift)
+            canvas = F.pad(C, (ox, g - ox, oy, g - oy), mode="replicate")
+            a = self.model(canvas, self.stats, s.alpha, tile=self.tile)
+            a = a[..., oy : oy + H, ox : ox + W]
+        else:
+            a = self.model(C, self.stats, s.alpha, tile=self.tile)
         out = self.colour.output(a, frame)
         if anchors and self.weight > 0:
             out = blend_towards(out, anchors, self.weight)
@@ -260,20 +278,56 @@ def _anchors(
     outputs: dict[int, Tensor],
     offsets: Sequence[int],
     preset: str,
-) -> list[Anchor]:
-    """Earlier outputs warped onto frame ``t`` with long-term reliability masks."""
+) -> tuple[list[Anchor], tuple[int, float, float] | None]:
+    """Earlier outputs warped onto frame ``t`` with long-term reliability masks, and the
+    camera's motion from the nearest of them: ``(j, dx, dy)``, the median flow from
+    frame ``t`` to ``t - j`` over its reliable pixels (None without one)."""
     from .flow import dis_flow, long_term_masks, reliable, warp
 
-    found = []
+    found, motion = [], None
     for j in sorted(offsets):
         if t - j not in outputs:
             continue
         prev = inputs[t - j]
         fw = dis_flow(frame, prev, preset)  # frame t -> t-j: pulls t-j's pixels onto t
         bw = dis_flow(prev, frame, preset)
-        found.append((j, warp(outputs[t - j], fw, "bicubic"), reliable(fw, bw)))
+        c = reliable(fw, bw)
+        if motion is None and bool((c > 0.5).any()):
+            dx, dy = (float(fw[0, k][c[0, 0] > 0.5].median()) for k in (0, 1))
+            motion = (j, dx, dy)
+        found.append((j, warp(outputs[t - j], fw, "bicubic"), c))
     masks = long_term_masks([c for _, _, c in found])
-    return [Anchor(j, w, m) for (j, w, _), m in zip(found, masks, strict=True)]
+    return [Anchor(j, w, m) for (j, w, _), m in zip(found, masks, strict=True)], motion
+
+
+class _Shifts:
+    """The camera's accumulated motion per frame, ``x_t = x_{t-j} + median flow``,
+    appended to ``shift.txt`` in the work folder before the frame is kept, so a resumed
+    run continues it exactly (the last line for a frame wins)."""
+
+    def __init__(self, work: Path) -> None:
+        self.path = work / "shift.txt"
+        self.at: dict[int, tuple[float, float]] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 3:  # a line cut short by a crash is skipped
+                    try:
+                        self.at[int(parts[0])] = (float(parts[1]), float(parts[2]))
+                    except ValueError:
+                        continue
+
+    def next(self, t: int, motion: tuple[int, float, float] | None) -> tuple[float, float]:
+        if motion is None:
+            return self.at.get(t - 1, (0.0, 0.0))  # no reliable pixel (a cut): stay put
+        j, dx, dy = motion
+        x, y = self.at.get(t - j, (0.0, 0.0))
+        return x + dx, y + dy
+
+    def keep(self, t: int, shift: tuple[float, float]) -> None:
+        self.at[t] = shift
+        with self.path.open("a") as f:
+            f.write(f"{t} {shift[0]!r} {shift[1]!r}\n")
 
 
 def _quantise(x: Tensor) -> Tensor:
@@ -348,7 +402,9 @@ def stylize_video(
              "video": dataclasses.asdict(vs)}  # fmt: skip
     yield VideoStart(info, size, info.frames, len(kept), work, weight, tuple(notes))
 
-    offsets = sorted(set(vs.long_term)) if weight > 0 else []
+    offsets = list(vs.offsets(s.method)) if weight > 0 else []
+    align = s.method == "adain" and vs.grid_align and weight > 0
+    shifts = _Shifts(work)
     depth = max(offsets, default=0)
     inputs: dict[int, Tensor] = {}  # the last `depth` input frames
     outputs: dict[int, Tensor] = {}  # the last `depth` outputs, as kept
@@ -360,7 +416,7 @@ def stylize_video(
         if engine is None:
             colour = _Colour(s.preserve_color, fr.image.to(device), [x.to(device) for x in styles])
             engine = (
-                _AdaIN(st, s, colour, blend, fr.image.to(device), weight)
+                _AdaIN(st, s, colour, blend, fr.image.to(device), weight, align)
                 if s.method == "adain"
                 else _Gatys(st, s, colour, blend, vs, weight)
             )
@@ -371,8 +427,11 @@ def stylize_video(
                 inputs[t] = frame
             continue
         t0 = time.perf_counter()
-        anchors = _anchors(t, frame, inputs, outputs, offsets, vs.flow_preset) if offsets else []
-        steps = engine.frame(t, frame, anchors)
+        anchors, motion = (
+            _anchors(t, frame, inputs, outputs, offsets, vs.flow_preset) if offsets else ([], None)
+        )
+        shift = shifts.next(t, motion) if align else (0.0, 0.0)
+        steps = engine.frame(t, frame, anchors, shift)
         while True:
             try:
                 rec = next(steps)
@@ -384,6 +443,8 @@ def stylize_video(
         if not work.is_dir():  # made with the first frame: a bad input leaves nothing behind
             work.mkdir()
             (work / "run.json").write_text(json.dumps(about, indent=1, default=str))
+        if align:
+            shifts.keep(t, shift)
         save_image(q, _frame_path(work, t, fr.pts), overwrite=True)
         kept.append((_frame_path(work, t, fr.pts), fr.pts))
         computed += 1

@@ -13,7 +13,10 @@ from ..errors import GramstyleError
 
 #: Default temporal weight per method (``--temporal-weight``), chosen by
 #: ``benchmarks/video.py`` (README, "Video").
-DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.5}
+DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.6}
+#: Default earlier frames per method (``--long-term``). AdaIN ties to t-1 only: t-2 and
+#: t-4 gave the same flicker and style on the benchmark's clips for 3x the flow.
+DEFAULT_LONG_TERM = {"gatys": (1, 2, 4), "adain": (1,)}
 
 
 def _opt(help: str, **extra: Any) -> dict[str, Any]:
@@ -40,9 +43,20 @@ class VideoSettings:
             "size, started from the warped previous output)"
         ),
     )
-    long_term: tuple[int, ...] = field(
-        default=(1, 2, 4),
-        metadata=_opt("earlier frames each frame is tied to, e.g. 1,2,4 (Ruder et al.)"),
+    long_term: tuple[int, ...] | None = field(
+        default=None,
+        metadata=_opt(
+            "earlier frames each frame is tied to, e.g. 1,2,4 (Ruder et al.; default: "
+            + ", ".join(f"{','.join(map(str, v))} for {k}" for k, v in DEFAULT_LONG_TERM.items())
+            + ")"
+        ),
+    )
+    grid_align: bool = field(
+        default=True,
+        metadata=_opt(
+            "AdaIN: shift each frame by the camera's motion (the median flow) modulo the "
+            "network's 8 px grid, so a pan repaints the same strokes instead of new ones"
+        ),
     )
     flow_preset: str = field(
         default="medium",
@@ -57,10 +71,14 @@ class VideoSettings:
             )
         if self.frame_steps < 0:
             raise GramstyleError("frame steps must not be negative")
-        if not self.long_term or any(j < 1 for j in self.long_term):
+        if self.long_term is not None and (not self.long_term or min(self.long_term) < 1):
             raise GramstyleError(f"long-term offsets must be 1 or more, got {self.long_term}")
         if not 0 <= self.crf <= 51:
             raise GramstyleError(f"crf must be in 0..51, got {self.crf}")
+
+    def offsets(self, method: str) -> tuple[int, ...]:
+        """``long_term`` (sorted, unique), or the method's default when unset."""
+        return tuple(sorted(set(self.long_term or DEFAULT_LONG_TERM[method])))
 
     def weight(self, method: str) -> float:
         """``temporal_weight``, or the method's default when unset."""
