@@ -1096,6 +1096,9 @@ _BOOT = r"""
 import os, signal, sys, runpy
 mode, tests = sys.argv[1], sys.argv[2]
 sys.argv = ["gramstyle", *sys.argv[3:]]
+# Ctrl-C as from a terminal, also when the suite itself was started in the background
+# (a non-interactive shell starts `cmd &` with SIGINT ignored, and children inherit it).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 if mode.endswith("-import"):
     sig = signal.SIGINT if mode.startswith("sigint") else signal.SIGTERM
     class Trip:  # sends the signal the moment anything imports torch
