@@ -62,9 +62,9 @@ class Judge:
         if shifts > 1:
             H, W = output.shape[-2:]
             h, w = H - shifts + 1, W - shifts + 1
+            content = F.interpolate(content, size=(H, W), mode="bicubic", antialias=True)
             runs = [self.scores(output[..., y : y + h, x : x + w],
-                                F.interpolate(content, size=(H, W), mode="bicubic",
-                                              antialias=True)[..., y : y + h, x : x + w], style)
+                                content[..., y : y + h, x : x + w], style)
                     for y, x in ((k, 3 * k % shifts) for k in range(shifts))]  # fmt: skip
             return {k: sum(r[k] for r in runs) / shifts for k in ("style", "content")}
         H, W = output.shape[-2:]

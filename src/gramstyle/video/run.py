@@ -278,10 +278,11 @@ def _anchors(
     outputs: dict[int, Tensor],
     offsets: Sequence[int],
     preset: str,
+    motion_wanted: bool,
 ) -> tuple[list[Anchor], tuple[int, float, float] | None]:
-    """Earlier outputs warped onto frame ``t`` with long-term reliability masks, and the
-    camera's motion from the nearest of them: ``(j, dx, dy)``, the median flow from
-    frame ``t`` to ``t - j`` over its reliable pixels (None without one)."""
+    """Earlier outputs warped onto frame ``t`` with long-term reliability masks, and, if
+    ``motion_wanted``, the camera's motion from the nearest of them: ``(j, dx, dy)``, the
+    median flow from frame ``t`` to ``t - j`` over its reliable pixels (None without)."""
     from .flow import dis_flow, long_term_masks, reliable, warp
 
     found, motion = [], None
@@ -292,7 +293,7 @@ def _anchors(
         fw = dis_flow(frame, prev, preset)  # frame t -> t-j: pulls t-j's pixels onto t
         bw = dis_flow(prev, frame, preset)
         c = reliable(fw, bw)
-        if motion is None and bool((c > 0.5).any()):
+        if motion_wanted and motion is None and bool((c > 0.5).any()):
             dx, dy = (float(fw[0, k][c[0, 0] > 0.5].median()) for k in (0, 1))
             motion = (j, dx, dy)
         found.append((j, warp(outputs[t - j], fw, "bicubic"), c))
@@ -428,7 +429,9 @@ def stylize_video(
             continue
         t0 = time.perf_counter()
         anchors, motion = (
-            _anchors(t, frame, inputs, outputs, offsets, vs.flow_preset) if offsets else ([], None)
+            _anchors(t, frame, inputs, outputs, offsets, vs.flow_preset, align)
+            if offsets
+            else ([], None)
         )
         shift = shifts.next(t, motion) if align else (0.0, 0.0)
         steps = engine.frame(t, frame, anchors, shift)
