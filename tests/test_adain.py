@@ -178,6 +178,17 @@ def test_init_adain_starts_from_the_adain_image(nets, images):
     assert len(recs) == 3 and recs[0].loss != noise[0].loss
 
 
+@pytest.mark.parametrize("share", [0.0, 0.3, 1.0])
+def test_init_blend_mixes_the_content_and_the_adain_image(nets, images, share):
+    enc, dec = nets
+    content, style = images
+    start = stylize(content, style, backbone=enc, decoder=dec, method="adain", size=48)
+    zero = stylize(content, style, backbone=enc, decoder=dec, init="adain", init_blend=share,
+                   size=48, min_size=48, steps=0, seed=0)  # fmt: skip
+    want = (1 - share) * resize(content, 48) + share * start
+    torch.testing.assert_close(zero, want.clamp(0, 1))
+
+
 def test_cli_method_adain(tmp_path, monkeypatch, capsys):
     import numpy as np
     from PIL import Image

@@ -180,9 +180,13 @@ class Settings:
             "lecture's), blend, adain (the AdaIN result), or an image file"
         ),
     )
-    init_blend: float = field(
-        default=0.5,
-        metadata=_opt("noise share of --init blend (0 = content, 1 = noise)", UNIT),
+    init_blend: float | None = field(
+        default=None,
+        metadata=_opt(
+            "share of the start that is not the content (0 = the content): noise for "
+            "--init blend (default 0.5), the AdaIN result for --init adain (default 1)",
+            UNIT,
+        ),
     )
     seed: int = field(
         default=0, metadata=_opt("random seed; the same seed gives the same image", SEEDS)

@@ -164,6 +164,8 @@ class Run:
             x0 = resize(self.init.to(C), stage.size)
         elif s.init == "adain":
             x0 = self.session.adain_image(prep, content=C, side=stage.style_side)
+            if s.init_blend is not None and s.init_blend < 1:
+                x0 = (1 - s.init_blend) * C + s.init_blend * x0
         else:
             gen = torch.Generator().manual_seed(s.seed)
             noise = torch.rand(C.shape, generator=gen).to(C.device)
@@ -172,7 +174,8 @@ class Run:
             elif s.init == "content":
                 x0 = C.clone()
             elif s.init == "blend":
-                x0 = (1 - s.init_blend) * C + s.init_blend * noise
+                b = 0.5 if s.init_blend is None else s.init_blend
+                x0 = (1 - b) * C + b * noise
             else:
                 from .image import load_image
 
