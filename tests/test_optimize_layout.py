@@ -89,6 +89,27 @@ def test_trust_radius_caps_steps_and_doubles_while_accepted():
     assert opt.radius is None  # past 0.5 it lifts
 
 
+@pytest.mark.parametrize("start", [(0.2, 0.9), (0.05, 0.1), (0.9, 0.9)])
+def test_lbfgs_reaches_a_minimum_on_the_bound(start):
+    # J = x'Ax/2 - b'x with coupled pixels; its minimum over [0, 1]^2 is (0, 0.3), J = -0.045.
+    # Pixel 0 is pressed against 0: the model's step, clamped, can climb. Backtracking along
+    # it used to halve forever (a 577 px run stopped at step 37 with J flat); the optimiser
+    # must drop the model and go on.
+    A, b = torch.tensor([[1.0, -0.9], [-0.9, 1.0]]), torch.tensor([-0.5, 0.3])
+
+    def evaluate(x):
+        v = x.reshape(-1)
+        total = 0.5 * v @ A @ v - b @ v
+        zero = total.new_zeros(())
+        return Costs(total=total, content=total, style={}, tv=zero), (A @ v - b).view_as(x)
+
+    opt, x = LBFGS(), torch.tensor(start).view(1, 1, 1, 2)
+    for _ in range(60):
+        _, x = opt.step(x, evaluate)
+    assert torch.allclose(x.flatten(), torch.tensor([0.0, 0.3]), atol=1e-3)
+    assert float(evaluate(x)[0].total) == pytest.approx(-0.045, abs=1e-6)
+
+
 @pytest.mark.parametrize("name", ["lbfgs", "adam"])
 def test_state_round_trips_exactly(name):
     target = torch.rand(1, 3, 5, 5)

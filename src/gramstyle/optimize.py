@@ -68,6 +68,9 @@ class LBFGS:
       short step underestimates the next: after a rejection the following steps move a
       pixel at most as far as the accepted shorter step did, a trust radius that doubles
       with every accepted step until it lifts. ``guard=None`` turns all this off.
+    - **Bounds.** Pixels are clamped to [0, 1] after each step. Where pixels at a bound
+      carried the model's descent, the clamped step can climb; then the history is
+      dropped and the step is a projected gradient step (which never climbs).
     - **Reduced-precision memory.** ``history_dtype`` (e.g. ``torch.bfloat16``) stores
       the ``(s, y)`` pairs in fewer bytes; products are accumulated in float32.
     """
@@ -113,12 +116,23 @@ class LBFGS:
         if self.radius is not None:  # trust grows back while steps are accepted
             self.radius = None if self.radius >= self.lift else self.grow * self.radius
         self.x_prev, self.g_prev, self.J_prev = flat, g, J
+        nxt = self._next(flat, g)
+        if self.s and _dot(g, nxt.float() - flat.float()) >= 0:
+            # The clamp to [0, 1] cut the model's step down to one that climbs (pixels at
+            # a bound carried its descent): backtracking along it could never succeed.
+            # Forget the model; a projected gradient step never climbs.
+            self.s, self.y, self.rho = [], [], []
+            nxt = self._next(flat, g)
+        return costs, nxt.view_as(x)
+
+    def _next(self, flat: Tensor, g: Tensor) -> Tensor:
+        """``flat`` moved along the model's direction, within the trust radius and [0, 1]."""
         d = self._direction(g)
         if self.radius is not None:
             top = float(d.abs().max())
             if top > self.radius:
                 d.mul_(self.radius / top)
-        return costs, (flat + d).clamp_(0, 1).view_as(x)
+        return (flat + d).clamp_(0, 1)
 
     def _overshot(self, loss: float) -> bool:
         """Did the last step raise J to ``loss``, more than the guard allows?"""
