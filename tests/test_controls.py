@@ -115,6 +115,34 @@ def test_style_scale_changes_what_the_network_sees(tiny_net, images, monkeypatch
         list(stylize_iter(content, style, backbone=tiny_net, style_scale=0.3, **FAST))
 
 
+def test_style_fit_area_shows_each_style_at_the_outputs_pixel_count(tiny_net, images, monkeypatch):
+    from gramstyle import session
+
+    content, _ = images
+    wide = torch.rand(1, 3, 60, 180, generator=torch.Generator().manual_seed(1))  # 3:1
+    seen: list[tuple[int, int]] = []
+    real = session.style_targets
+
+    def spy(net, image, layers, dtype=None):
+        seen.append(tuple(image.shape[-2:]))
+        return real(net, image, layers, dtype)
+
+    monkeypatch.setattr(session, "style_targets", spy)
+    big = {**FAST, "size": 96, "min_size": 48}  # outputs (36, 48) and (72, 96)
+    list(stylize_iter(content, wide, backbone=tiny_net, style_fit="area", **big))
+    # A 3:1 style with the output's pixel count: sqrt(3 / (4/3)) = 1.5 times its long side.
+    assert seen == [(24, 72), (48, 144)]
+    assert [h * w for h, w in seen] == [36 * 48, 72 * 96]
+    seen.clear()  # a square photo: the same style is shown at another size, not the cached one
+    h = min(content.shape[-2:])
+    list(stylize_iter(content[..., :h, :h], wide, backbone=tiny_net, style_fit="area", **big))
+    assert seen == [(28, 83), (55, 166)]  # 48 * sqrt(3) = 83: 2324 px for 48 x 48 = 2304
+    with pytest.raises(GramstyleError, match="not both"):
+        Settings(style_size=40, style_fit="area")
+    with pytest.raises(GramstyleError, match="style fit must be one of side, area"):
+        Settings(style_fit="pixels")
+
+
 # --- masks ------------------------------------------------------------------------------
 
 

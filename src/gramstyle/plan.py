@@ -48,7 +48,7 @@ class Stage:
 
     size: tuple[int, int]  # (H, W) of G at this stage
     steps: int  # step budget (an upper bound when a stopping rule is on)
-    style_side: int  # longest side of each style image as the network sees it
+    style_side: int  # styles are shown at this side (each fitted: Prepared.style_sides)
     history: int = HISTORY  # L-BFGS pairs kept
     history_dtype: str = "fp32"  # how they are stored: "fp32" or "bf16"
     tile: int | None = None  # interior side of G's tiles; None: one pass over the image
@@ -114,7 +114,10 @@ def make_plan(prep: Prepared, widths: tuple[int, ...] = VGG19_WIDTHS) -> Plan:
         if min(h, w) < side:
             continue
         s_side = style_side(s, sc.size)
-        dims = [fit_size(x.shape[-1], x.shape[-2], s_side) for x in prep.styles]
+        dims = [
+            fit_size(x.shape[-1], x.shape[-2], z)
+            for x, z in zip(prep.styles, prep.style_sides(s_side), strict=True)
+        ]
         if min(min(d) for d in dims) < side:
             raise GramstyleError(
                 f"the style image is too small for the chosen layers at a {sc.size} px scale "

@@ -25,7 +25,7 @@ from .device import pick_device, pick_precision
 from .errors import GramstyleError
 from .image import ImageLike, fit_size, load_image, open_source
 from .masks import load_masks
-from .pyramid import style_side
+from .pyramid import fit_style_side, style_side
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Prepared:
     content_rgb: Tensor
     styles: tuple[Tensor, ...]
     style_keys: tuple[str, ...]
+    style_hw: tuple[tuple[int, int], ...]  # each style file's (H, W), before any shrinking
     blend: tuple[float, ...] | None
     masks: Tensor | None
     notes: tuple[str, ...]
@@ -55,6 +56,12 @@ class Prepared:
     def size(self) -> tuple[int, int]:
         """``(H, W)`` of the output."""
         return self.content.shape[-2], self.content.shape[-1]
+
+    def style_sides(self, side: int) -> tuple[int, ...]:
+        """Each style's longest side at a stage that shows styles at ``side`` (the same
+        unless ``style_fit="area"``: see :func:`gramstyle.pyramid.fit_style_side`)."""
+        fit = self.settings.style_fit
+        return tuple(fit_style_side(side, fit, hw, self.size) for hw in self.style_hw)
 
 
 def tensor_key(x: Tensor) -> str:
@@ -89,14 +96,18 @@ def blend_weights(blend: Sequence[float] | None, n_styles: int) -> list[float] |
     return [v / sum(w) for v in w]
 
 
-def _load_style(src: ImageLike, largest: int) -> Tensor:
-    """A style image, shrunk once to the largest side any stage shows it at.
+def _load_style(
+    src: ImageLike, s: Settings, out_hw: tuple[int, int]
+) -> tuple[Tensor, tuple[int, int]]:
+    """A style image, shrunk once to the largest side any stage shows it at, and the
+    file's ``(H, W)`` (an area fit keeps the file's aspect, not the rounded one).
 
     Every stage resizes the style anyway; keeping a large painting at full size only
     cost memory (a 6000 px scan is 430 MB in float) and time.
     """
     img, (w, h) = open_source(src, "style image")
-    return load_image(img, largest if max(w, h) > largest else None, "style image")
+    largest = fit_style_side(style_side(s, s.size), s.style_fit, (h, w), out_hw)
+    return load_image(img, largest if max(w, h) > largest else None, "style image"), (h, w)
 
 
 def as_list(style: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
@@ -139,7 +150,8 @@ def prepare(
         regions = len(masks) if masks is not None else 0
         check_fits(s, (out_h, out_w), device, dtype, regions=regions)
     C = load_image(src, s.size, "content image").to(device)
-    S = [_load_style(x, style_side(s, s.size)).to(device) for x in styles]
+    loaded = [_load_style(x, s, (out_h, out_w)) for x in styles]
+    S = [x.to(device) for x, _ in loaded]
     notes: tuple[str, ...] = ()
     M = None
     if masks is not None:
@@ -170,6 +182,7 @@ def prepare(
         content_rgb=C_rgb,
         styles=tuple(S),
         style_keys=style_keys,
+        style_hw=tuple(hw for _, hw in loaded),
         blend=tuple(weights) if weights is not None else None,
         masks=M,
         notes=notes,

