@@ -92,18 +92,24 @@ def test_costs_are_per_position():
     )
 
 
-def test_style_scale_changes_what_the_network_sees(tiny_net, images, monkeypatch):
+@pytest.fixture
+def seen(monkeypatch) -> list[tuple[int, int]]:
+    """The (H, W) of every style image the network computes targets for, in order."""
     from gramstyle import session
 
-    content, style = images
-    seen: list[tuple[int, int]] = []
+    sizes: list[tuple[int, int]] = []
     real = session.style_targets
 
     def spy(net, image, layers, dtype=None):
-        seen.append(tuple(image.shape[-2:]))
+        sizes.append(tuple(image.shape[-2:]))
         return real(net, image, layers, dtype)
 
     monkeypatch.setattr(session, "style_targets", spy)
+    return sizes
+
+
+def test_style_scale_changes_what_the_network_sees(tiny_net, images, seen):
+    content, style = images
     list(stylize_iter(content, style, backbone=tiny_net, style_scale=2.0, **FAST))
     assert seen == [(36, 48), (72, 96)]  # twice the output's longest side, at each scale
     seen.clear()
@@ -115,19 +121,9 @@ def test_style_scale_changes_what_the_network_sees(tiny_net, images, monkeypatch
         list(stylize_iter(content, style, backbone=tiny_net, style_scale=0.3, **FAST))
 
 
-def test_style_fit_area_shows_each_style_at_the_outputs_pixel_count(tiny_net, images, monkeypatch):
-    from gramstyle import session
-
+def test_style_fit_area_shows_each_style_at_the_outputs_pixel_count(tiny_net, images, seen):
     content, _ = images
     wide = torch.rand(1, 3, 60, 180, generator=torch.Generator().manual_seed(1))  # 3:1
-    seen: list[tuple[int, int]] = []
-    real = session.style_targets
-
-    def spy(net, image, layers, dtype=None):
-        seen.append(tuple(image.shape[-2:]))
-        return real(net, image, layers, dtype)
-
-    monkeypatch.setattr(session, "style_targets", spy)
     big = {**FAST, "size": 96, "min_size": 48}  # outputs (36, 48) and (72, 96)
     list(stylize_iter(content, wide, backbone=tiny_net, style_fit="area", **big))
     # A 3:1 style with the output's pixel count: sqrt(3 / (4/3)) = 1.5 times its long side.
