@@ -5,11 +5,17 @@ the Gram matrix divided by ``C H W`` (so stages of different sizes weigh alike).
 Content distance: mean squared feature difference at stage 4 (block 7).
 Both lower is better. Images are ``(1, 3, H, W)`` RGB in [0, 1]; the style image is
 resized to the output's pixel count, the content to the output's size.
+
+The strided stages alias fine texture, so on a stylised picture the style distance
+depends on the picture's size modulo 4: the same 578x433 output scores 16.5 to 24.2
+when 0-3 px are trimmed from its width and height (a photo moves by 1-3%).
+``scores(..., sizes=4)`` averages over those 16 trims, one per size class.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -20,6 +26,31 @@ STYLE_STAGES = (0, 2, 4, 7, 10)
 CONTENT_STAGE = 7
 # The BN statistics of these weights fit TF-Lite's input scaling, not ImageNet mean/std.
 MEAN, STD = 127 / 255, 128 / 255
+
+
+Scores = dict[str, float]
+
+
+def trims(H: int, W: int, sizes: int) -> list[tuple[slice, slice]]:
+    """Crops of an ``H x W`` picture trimming ``0..sizes-1`` px from each dimension,
+    split between its two sides (the extra pixel from the bottom or right): one crop
+    per size class modulo ``sizes`` in each dimension, ``sizes**2`` in all.
+
+    >>> [(r.start, r.stop, c.start, c.stop) for r, c in trims(6, 8, 2)]
+    [(0, 6, 0, 8), (0, 6, 0, 7), (0, 5, 0, 8), (0, 5, 0, 7)]
+    """
+    return [(slice(b // 2, H - (b - b // 2)), slice(a // 2, W - (a - a // 2)))
+            for b in range(sizes) for a in range(sizes)]  # fmt: skip
+
+
+def mean_over_sizes(
+    score: Callable[[Tensor, Tensor], Scores], output: Tensor, content: Tensor, sizes: int
+) -> Scores:
+    """The mean of ``score(output crop, content crop)`` over :func:`trims`; ``content``
+    must already be at the output's size."""
+    runs = [score(output[..., r, c], content[..., r, c])
+            for r, c in trims(*output.shape[-2:], sizes)]  # fmt: skip
+    return {k: sum(run[k] for run in runs) / len(runs) for k in runs[0]}
 
 
 def _gram(f: Tensor) -> Tensor:
@@ -51,14 +82,22 @@ class Judge:
         return out
 
     def scores(
-        self, output: Tensor, content: Tensor, style: Tensor, shifts: int = 1
-    ) -> dict[str, float]:
+        self, output: Tensor, content: Tensor, style: Tensor, shifts: int = 1, sizes: int = 1
+    ) -> Scores:
         """Style and content distance of ``output``. ``shifts`` > 1: the mean over that
         many crops, shifted by ``(k, 3k mod shifts)`` px for ``k < shifts`` (each row and
         column phase once), of size ``shifts - 1`` px less a side. The judge's strided
         stages alias fine periodic texture: the same picture cropped by 1 px moves its
         style distance by up to 8% (README, "Video"), which one position cannot average.
+        ``sizes`` > 1: the mean over :func:`trims` (``sizes**2`` crops of different sizes,
+        each with the style at its own pixel count); on stylised stills the size class
+        moves the style distance by up to +-20%, more than any shift does.
         """
+        if sizes > 1:
+            H, W = output.shape[-2:]
+            content = F.interpolate(content, size=(H, W), mode="bicubic", antialias=True)
+            return mean_over_sizes(lambda o, c: self.scores(o, c, style, shifts), output,
+                                   content, sizes)  # fmt: skip
         if shifts > 1:
             H, W = output.shape[-2:]
             h, w = H - shifts + 1, W - shifts + 1

