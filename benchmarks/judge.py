@@ -1,5 +1,7 @@
 """A neutral judge of quality: EfficientNet-Lite0, a network no optimiser here uses.
 
+    python benchmarks/judge.py out.png other.png --content photo.jpg --style painting.jpg
+
 Style distance: mean over five stages of ``||gram(F(out)) - gram(F(style))||^2`` with
 the Gram matrix divided by ``C H W`` (so stages of different sizes weigh alike).
 Content distance: mean squared feature difference at stage 4 (block 7).
@@ -114,3 +116,38 @@ class Judge:
         style_d = sum(float(((_gram(fo[i]) - _gram(fs[i])) ** 2).sum()) for i in STYLE_STAGES)
         content_d = float(((fo[CONTENT_STAGE] - fc[CONTENT_STAGE]) ** 2).mean())
         return {"style": style_d / len(STYLE_STAGES), "content": content_d}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score saved pictures: ``python benchmarks/judge.py out.png ... --content C --style S``."""
+    import argparse
+
+    from gramstyle import load_image
+    from gramstyle.errors import GramstyleError
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("images", nargs="+", help="stylised pictures to score")
+    p.add_argument("--content", required=True, help="the photo they were made from")
+    p.add_argument("--style", required=True, help="the painting")
+    p.add_argument("--sizes", type=int, default=4, help="mean over N*N crop sizes (1 = as is)")
+    ns = p.parse_args(argv)
+    if ns.sizes < 1:
+        p.error("--sizes must be at least 1")
+    try:
+        style = load_image(ns.style)
+        pictures = [(path, load_image(path)) for path in ns.images]
+        load_image(ns.content)
+    except GramstyleError as e:  # a missing or unreadable file: one line, exit 2
+        p.error(str(e))
+    judge = Judge()
+    print(f"| picture | size | style dist ({ns.sizes**2} sizes) | content dist |")
+    print("|---|---|---|---|")
+    for path, x in pictures:
+        content = load_image(ns.content, max(x.shape[-2:]))
+        r = judge.scores(x, content, style, sizes=ns.sizes)
+        print(f"| {path} | {x.shape[-1]}x{x.shape[-2]} | {r['style']:.2f} | {r['content']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -52,3 +52,14 @@ def test_the_judge_averages_one_crop_per_size_class():
     # at most 2 px from one side: the crops share their middle
     assert all(r.start <= 1 and 10 - r.stop <= 2 and c.start <= 1 and 13 - c.stop <= 2
                for r, c in crops)  # fmt: skip
+
+
+def test_the_judge_cli_refuses_a_non_image_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    with pytest.raises(SystemExit) as e:
+        judge.main([str(bad), "--content", str(bad), "--style", str(bad)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "error: image" in err[-1] and "notes.png" in err[-1]
+    assert not any("Traceback" in line for line in err)
