@@ -123,9 +123,29 @@ def test_gradcheck(fn, acts):
     assert torch.autograd.gradcheck(lambda g: fn(a_S, g), (a_G,))
 
 
-def test_gram_gradcheck(acts):
-    a = acts[0].clone().requires_grad_(True)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_gradcheck(acts, layout):
+    a = acts[0].contiguous(memory_format=layout).requires_grad_(True)
     assert torch.autograd.gradcheck(gram_matrix, (a,))
+    assert torch.autograd.gradcheck(gram_matrix, (a[0].detach().clone().requires_grad_(True),))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_gradient_is_laid_out_like_the_activation(layout):
+    # dJ/da by hand: J = sum (G - T)^2 gives 2 (dG + dG^T) a with dG = 2 (G - T).
+    x = torch.rand(2, 4, 5, 6, dtype=torch.float64).contiguous(memory_format=layout)
+    T = torch.rand(2, 4, 4, dtype=torch.float64)
+    x.requires_grad_(True)
+    a = x * 1  # an activation inside the network, not a leaf
+    seen = []
+    a.register_hook(seen.append)
+    ((gram_matrix(a) - T) ** 2).sum().backward()
+    f = a.detach().flatten(-2)
+    dG = 2 * (f @ f.transpose(-1, -2) - T)
+    expected = ((dG + dG.transpose(-1, -2)) @ f).view(2, 4, 5, 6)
+    torch.testing.assert_close(seen[0], expected)
+    # The same layout as a: no strided add where it meets the next layer's gradient.
+    assert seen[0].is_contiguous(memory_format=layout)
 
 
 @pytest.mark.parametrize("bad", [torch.rand(3, 3), torch.rand(1, 1, 2, 2, 2)])
