@@ -37,7 +37,7 @@ def test_use_command_parses_and_validates(argv):
         return
     ns = build_parser().parse_args(["stylize", *argv])
     settings = settings_from(ns)  # Settings validates every value on construction
-    for flag, value in zip(argv, argv[1:]):
+    for flag, value in zip(argv, argv[1:], strict=False):
         if flag == "--size":
             assert settings.size == int(value)
         if flag == "--init-blend":
