@@ -24,8 +24,8 @@ from typing import Any
 LECTURE_STYLE_LAYERS: dict[str, float] = {f"relu{k}_1": 0.2 for k in range(1, 6)}
 #: Deviation from LECTURE_STYLE_LAYERS: weight moved to relu2_1/relu3_1 (the
 #: brush-stroke scale) and relu5_1 dropped; it scored better in a network neither
-#: uses (README, "Speed"), and the network stops at relu4_2, about 20% less work per
-#: step.
+#: uses (docs/speed.md, "How the defaults were chosen"), and the network stops at
+#: relu4_2, about 20% less work per step.
 DEFAULT_STYLE_LAYERS: dict[str, float] = {
     "relu1_1": 0.2,
     "relu2_1": 1.0,
@@ -129,10 +129,11 @@ class Settings:
             SIDES,
         ),
     )
-    # Budgets from benchmarks/curve.py (README "Speed"): a full-size step costs 4x a
-    # half-size one, and the judge's distances hardly move with the coarse budget (10, 30
-    # or 60 steps) while each full-size step still buys style, so the time goes there;
-    # 15 + 15 + 22 steps finish a 512 px picture in under a minute in fp32 on 2 cores.
+    # Budgets from benchmarks/curve.py (docs/speed.md, "Step budgets"): a full-size step
+    # costs 4x a half-size one, and the judge's distances hardly move with the coarse
+    # budget (10, 30 or 60 steps) while each full-size step still buys style, so the
+    # time goes there; 15 + 15 + 22 steps finish a 512 px picture in under a minute in
+    # fp32 on 2 cores.
     steps: int = field(
         default=22,
         metadata=_opt("optimiser steps at the final size (an upper bound: see --stop-tol)", STEPS),
