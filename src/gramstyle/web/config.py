@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import INITS, Settings, parse_layer_weights
+from ..config import INITS, Settings, parse_layer_weights, preset_values
 from ..errors import GramstyleError
 from .errors import BadRequest
 
@@ -127,6 +127,9 @@ def _coerce(name: str, v: object, hint: object) -> object:
 def job_settings(text: str | None, config: ServeConfig) -> Settings:
     """Parse a client's ``settings`` JSON into :class:`Settings` on the server's base.
 
+    ``"preset": NAME`` starts from a preset's settings (:data:`~gramstyle.config.PRESETS`);
+    the other fields of the object win over it.
+
     Raises :class:`~.errors.BadRequest` (400) when the text is not a JSON object and a
     GramstyleError (422) for an unknown field, a wrong type, a value ``Settings``
     refuses, or one over the server's limits.
@@ -139,6 +142,9 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
         raise BadRequest('settings must be a JSON object of Settings fields, e.g. {"size": 512}')
     hints = typing.get_type_hints(Settings)
     names = [f.name for f in dataclasses.fields(Settings)]
+    preset = data.pop("preset", None)  # a named set of settings; the job's own fields win
+    if preset is not None and not isinstance(preset, str):
+        raise GramstyleError(f"preset must be a string, got {preset!r}")
     values: dict[str, object] = {}
     for key, value in data.items():
         if key not in hints:
@@ -148,6 +154,9 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
         if key in SERVER_FIELDS:
             raise GramstyleError(f"setting {key} is chosen by the server, not per job")
         values[key] = _coerce(key, value, hints[key])
+    if preset:
+        size = typing.cast(int, values.get("size", config.base.size))  # coerced above
+        values = {**preset_values(preset, size), **values}
     s = config.base.replace(**values)
     from ..backbone import check_layer_names
 
