@@ -250,6 +250,8 @@ def test_version(capsys):
         # its values follow the size: the pyramid with more steps for small pictures
         (["--preset", "quality", "--size", "256"], {"steps": 130, "min_size": 128}),
         (["--size", "385", "--preset", "quality"], {"steps": 110, "min_size": 16384}),
+        # a style size in pixels replaces the preset's style fit instead of clashing
+        (["--preset", "quality", "--style-size", "300"], {"style_size": 300, "steps": 110}),
         ([], {"steps": 22, "init": "content", "strength": 0.5}),
     ],
 )
@@ -261,7 +263,7 @@ def test_preset_layers_under_the_options_given(argv, expect):
     assert {k: getattr(s, k) for k in expect} == expect
     one_scale = s.min_size > s.size
     assert s.style_layers == (PASTICHE_STYLE_LAYERS if one_scale else DEFAULT_STYLE_LAYERS)
-    assert s.style_fit == ("area" if one_scale else "side")
+    assert s.style_fit == ("area" if one_scale and s.style_size is None else "side")
     assert s.strength == (0.9 if "--preset" in argv and "--strength" not in argv else 0.5)
 
 

@@ -131,7 +131,8 @@ def settings_from(ns: argparse.Namespace) -> Settings:
     preset = getattr(ns, "preset", None)
     command = getattr(ns, "settings_defaults", {})
     size = given.get("size", command.get("size", Settings.__dataclass_fields__["size"].default))
-    return Settings(**{**command, **(preset_values(preset, size) if preset else {}), **given})
+    chosen = preset_values(preset, size, given) if preset else {}
+    return Settings(**{**command, **chosen, **given})
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ import numbers
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -395,7 +396,7 @@ class Settings:
         (256, 130, 'adain', 128)
         """
         size = changes.get("size", cls.__dataclass_fields__["size"].default)
-        return cls(**{**preset_values(name, size), **changes})
+        return cls(**{**preset_values(name, size, changes), **changes})
 
 
 @functools.cache
@@ -516,20 +517,30 @@ PRESET_NOTES: dict[str, str] = {
 }
 
 
-def preset_values(name: str, size: int) -> dict[str, Any]:
+#: A setting given beside a preset also drops these of the preset's, which cannot go
+#: with it (a style size in pixels replaces the preset's style fit).
+_DISPLACES: dict[str, tuple[str, ...]] = {"style_size": ("style_fit",)}
+
+
+def preset_values(name: str, size: int, given: Iterable[str] = ()) -> dict[str, Any]:
     """The settings the preset ``name`` changes for an output of side ``size``.
 
-    A fresh copy; a one-line :class:`~gramstyle.errors.GramstyleError` for an unknown
-    name.
+    ``given`` names the settings chosen beside the preset: they win, and drop the
+    preset's values they cannot go with. A fresh copy; a one-line
+    :class:`~gramstyle.errors.GramstyleError` for an unknown name.
 
     >>> preset_values("quality", 256)["steps"], preset_values("quality", 577)["steps"]
     (130, 110)
+    >>> "style_fit" in preset_values("quality", 577, given=["style_size"])
+    False
     """
     from .errors import GramstyleError
 
     if name not in PRESETS:
         raise GramstyleError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     values = next(v for side, v in PRESETS[name] if size <= side)
+    dropped = {d for g in given for d in _DISPLACES.get(g, ())}
+    values = {k: v for k, v in values.items() if k not in dropped}
     return {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 

@@ -156,7 +156,7 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
         values[key] = _coerce(key, value, hints[key])
     if preset:
         size = typing.cast(int, values.get("size", config.base.size))  # coerced above
-        values = {**preset_values(preset, size), **values}
+        values = {**preset_values(preset, size, values), **values}
     s = config.base.replace(**values)
     from ..backbone import check_layer_names
 
