@@ -285,3 +285,28 @@ def test_unknown_preset_is_one_line(files, capsys):
     assert code == 2 and "invalid choice: 'best'" in one_line_error(err)
     with pytest.raises(GramstyleError, match="unknown preset 'best'; choose one of quality"):
         Settings.preset("best")
+
+
+@pytest.mark.parametrize(
+    "size, measured",
+    [
+        # the settings the README's figures were measured with (F130, P6): the preset
+        # must plan the same run
+        (256, "--init adain --init-blend 0.45 --steps 130 --strength 0.9"),
+        (
+            577,
+            "--min-size 577 --style-fit area --style-layers relu1_1:0.746,relu2_1:0.187,"
+            "relu3_1:0.047,relu4_1:0.0117,relu5_1:0.0117 --init adain --init-blend 0.45 "
+            "--steps 110 --strength 0.9",
+        ),
+    ],
+)
+def test_quality_preset_is_the_measured_setting(size, measured):
+    from gramstyle import Settings
+    from gramstyle.pyramid import schedule
+
+    ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o", *measured.split()])
+    want = cli.settings_from(ns).replace(size=size)
+    got = Settings.preset("quality", size=size)
+    assert schedule(got) == schedule(want)
+    assert got.replace(min_size=want.min_size) == want
