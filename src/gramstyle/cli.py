@@ -29,7 +29,6 @@ from .config import (
     STEPS,
     Settings,
     parse_layer_weights,
-    preset_values,
 )
 from .errors import GramstyleError, Terminated
 from .validate import bounded_int
@@ -73,12 +72,12 @@ def _format_default(value: object) -> str:
 
 
 def _preset_help(name: str) -> str:
-    sides = [side for side, _ in PRESETS[name]]
-    parts = []
-    for i, (side, values) in enumerate(PRESETS[name]):
-        where = f"up to {side} px" if side < SIDES.hi else f"above {sides[i - 1]} px"
+    parts, below = [], 0
+    for side, values in PRESETS[name]:
+        where = f"up to {side} px" if side < SIDES.hi else f"above {below} px"
         flags = " ".join(f"--{k.replace('_', '-')} {_format_default(v)}" for k, v in values.items())
         parts.append(f"{where}: {flags}")
+        below = side
     return f"{name}: {PRESET_NOTES[name]} ({'; '.join(parts)})"
 
 
@@ -99,7 +98,7 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
         default=argparse.SUPPRESS,
         help="start from a named set of settings, which depend on --size; options "
         "given beside it win. " + "; ".join(_preset_help(n) for n in PRESETS),
-    )  # fmt: skip
+    )
     for f in dataclasses.fields(Settings):
         hint = hints[f.name]
         if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None -> X
@@ -128,11 +127,9 @@ def settings_from(ns: argparse.Namespace) -> Settings:
     """The command's defaults, then ``--preset``'s settings, then the options given."""
     given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings)
              if hasattr(ns, f.name)}  # fmt: skip
+    base = Settings(**getattr(ns, "settings_defaults", {}))
     preset = getattr(ns, "preset", None)
-    command = getattr(ns, "settings_defaults", {})
-    size = given.get("size", command.get("size", Settings.__dataclass_fields__["size"].default))
-    chosen = preset_values(preset, size, given) if preset else {}
-    return Settings(**{**command, **chosen, **given})
+    return base.with_preset(preset, **given) if preset else base.replace(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -383,20 +383,24 @@ class Settings:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def preset(cls, name: str, **changes: Any) -> Settings:
-        """The settings of the preset ``name`` (:data:`PRESETS`), ``changes`` on top.
+    def with_preset(self, name: str, **changes: Any) -> Settings:
+        """These settings, then the preset ``name``'s (:data:`PRESETS`), then ``changes``.
 
-        The preset's values depend on the output size (``changes``' or the default):
+        The preset's values depend on the output size (``changes``' or this one's):
 
-        >>> Settings.preset("quality").min_size  # 512 px, the default size: one scale
+        >>> Settings().with_preset("quality").min_size  # 512 px: one scale
         16384
-        >>> s = Settings.preset("quality", size=256)
+        >>> s = Settings().with_preset("quality", size=256)
         >>> s.size, s.steps, s.init, s.min_size
         (256, 130, 'adain', 128)
         """
-        size = changes.get("size", cls.__dataclass_fields__["size"].default)
-        return cls(**{**preset_values(name, size, changes), **changes})
+        size = changes.get("size", self.size)
+        return self.replace(**{**preset_values(name, size, changes), **changes})
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> Settings:
+        """The defaults, then the preset ``name``'s settings, then ``changes``."""
+        return cls().with_preset(name, **changes)
 
 
 @functools.cache

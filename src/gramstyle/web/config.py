@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import INITS, Settings, parse_layer_weights, preset_values
+from ..config import INITS, Settings, parse_layer_weights
 from ..errors import GramstyleError
 from .errors import BadRequest
 
@@ -154,10 +154,7 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
         if key in SERVER_FIELDS:
             raise GramstyleError(f"setting {key} is chosen by the server, not per job")
         values[key] = _coerce(key, value, hints[key])
-    if preset:
-        size = typing.cast(int, values.get("size", config.base.size))  # coerced above
-        values = {**preset_values(preset, size, values), **values}
-    s = config.base.replace(**values)
+    s = config.base.with_preset(preset, **values) if preset else config.base.replace(**values)
     from ..backbone import check_layer_names
 
     check_layer_names([*s.content_layers, *s.style_layers])
