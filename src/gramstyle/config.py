@@ -489,9 +489,10 @@ PASTICHE_STYLE_LAYERS: dict[str, float] = {
 #: whose side is at least ``size`` applies. Options given beside a preset still win.
 PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # README "Speed": at least as good as pastiche 1.6.0's 1000-step default on both
-    # judge distances on every pair measured, in about 1/10 of its time (about 4x the
-    # defaults' time). Small pictures (F130, measured at 256 px): the defaults' pyramid
-    # with the AdaIN start and more full-size steps. Large ones (P6, measured at
+    # judge distances on all 7 pairs at 256 px and 577x433, in about 1/10 of its time
+    # (about 4x the defaults' time); not yet at 512 px, where P6 is short of its
+    # style. Small pictures (F130, measured at 256 px): the defaults' pyramid with the
+    # AdaIN start and more full-size steps. Large ones (P6, measured at
     # 577x433): one scale, as coarse scales cost full-size steps and paint large forms
     # the judge's Gram statistics do not reward; pastiche's layer weighting; the style
     # at the output's pixel count. Neither wins at the other's size (docs/speed.md);
@@ -516,8 +517,8 @@ PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
 
 #: What each preset is for, in a few words (``--help``).
 PRESET_NOTES: dict[str, str] = {
-    "quality": "at least as good as pastiche's 1000-step default in about 1/10 of its "
-    "time, about 4x the defaults' time",
+    "quality": "at least as good as pastiche's 1000-step default at 256 px and 577x433 "
+    "in about 1/10 of its time, about 4x the defaults' time",
 }
 
 
