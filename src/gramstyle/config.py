@@ -484,6 +484,9 @@ PASTICHE_STYLE_LAYERS: dict[str, float] = {
     "relu5_1": 0.0117,
 }
 
+#: What both of the quality preset's settings share: the AdaIN start, strength 0.9.
+_ADAIN_START: dict[str, Any] = {"strength": 0.9, "init": "adain", "init_blend": 0.45}
+
 #: Named sets of settings (``--preset NAME``, :meth:`Settings.preset`). Each is a list
 #: of (largest output side, the settings it changes), smallest first: the first entry
 #: whose side is at least ``size`` applies. Options given beside a preset still win.
@@ -498,17 +501,15 @@ PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # at the output's pixel count. Neither wins at the other's size (docs/speed.md);
     # 384 px lies between the sizes measured.
     "quality": (
-        (384, {"steps": 130, "strength": 0.9, "init": "adain", "init_blend": 0.45}),
+        (384, {"steps": 130, **_ADAIN_START}),
         (
             int(SIDES.hi),
             {
                 "min_size": int(SIDES.hi),
                 "steps": 110,
-                "strength": 0.9,
                 "style_layers": PASTICHE_STYLE_LAYERS,
                 "style_fit": "area",
-                "init": "adain",
-                "init_blend": 0.45,
+                **_ADAIN_START,
             },
         ),
     ),
