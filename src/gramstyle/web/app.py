@@ -27,6 +27,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 
 from .. import __version__
+from ..config import PRESET_NOTES, PRESETS, preset_values
 from ..errors import GramstyleError, TooLarge
 from . import samples
 from .config import ServeConfig, job_blend, job_settings
@@ -203,6 +204,9 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             "max_size": config.max_size, "max_steps": config.max_steps,
             "max_styles": config.max_styles, "max_queue": config.max_queue,
             "defaults": client_settings(config.base), "token": config.token is not None,
+            "presets": {name: {"note": PRESET_NOTES[name],
+                               "settings": preset_values(name, config.base.size)}
+                        for name in PRESETS},
         }  # fmt: skip
 
     @app.post("/api/session", dependencies=api, status_code=204, tags=["server"])

@@ -11,7 +11,8 @@ const state = {
   limits: null,
   content: null, // {file, name, url}
   styles: [], // [{file, name, url, weight}]
-  strength: { gatys: 0.5, adain: 1 }, // the slider means strength (Gatys) or alpha (AdaIN)
+  strength: { gatys: 0.5, quality: 0.9, adain: 1 }, // the slider: strength (Gatys) or alpha (AdaIN)
+  steps: null, // the Gatys step fields, kept while the quality preset chooses steps by size
   es: null,
   jobId: null,
   job: null,
@@ -230,6 +231,12 @@ function applyLimits() {
       el("span", {}, String(s)))));
   state.strength.gatys = d.strength;
   state.strength.adain = d.alpha;
+  const quality = (state.limits.presets || {}).quality;
+  $("quality-choice").hidden = !quality;
+  if (quality) {
+    $("quality-choice").title = "The quality preset: " + quality.note;
+    state.strength.quality = quality.settings.strength ?? d.strength;
+  }
   $("strength").value = d.strength;
   $("style-scale").value = d.style_scale;
   $("steps").value = d.steps;
@@ -250,10 +257,23 @@ function showSliders() {
   for (const id of ["steps", "coarse-steps"]) $(id).disabled = adain;
 }
 
+// The quality preset picks its steps by size: its step fields start empty ("by size"),
+// and a number typed there still wins; the Gatys values come back on leaving it.
+function swapSteps(from, to) {
+  const ids = ["steps", "coarse-steps"];
+  if (to === "quality") {
+    state.steps = ids.map((id) => $(id).value);
+    for (const id of ids) { $(id).value = ""; $(id).placeholder = "by size"; }
+  } else if (from === "quality") {
+    ids.forEach((id, i) => { $(id).value = state.steps ? state.steps[i] : ""; $(id).placeholder = ""; });
+  }
+}
+
 function collectSettings() {
   const m = method();
   const s = {
-    method: m,
+    method: m === "quality" ? "gatys" : m,
+    ...(m === "quality" ? { preset: "quality" } : {}),
     size: Number(document.querySelector('input[name="size"]:checked').value),
     style_scale: Number($("style-scale").value),
     preserve_color: document.querySelector('input[name="preserve_color"]:checked').value,
@@ -512,8 +532,11 @@ async function start() {
     showSliders();
   });
   $("style-scale").addEventListener("input", showSliders);
+  let shown = method();
   for (const radio of document.querySelectorAll('input[name="method"]')) {
     radio.addEventListener("change", () => {
+      swapSteps(shown, method());
+      shown = method();
       $("strength").value = state.strength[method()];
       showSliders();
     });
