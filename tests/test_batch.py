@@ -31,7 +31,7 @@ from gramstyle.batch import (
     run_batch,
 )
 from gramstyle.batch.work import HASH_KEY, SETTINGS_KEY
-from gramstyle.config import Settings
+from gramstyle.config import Recipe, Settings
 from gramstyle.image import read_metadata, save_image
 from gramstyle.pipeline import stylize
 from gramstyle.weights import load_vgg19
@@ -99,6 +99,33 @@ c2.jpg, s1.png ; s2.png ,sub/two.jpg,64,0.8,relu1_1:1
     assert two.styles == (str(imgs / "s1.png"), str(imgs / "s2.png"))
     assert two.output == str(out.absolute() / "sub" / "two.jpg")
     assert two.settings == base.replace(size=64, strength=0.8, style_layers={"relu1_1": 1.0})
+
+
+def test_a_preset_follows_each_rows_size(imgs, tmp_path):
+    # As `gramstyle batch m.csv --preset quality --seed 5`: the preset is sized per row
+    # (F130 at 256 px, P6 at 512), the command line's own options still win over it, and
+    # a row may name its own preset (or a wrong one: that row fails).
+    recipe = Recipe(Settings(**FAST), "quality", {"seed": 5})
+    m = write_csv(
+        imgs / "m.csv",
+        """
+content,style,output,size,preset,steps
+c1.png,s1.png,a.png,256,,
+c1.png,s1.png,b.png,512,,
+c2.jpg,s1.png,c.png,256,,7
+c2.jpg,s2.png,d.png,,best,
+""",
+    )
+    small, large, given, bad = read_manifest(m, tmp_path / "out", recipe)
+    assert (small.settings.steps, small.settings.min_size, small.settings.seed) == (130, 24, 5)
+    assert small.settings == Settings(**FAST).with_preset("quality", size=256, seed=5)
+    assert (large.settings.size, large.settings.steps, large.settings.min_size) == (512, 110, 16384)
+    assert large.settings.style_fit == "area" and large.settings.init == "adain"
+    assert (given.settings.steps, given.settings.init) == (7, "adain")
+    assert bad.settings is None and "unknown preset 'best'" in bad.error
+    # Plain settings (no preset of the batch's) are taken as they are.
+    plain = read_manifest(m, tmp_path / "out", Settings(**FAST))
+    assert plain[1].settings == Settings(**FAST).replace(size=512)
 
 
 def test_bad_values_fail_their_row_only(imgs, tmp_path):

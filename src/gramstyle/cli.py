@@ -27,6 +27,7 @@ from .config import (
     PRESETS,
     SIDES,
     STEPS,
+    Recipe,
     Settings,
     parse_layer_weights,
 )
@@ -123,13 +124,17 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
         )
 
 
-def settings_from(ns: argparse.Namespace) -> Settings:
+def recipe_from(ns: argparse.Namespace) -> Recipe:
     """The command's defaults, then ``--preset``'s settings, then the options given."""
     given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings)
              if hasattr(ns, f.name)}  # fmt: skip
     base = Settings(**getattr(ns, "settings_defaults", {}))
-    preset = getattr(ns, "preset", None)
-    return base.with_preset(preset, **given) if preset else base.replace(**given)
+    return Recipe(base, getattr(ns, "preset", None), given)
+
+
+def settings_from(ns: argparse.Namespace) -> Settings:
+    """The settings of a command's options (:func:`recipe_from`)."""
+    return recipe_from(ns).settings()
 
 
 def build_parser() -> argparse.ArgumentParser:

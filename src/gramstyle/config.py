@@ -403,6 +403,29 @@ class Settings:
         return cls().with_preset(name, **changes)
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """Settings in layers: ``base``, then the preset's values, then ``changes``.
+
+    A preset's values depend on the output size, so a batch keeps its settings as a
+    recipe and makes each row's from it: a row's own size (or preset) sizes the preset,
+    and the options given on the command line still win over the preset's.
+
+    >>> r = Recipe(preset="quality", changes={"seed": 3})
+    >>> [(s.steps, s.min_size, s.seed) for s in (r.settings(size=256), r.settings())]
+    [(130, 128, 3), (110, 16384, 3)]
+    """
+
+    base: Settings = field(default_factory=Settings)
+    preset: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, preset: str | None = None, **changes: Any) -> Settings:
+        """The base, then ``preset`` (else this recipe's), then its changes and ``changes``."""
+        name, merged = preset or self.preset, {**self.changes, **changes}
+        return self.base.with_preset(name, **merged) if name else self.base.replace(**merged)
+
+
 @functools.cache
 def _hints() -> dict[str, Any]:
     return typing.get_type_hints(Settings)

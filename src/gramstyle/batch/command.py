@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
         "batch",
         help="stylise many images from a CSV manifest or two folders",
         description="Stylise every row of MANIFEST (CSV with a header: content, style "
-        "(several joined by ';'), optional output, and any setting below as a column), or "
+        "(several joined by ';'), optional output, optional preset, and any setting below "
+        "as a column; a preset is sized by each row's size), or "
         "every image of --contents with every image of --styles. Rows already done with "
         f"the same inputs and settings are skipped; OUTDIR/{RESULTS} gets one line per row.",
     )
@@ -88,10 +89,11 @@ def add_parser(sub) -> None:
 
 
 def _jobs(ns: argparse.Namespace):
-    from ..cli import settings_from
+    from ..cli import recipe_from
     from .manifest import pairs, read_manifest
 
-    base = settings_from(ns)
+    base = recipe_from(ns)  # not yet settings: a preset follows each row's size
+    base.settings()  # a bad option is the command line's error (exit 2), not every row's
     if ns.manifest and (ns.contents or ns.styles):
         raise GramstyleError("give MANIFEST or --contents/--styles, not both")
     if ns.manifest:

@@ -1,9 +1,11 @@
 """A batch as data: the manifest CSV (or two folders) -> a list of :class:`Job`.
 
 A manifest is a CSV file with a header. Columns: ``content`` (an image), ``style`` (one
-image, or several joined by ``;``), optional ``output``, and any :class:`Settings` field
-(``method``, ``size``, ``strength``...). Empty cells keep the batch's settings. Relative
-input paths resolve against the manifest's folder, relative outputs against OUTDIR.
+image, or several joined by ``;``), optional ``output``, optional ``preset`` (a row's own
+``--preset``), and any :class:`Settings` field (``method``, ``size``, ``strength``...).
+Empty cells keep the batch's settings. A preset is sized by each row's own ``size``.
+Relative input paths resolve against the manifest's folder, relative outputs against
+OUTDIR.
 
 Two kinds of problems, kept apart on purpose:
 
@@ -29,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings, parse_layer_weights
+from ..config import Recipe, Settings, parse_layer_weights
 from ..errors import GramstyleError
 from ..image import METADATA_FORMATS, image_extensions, output_format
 
 #: Columns that are not Settings fields.
-CONTENT, STYLE, OUTPUT = "content", "style", "output"
+CONTENT, STYLE, OUTPUT, PRESET = "content", "style", "output", "preset"
 #: Several styles in one cell are joined by this.
 STYLE_SEP = ";"
 #: Default output name: ``<content-stem>__<style-stem>.png``; styles joined by "+".
@@ -163,7 +165,11 @@ def _check_header(header: Sequence[str], known: set[str], where: str) -> None:
         raise ManifestError(f"{where}: column {dups[0]!r} appears twice")
 
 
-def _job(row: int, cells: dict[str, str], base: Settings, inputs: Path, outdir: Path) -> Job:
+def _recipe(base: Settings | Recipe | None) -> Recipe:
+    return base if isinstance(base, Recipe) else Recipe(base or Settings())
+
+
+def _job(row: int, cells: dict[str, str], base: Recipe, inputs: Path, outdir: Path) -> Job:
     convs = _field_converters()
     content = cells.get(CONTENT, "").strip()
     styles = tuple(s.strip() for s in cells.get(STYLE, "").split(STYLE_SEP) if s.strip())
@@ -182,7 +188,7 @@ def _job(row: int, cells: dict[str, str], base: Settings, inputs: Path, outdir: 
         changes = {
             k: _convert(k, v, convs[k]) for k, v in cells.items() if k in convs and v.strip()
         }
-        settings = base.replace(**changes)
+        settings = base.settings(cells.get(PRESET, "").strip() or None, **changes)
     except GramstyleError as e:
         error = str(e)
     return Job(row, content, styles, output, settings, error)
@@ -201,12 +207,15 @@ def _check_duplicates(jobs: Sequence[Job], where: str) -> None:
 
 
 def read_manifest(
-    path: str | os.PathLike, outdir: str | os.PathLike, base: Settings | None = None
+    path: str | os.PathLike, outdir: str | os.PathLike, base: Settings | Recipe | None = None
 ) -> list[Job]:
-    """Parse a manifest CSV into jobs; ``base`` gives the settings of empty cells."""
-    p, out = Path(path), Path(outdir)
-    base = base or Settings()
-    known = {CONTENT, STYLE, OUTPUT, *(f.name for f in dataclasses.fields(Settings))}
+    """Parse a manifest CSV into jobs; ``base`` gives the settings of empty cells.
+
+    A :class:`~gramstyle.config.Recipe` (what ``gramstyle batch`` passes) lets a preset
+    follow each row's size; plain settings are taken as they are.
+    """
+    p, out, recipe = Path(path), Path(outdir), _recipe(base)
+    known = {CONTENT, STYLE, OUTPUT, PRESET, *(f.name for f in dataclasses.fields(Settings))}
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -233,7 +242,7 @@ def read_manifest(
                 f"manifest {p}: row {n} has {len(row)} cells for {len(header)} columns"
             )
         cells = dict(zip(header, row, strict=False))  # short rows: empty cells
-        jobs.append(_job(n, cells, base, p.parent.absolute(), out))
+        jobs.append(_job(n, cells, recipe, p.parent.absolute(), out))
     _check_duplicates(jobs, f"manifest {p}")
     return jobs
 
@@ -254,14 +263,13 @@ def pairs(
     contents: str | os.PathLike,
     styles: str | os.PathLike,
     outdir: str | os.PathLike,
-    base: Settings | None = None,
+    base: Settings | Recipe | None = None,
 ) -> list[Job]:
     """Every content image with every style image (``--contents DIR --styles DIR``)."""
-    base = base or Settings()
-    out = Path(outdir)
+    recipe, out = _recipe(base), Path(outdir)
     cs, ss = image_files(contents, "contents"), image_files(styles, "styles")
     jobs = [
-        _job(k, {CONTENT: str(c.absolute()), STYLE: str(s.absolute())}, base, Path("."), out)
+        _job(k, {CONTENT: str(c.absolute()), STYLE: str(s.absolute())}, recipe, Path("."), out)
         for k, (c, s) in enumerate(((c, s) for c in cs for s in ss), start=1)
     ]
     _check_duplicates(jobs, "--contents/--styles")
