@@ -103,7 +103,7 @@ c2.jpg, s1.png ; s2.png ,sub/two.jpg,64,0.8,relu1_1:1
 
 def test_a_preset_follows_each_rows_size(imgs, tmp_path):
     # As `gramstyle batch m.csv --preset quality --seed 5`: the preset is sized per row
-    # (F130 at 256 px, P6 at 512), the command line's own options still win over it, and
+    # (F130 at 256 px, P7 at 512), the command line's own options still win over it, and
     # a row may name its own preset (or a wrong one: that row fails).
     recipe = Recipe(Settings(**FAST), "quality", {"seed": 5})
     m = write_csv(
@@ -119,7 +119,7 @@ c2.jpg,s2.png,d.png,,best,
     small, large, given, bad = read_manifest(m, tmp_path / "out", recipe)
     assert (small.settings.steps, small.settings.min_size, small.settings.seed) == (130, 24, 5)
     assert small.settings == Settings(**FAST).with_preset("quality", size=256, seed=5)
-    assert (large.settings.size, large.settings.steps, large.settings.min_size) == (512, 110, 16384)
+    assert (large.settings.size, large.settings.steps, large.settings.min_size) == (512, 110, 192)
     assert large.settings.style_fit == "area" and large.settings.init == "adain"
     assert (given.settings.steps, given.settings.init) == (7, "adain")
     assert bad.settings is None and "unknown preset 'best'" in bad.error

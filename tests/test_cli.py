@@ -244,12 +244,13 @@ def test_version(capsys):
     "argv, expect",
     [
         # the preset replaces defaults; an option given beside it wins, before or after it
-        (["--preset", "quality"], {"steps": 110, "init": "adain", "min_size": 16384}),
+        (["--preset", "quality"], {"steps": 110, "init": "adain", "min_size": 192}),
         (["--steps", "50", "--preset", "quality"], {"steps": 50, "init": "adain"}),
         (["--preset", "quality", "--strength", "0.5"], {"strength": 0.5, "steps": 110}),
         # its values follow the size: the pyramid with more steps for small pictures
         (["--preset", "quality", "--size", "256"], {"steps": 130, "min_size": 128}),
-        (["--size", "385", "--preset", "quality"], {"steps": 110, "min_size": 16384}),
+        (["--size", "385", "--preset", "quality"], {"steps": 110, "min_size": 192}),
+        (["--size", "577", "--preset", "quality"], {"strength": 0.9, "min_size": 16384}),
         # a style size in pixels replaces the preset's style fit instead of clashing
         (["--preset", "quality", "--style-size", "300"], {"style_size": 300, "steps": 110}),
         ([], {"steps": 22, "init": "content", "strength": 0.5}),
@@ -261,10 +262,12 @@ def test_preset_layers_under_the_options_given(argv, expect):
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o.png", *argv])
     s = cli.settings_from(ns)
     assert {k: getattr(s, k) for k in expect} == expect
-    one_scale = s.min_size > s.size
-    assert s.style_layers == (PASTICHE_STYLE_LAYERS if one_scale else DEFAULT_STYLE_LAYERS)
-    assert s.style_fit == ("area" if one_scale and s.style_size is None else "side")
-    assert s.strength == (0.9 if "--preset" in argv and "--strength" not in argv else 0.5)
+    preset = "--preset" in argv
+    pastiche = preset and s.size > 384  # P7 and P6; F130 keeps the defaults' layers
+    assert s.style_layers == (PASTICHE_STYLE_LAYERS if pastiche else DEFAULT_STYLE_LAYERS)
+    assert s.style_fit == ("area" if pastiche and s.style_size is None else "side")
+    strength = (0.875 if 384 < s.size <= 544 else 0.9) if preset else 0.5
+    assert s.strength == (0.5 if "--strength" in argv else strength)
 
 
 def test_preset_on_a_command_with_its_own_defaults():
@@ -290,9 +293,15 @@ def test_unknown_preset_is_one_line(files, capsys):
 @pytest.mark.parametrize(
     "size, measured",
     [
-        # the settings the README's figures were measured with (F130, P6): the preset
-        # must plan the same run
+        # the settings the README's figures were measured with (F130, P7, P6): the
+        # preset must plan the same run
         (256, "--init adain --init-blend 0.45 --steps 130 --strength 0.9"),
+        (
+            512,
+            "--min-size 256 --style-fit area --style-layers relu1_1:0.746,relu2_1:0.187,"
+            "relu3_1:0.047,relu4_1:0.0117,relu5_1:0.0117 --init adain --init-blend 0.45 "
+            "--steps 110 --strength 0.875",
+        ),
         (
             577,
             "--min-size 577 --style-fit area --style-layers relu1_1:0.746,relu2_1:0.187,"

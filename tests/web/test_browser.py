@@ -52,15 +52,19 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page.set_input_files("#content-input", str(photo))
     page.set_input_files("#style-input", str(style))
     assert page.locator(".style-item").count() == 1
-    page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
-    # "Quality" asks for the preset, whose steps follow the size: the step fields empty.
+    # "Quality" asks for the preset, whose steps and strength follow the size: the step
+    # fields empty, the slider at the preset's strength for the size (512, then 256 px).
     page.locator('input[name="method"][value="quality"]').check(force=True)
+    assert page.input_value("#strength") == "0.875"
+    assert page.inner_text("#strength-out") == "0.875"
+    page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
     quality = page.evaluate("collectSettings()")
     assert quality["preset"] == "quality" and quality["method"] == "gatys"
-    assert quality["strength"] == 0.9 and "steps" not in quality
+    assert quality["size"] == 256 and "strength" not in quality and "steps" not in quality
     assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.9"
     page.locator('input[name="method"][value="gatys"]').check(force=True)
     assert page.input_value("#steps") == "22" and "preset" not in page.evaluate("collectSettings()")
+    assert page.input_value("#strength") == "0.5"
     page.click(".advanced summary")
     page.fill("#steps", "30")
     page.fill("#coarse-steps", "10")

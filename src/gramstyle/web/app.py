@@ -27,7 +27,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..config import PRESET_NOTES, PRESETS, preset_values
+from ..config import PRESET_NOTES, PRESETS
 from ..errors import GramstyleError, TooLarge
 from . import samples
 from .config import ServeConfig, job_blend, job_settings
@@ -204,8 +204,7 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             "max_size": config.max_size, "max_steps": config.max_steps,
             "max_styles": config.max_styles, "max_queue": config.max_queue,
             "defaults": client_settings(config.base), "token": config.token is not None,
-            "presets": {name: {"note": PRESET_NOTES[name],
-                               "settings": preset_values(name, config.base.size)}
+            "presets": {name: {"note": PRESET_NOTES[name], "settings": PRESETS[name]}
                         for name in PRESETS},
         }  # fmt: skip
 

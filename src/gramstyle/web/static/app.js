@@ -11,8 +11,9 @@ const state = {
   limits: null,
   content: null, // {file, name, url}
   styles: [], // [{file, name, url, weight}]
-  strength: { gatys: 0.5, quality: 0.9, adain: 1 }, // the slider: strength (Gatys) or alpha (AdaIN)
+  strength: { gatys: 0.5, adain: 1 }, // the slider means strength (Gatys) or alpha (AdaIN)
   steps: null, // the Gatys step fields, kept while the quality preset chooses steps by size
+  touched: false, // the slider was moved in Quality mode (else the preset's strength holds)
   es: null,
   jobId: null,
   job: null,
@@ -233,10 +234,7 @@ function applyLimits() {
   state.strength.adain = d.alpha;
   const quality = (state.limits.presets || {}).quality;
   $("quality-choice").hidden = !quality;
-  if (quality) {
-    $("quality-choice").title = "The quality preset: " + quality.note;
-    state.strength.quality = quality.settings.strength ?? d.strength;
-  }
+  if (quality) $("quality-choice").title = "The quality preset: " + quality.note;
   $("strength").value = d.strength;
   $("style-scale").value = d.style_scale;
   $("steps").value = d.steps;
@@ -250,8 +248,27 @@ function method() {
   return document.querySelector('input[name="method"]:checked').value;
 }
 
+function chosenSize() {
+  return Number(document.querySelector('input[name="size"]:checked').value);
+}
+
+// A preset's values for an output of this size: its first entry whose side is at least
+// the size (config.preset_values' rule, over the table /api/limits sends).
+function presetValues(name, size) {
+  const entry = state.limits.presets[name].settings.find(([side]) => size <= side);
+  return entry ? entry[1] : {};
+}
+
+// In Quality mode the slider shows the preset's strength for the chosen size until moved.
+function followPreset() {
+  if (method() !== "quality" || state.touched) return;
+  $("strength").value = presetValues("quality", chosenSize()).strength ?? state.strength.gatys;
+  showSliders();
+}
+
 function showSliders() {
-  $("strength-out").textContent = Number($("strength").value).toFixed(2);
+  const v = Number($("strength").value);
+  $("strength-out").textContent = v.toFixed(Math.round(v * 100) === v * 100 ? 2 : 3);
   $("scale-out").textContent = Number($("style-scale").value).toFixed(2).replace(/0$/, "") + "×";
   const adain = method() === "adain";
   for (const id of ["steps", "coarse-steps"]) $(id).disabled = adain;
@@ -274,12 +291,12 @@ function collectSettings() {
   const s = {
     method: m === "quality" ? "gatys" : m,
     ...(m === "quality" ? { preset: "quality" } : {}),
-    size: Number(document.querySelector('input[name="size"]:checked').value),
+    size: chosenSize(),
     style_scale: Number($("style-scale").value),
     preserve_color: document.querySelector('input[name="preserve_color"]:checked').value,
   };
   if (m === "adain") s.alpha = Number($("strength").value);
-  else s.strength = Number($("strength").value);
+  else if (m === "gatys" || state.touched) s.strength = Number($("strength").value);
   for (const [id, key] of [["steps", "steps"], ["coarse-steps", "coarse_steps"], ["seed", "seed"]]) {
     if ($(id).value !== "" && !(m === "adain" && key !== "seed")) s[key] = Number($(id).value);
   }
@@ -528,15 +545,19 @@ async function start() {
   bindDrop($("style-drop"), $("style-input"), addStyles);
   $("form").addEventListener("submit", submit);
   $("strength").addEventListener("input", (e) => {
-    state.strength[method()] = Number(e.target.value);
+    if (method() === "quality") state.touched = true;
+    else state.strength[method()] = Number(e.target.value);
     showSliders();
   });
+  $("sizes").addEventListener("change", followPreset);
   $("style-scale").addEventListener("input", showSliders);
   let shown = method();
   for (const radio of document.querySelectorAll('input[name="method"]')) {
     radio.addEventListener("change", () => {
       swapSteps(shown, method());
       shown = method();
+      state.touched = false;
+      if (method() === "quality") return followPreset();
       $("strength").value = state.strength[method()];
       showSliders();
     });
