@@ -266,7 +266,7 @@ def test_preset_layers_under_the_options_given(argv, expect):
     pastiche = preset and s.size > 384  # P7 and P6; F130 keeps the defaults' layers
     assert s.style_layers == (PASTICHE_STYLE_LAYERS if pastiche else DEFAULT_STYLE_LAYERS)
     assert s.style_fit == ("area" if pastiche and s.style_size is None else "side")
-    strength = (0.875 if 384 < s.size <= 544 else 0.9) if preset else 0.5
+    strength = (0.85 if 384 < s.size <= 544 else 0.9) if preset else 0.5
     assert s.strength == (0.5 if "--strength" in argv else strength)
 
 
@@ -300,7 +300,7 @@ def test_unknown_preset_is_one_line(files, capsys):
             512,
             "--min-size 256 --style-fit area --style-layers relu1_1:0.746,relu2_1:0.187,"
             "relu3_1:0.047,relu4_1:0.0117,relu5_1:0.0117 --init adain --init-blend 0.45 "
-            "--steps 110 --strength 0.875",
+            "--steps 110 --strength 0.85",
         ),
         (
             577,

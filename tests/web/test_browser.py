@@ -55,8 +55,8 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     # "Quality" asks for the preset, whose steps and strength follow the size: the step
     # fields empty, the slider at the preset's strength for the size (512, then 256 px).
     page.locator('input[name="method"][value="quality"]').check(force=True)
-    assert page.input_value("#strength") == "0.875"
-    assert page.inner_text("#strength-out") == "0.875"
+    assert page.input_value("#strength") == "0.85"
+    assert page.inner_text("#strength-out") == "0.85"
     page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
     quality = page.evaluate("collectSettings()")
     assert quality["preset"] == "quality" and quality["method"] == "gatys"
