@@ -92,15 +92,15 @@ def _jobs(ns: argparse.Namespace):
     from ..cli import recipe_from
     from .manifest import pairs, read_manifest
 
-    base = recipe_from(ns)  # not yet settings: a preset follows each row's size
-    base.settings()  # a bad option is the command line's error (exit 2), not every row's
+    recipe = recipe_from(ns)  # not yet settings: a preset follows each row's size
+    recipe.settings()  # a bad option is the command line's error (exit 2), not every row's
     if ns.manifest and (ns.contents or ns.styles):
         raise GramstyleError("give MANIFEST or --contents/--styles, not both")
     if ns.manifest:
-        return read_manifest(ns.manifest, ns.output, base)
+        return read_manifest(ns.manifest, ns.output, recipe)
     if not (ns.contents and ns.styles):
         raise GramstyleError("give a MANIFEST, or both --contents DIR and --styles DIR")
-    return pairs(ns.contents, ns.styles, ns.output, base)
+    return pairs(ns.contents, ns.styles, ns.output, recipe)
 
 
 def command(ns: argparse.Namespace) -> int:

@@ -169,7 +169,7 @@ def _recipe(base: Settings | Recipe | None) -> Recipe:
     return base if isinstance(base, Recipe) else Recipe(base or Settings())
 
 
-def _job(row: int, cells: dict[str, str], base: Recipe, inputs: Path, outdir: Path) -> Job:
+def _job(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: Path) -> Job:
     convs = _field_converters()
     content = cells.get(CONTENT, "").strip()
     styles = tuple(s.strip() for s in cells.get(STYLE, "").split(STYLE_SEP) if s.strip())
@@ -188,7 +188,7 @@ def _job(row: int, cells: dict[str, str], base: Recipe, inputs: Path, outdir: Pa
         changes = {
             k: _convert(k, v, convs[k]) for k, v in cells.items() if k in convs and v.strip()
         }
-        settings = base.settings(cells.get(PRESET, "").strip() or None, **changes)
+        settings = recipe.settings(cells.get(PRESET, "").strip() or None, **changes)
     except GramstyleError as e:
         error = str(e)
     return Job(row, content, styles, output, settings, error)
