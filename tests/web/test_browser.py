@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from web_helpers import WAIT, png_bytes
+from web_helpers import FAST, WAIT, png_bytes
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -97,3 +97,13 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page.goto(server.base + href)
     assert page.locator("img").count() >= 5
     assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+
+    # A job asked for with a preset keeps the preset's name and shows under it in the list.
+    r = server.submit({**FAST, "preset": "quality"})
+    assert r.status_code == 202, r.text
+    preset_id = r.json()["id"]
+    assert server.job(preset_id)["preset"] == "quality" and server.job(job_id)["preset"] is None
+    page.goto(server.base + "/")
+    page.wait_for_selector(f'.job[data-id="{preset_id}"]')
+    assert "48 px · Quality" in page.inner_text(f'.job[data-id="{preset_id}"]')
+    assert "256 px · Gatys" in page.inner_text(f'.job[data-id="{job_id}"]')

@@ -10,7 +10,7 @@ import torch
 
 from gramstyle.config import Settings
 from gramstyle.errors import GramstyleError
-from gramstyle.web.config import ServeConfig, job_blend, job_settings
+from gramstyle.web.config import ServeConfig, job_blend, job_preset, job_settings
 from gramstyle.web.errors import BadRequest, UnknownJob
 from gramstyle.web.store import CRASHED, Job, JobStore, new_id
 
@@ -32,6 +32,8 @@ def test_settings_from_json(config):
     assert (
         q.weights == "/srv/vgg.pth" and job_settings('{"preset": "quality"}', config).steps == 110
     )
+    assert job_preset('{"preset": "quality", "size": 384}') == "quality"
+    assert job_preset('{"size": 384}') is None and job_preset(None) is None
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from .. import __version__
 from ..config import PRESET_NOTES, PRESETS
 from ..errors import GramstyleError, TooLarge
 from . import samples
-from .config import ServeConfig, job_blend, job_settings
+from .config import ServeConfig, job_blend, job_preset, job_settings
 from .errors import BadRequest, NotReady, QueueFull, UnknownJob
 from .manager import JobManager, client_settings
 from .store import DONE, FINAL, Job, new_id
@@ -307,6 +307,7 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
                 job = Job(
                     id=new_id(), settings=client_settings(settings), styles=len(styles),
                     blend=blend, width=sizes[0][0], height=sizes[0][1],
+                    preset=job_preset(texts["settings"]),  # type: ignore[arg-type]
                 )  # fmt: skip
                 manager.submit(job, staged)
             except BaseException:

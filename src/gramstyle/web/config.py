@@ -134,17 +134,10 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
     GramstyleError (422) for an unknown field, a wrong type, a value ``Settings``
     refuses, or one over the server's limits.
     """
-    try:
-        data = json.loads(text) if text and text.strip() else {}
-    except json.JSONDecodeError as e:
-        raise BadRequest(f"settings is not valid JSON ({e.msg} at character {e.pos})") from None
-    if not isinstance(data, dict):
-        raise BadRequest('settings must be a JSON object of Settings fields, e.g. {"size": 512}')
+    data = _job_object(text)
     hints = typing.get_type_hints(Settings)
     names = [f.name for f in dataclasses.fields(Settings)]
     preset = data.pop("preset", None)  # a named set of settings; the job's own fields win
-    if preset is not None and not isinstance(preset, str):
-        raise GramstyleError(f"preset must be a string, got {preset!r}")
     values: dict[str, object] = {}
     for key, value in data.items():
         if key not in hints:
@@ -176,6 +169,25 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
         if not ok:
             raise GramstyleError(message)
     return s
+
+
+def job_preset(text: str | None) -> str | None:
+    """The preset named in a client's ``settings`` JSON, or None (checked as there)."""
+    return _job_object(text).get("preset")
+
+
+def _job_object(text: str | None) -> dict[str, typing.Any]:
+    """The ``settings`` form field as a JSON object, its ``preset`` (if any) a string."""
+    try:
+        data = json.loads(text) if text and text.strip() else {}
+    except json.JSONDecodeError as e:
+        raise BadRequest(f"settings is not valid JSON ({e.msg} at character {e.pos})") from None
+    if not isinstance(data, dict):
+        raise BadRequest('settings must be a JSON object of Settings fields, e.g. {"size": 512}')
+    preset = data.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise GramstyleError(f"preset must be a string, got {preset!r}")
+    return data
 
 
 def job_blend(text: str | None, n_styles: int) -> list[float] | None:

@@ -44,6 +44,7 @@ class Job:
     settings: dict[str, Any]  # Settings fields as JSON
     styles: int  # number of style images, style_1.png ... style_N.png
     blend: list[float] | None = None
+    preset: str | None = None  # the preset the client named; settings holds its values
     status: str = QUEUED
     created: float = field(default_factory=time.time)
     started: float | None = None

@@ -97,6 +97,12 @@ function ago(epoch) {
   return new Date(epoch * 1000).toLocaleDateString();
 }
 
+// A job's method as the page names it: a preset job by its preset ("Quality").
+function methodLabel(job) {
+  if (job.settings.method === "adain") return "AdaIN";
+  return job.preset ? job.preset[0].toUpperCase() + job.preset.slice(1) : "Gatys";
+}
+
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -522,7 +528,7 @@ async function refreshJobs() {
       const li = el("li", { class: "job", tabindex: "0", "data-id": job.id },
         thumb,
         el("div", { class: "what" },
-          el("div", {}, bold(`${s.size} px · ${s.method === "adain" ? "AdaIN" : "Gatys"}`),
+          el("div", {}, bold(`${s.size} px · ${methodLabel(job)}`),
             ` · ${job.styles} style${job.styles > 1 ? "s" : ""}`),
           el("div", {}, detail)),
         el("span", { class: `pill ${job.status}` }, job.status));
