@@ -73,8 +73,8 @@ print(json.dumps({"wall": time.perf_counter() - t0, "steps": len(recs),
                   "per_scale": [scales[k] for k in sorted(scales)],
                   "last_step_s": d[len(d) // 2] if d else float("nan"),
                   "stylise_s": recs[-1][2] if recs else 0.0,
-                  "ran": {k: v for k, v in dataclasses.asdict(settings).items()
-                          if v != getattr(Settings(), k)},  # what differs from the defaults
+                  "ran": {k: v for (k, v), d in zip(dataclasses.asdict(settings).items(),
+                          dataclasses.astuple(Settings())) if v != d},  # what differs from defaults
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
