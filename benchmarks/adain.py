@@ -80,10 +80,13 @@ def make_runner(spec: str, alpha: float = 1.0):
     precision, _, backend = precision.partition("/")
     if tool in ("gramstyle", "before"):
         from gramstyle import Settings, stylize
-        from gramstyle.adain import DEFAULT_TILE, AdainModel, adain_stylize, default_decoder
+        from gramstyle.adain.decoder import default_decoder
+        from gramstyle.adain.engine import AdainModel
+        from gramstyle.adain.stylize import DEFAULT_TILE, adain_stylize
         from gramstyle.image import load_image, resize
-        from gramstyle.pipeline import default_backbone, session_for
-        from gramstyle.pyramid import style_side
+        from gramstyle.adain.method import ADAIN
+        from gramstyle.session import default_backbone, session_for
+        from gramstyle.sizes import style_side
 
         settings = Settings(method="adain", precision=precision, device="cpu", alpha=alpha)
         tile = settings.tile or DEFAULT_TILE  # as the session does (Settings.tile is None)
@@ -105,7 +108,7 @@ def make_runner(spec: str, alpha: float = 1.0):
                 return model(load_image(c, size), [S], alpha, tile=tile)
 
         else:
-            model = session_for(net, dec).adain_model(settings)
+            model = ADAIN.model(session_for(net, dec), settings)
 
             def run(c, s, size):
                 out = stylize(c, s, settings, backbone=net, decoder=dec, size=size)

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.judge import Judge
     from gramstyle import Settings, load_image, stylize_iter
-    from gramstyle.pipeline import default_backbone
+    from gramstyle.session import default_backbone
 
     judge = Judge()
     s = Settings(size=ns.size, min_size=ns.size, steps=ns.steps, seed=0, device="cpu")

@@ -57,7 +57,7 @@ def run_one(
 ) -> dict:
     from gramstyle.batch import read_manifest, run_batch
     from gramstyle.batch.local import machine_cores
-    from gramstyle.config import Settings
+    from gramstyle.settings import Settings
     from gramstyle.image import load_image
 
     cores = machine_cores()

@@ -22,13 +22,13 @@ ALL_PAIRS = [(c, s) for c in CONTENTS for s in STYLES] + [("grace_hopper", "swir
 def image_path(name: str, kind: str) -> Path:
     """Path of the ``kind`` (``content`` or ``style``) image called ``name``."""
     if name == "grace_hopper":
-        from gramstyle.demo import demo_content
+        from gramstyle.samples import demo_content
 
         return demo_content()
     if name == "swirl":
         path = Path(tempfile.gettempdir()) / "gramstyle-bench-images" / "swirl.png"
         if not path.exists():
-            from gramstyle.demo import demo_style
+            from gramstyle.samples import demo_style
 
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.png")

@@ -41,7 +41,7 @@ t0 = time.perf_counter()
 import torch
 import gramstyle
 from gramstyle import Settings, Stylizer
-from gramstyle.plan import estimate
+from gramstyle.gatys.plan import estimate
 from gramstyle.image import save_image
 args = json.loads(sys.argv[1])
 if args.get("threads"):
@@ -82,15 +82,16 @@ import json, statistics, sys, time
 import torch
 from gramstyle import Settings, Stylizer
 from gramstyle.image import resize
-from gramstyle.objective import Objective
-from gramstyle.optimize import make_optimizer
-from gramstyle.tiles import TiledObjective
+from gramstyle.gatys.objective import Objective
+from gramstyle.gatys.optimize import make_optimizer
+from gramstyle.gatys.targets import style_targets
+from gramstyle.gatys.tiles import TiledObjective
 args = json.loads(sys.argv[1])
 st = Stylizer(Settings(**args["settings"]))
 prep = st.prepare(args["content"], args["style"])
 net, s = st.network(prep.settings), prep.settings
 stage = st.plan(prep).stages[-1]
-targets = st.style_targets(prep, stage.style_side, prep.dtype)
+targets = style_targets(st, prep, stage.style_side, prep.dtype)
 C = prep.content
 one = Objective(net, s, C, prep.styles, dtype=prep.dtype, targets=targets)
 tiled = {t: TiledObjective(net, s, C, prep.styles, dtype=prep.dtype, targets=targets, tile=t)
@@ -239,15 +240,16 @@ CHILD_HISTORY = r"""
 import json, sys, time, torch
 from gramstyle import Settings, Stylizer
 from gramstyle.image import load_image, resize
-from gramstyle.objective import Objective
-from gramstyle.optimize import make_optimizer
-from gramstyle.tiles import TiledObjective
+from gramstyle.gatys.objective import Objective
+from gramstyle.gatys.optimize import make_optimizer
+from gramstyle.gatys.targets import style_targets
+from gramstyle.gatys.tiles import TiledObjective
 args = json.loads(sys.argv[1])
 st = Stylizer(Settings(**args["settings"]))
 prep = st.prepare(args["content"], args["style"])
 net, s = st.network(prep.settings), prep.settings
 stage = st.plan(prep).stages[-1]
-targets = st.style_targets(prep, stage.style_side, prep.dtype, stage.style_tile)
+targets = style_targets(st, prep, stage.style_side, prep.dtype, stage.style_tile)
 kw = dict(dtype=prep.dtype, targets=targets)
 ob = (TiledObjective(net, s, prep.content, prep.styles, tile=stage.tile, **kw)
       if stage.tile else Objective(net, s, prep.content, prep.styles, **kw))

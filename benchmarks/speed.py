@@ -128,7 +128,7 @@ def conv_gflop(net, size_hw: tuple[int, int], deepest: str) -> float:
     The backward pass computes only the input gradients (the weights are frozen), which
     costs about one more forward.
     """
-    from gramstyle.backbone import LAYER_NAMES
+    from gramstyle.nn.backbone import LAYER_NAMES
 
     flops, (h, w) = 0.0, size_hw
     for name in LAYER_NAMES[: LAYER_NAMES.index(deepest) + 1]:
@@ -156,16 +156,16 @@ def matmul_peak(dtype, n: int = 2048, repeats: int = 5) -> float:
 def roofline(content: Path, style: Path, size: int, repeats: int = 5) -> list[dict]:
     """One optimiser step's J(G) + gradient, as gramstyle runs it, per precision.
 
-    The step is :class:`~gramstyle.objective.Objective` exactly as the pipeline builds
+    The step is :class:`~gramstyle.gatys.objective.Objective` exactly as the pipeline builds
     it (channels-last, truncated at the deepest default layer, costs in float32) at the
     final size; each precision is compared with a matmul peak in the same precision.
     """
     import torch
 
     from gramstyle import Settings, load_image
-    from gramstyle.backbone import deepest
+    from gramstyle.nn.backbone import deepest
     from gramstyle.device import cpu_has_native_bf16
-    from gramstyle.objective import Objective
+    from gramstyle.gatys.objective import Objective
     from gramstyle.session import default_backbone
 
     s = Settings(size=size)
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.judge import Judge
     from benchmarks.pairs import image_path, parse_pairs
     from gramstyle import Settings, load_image
-    from gramstyle.objective import Objective
+    from gramstyle.gatys.objective import Objective
     from gramstyle.session import default_backbone
 
     out_dir = Path(ns.out or tempfile.mkdtemp(prefix="gramstyle-bench-"))

@@ -7,7 +7,7 @@ style / content distance of the result (``benchmarks/judge.py``). Quality only: 
 ``nice -n 19``; it takes no timings (step counts are what it compares).
 
 Variants (``--variant NAME:k=v,...``): keys ``opt.X`` set a constructor argument of
-:class:`gramstyle.optimize.LBFGS` (``opt.guard=null`` turns the guard off); ``opt=torch``
+:class:`gramstyle.gatys.optimize.LBFGS` (``opt.guard=null`` turns the guard off); ``opt=torch``
 swaps in ``torch.optim.LBFGS`` with no line search (gramstyle's optimiser before its own,
 one fresh optimiser per scale); other keys are :class:`~gramstyle.Settings` fields.
 
@@ -71,8 +71,8 @@ class TorchLBFGS:
 @contextmanager
 def optimizer_patch(opt: dict[str, Any]) -> Iterator[None]:
     """Make :mod:`gramstyle.run` build its L-BFGS with ``opt``'s constructor arguments."""
-    import gramstyle.run as run_mod
-    from gramstyle.optimize import LBFGS
+    import gramstyle.gatys.run as run_mod
+    from gramstyle.gatys.optimize import LBFGS
 
     original = run_mod.make_optimizer
     kind = opt.get("", "lbfgs")

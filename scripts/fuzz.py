@@ -25,9 +25,9 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "cli"))
 
-import fuzzing  # noqa: E402  (tests/fuzzing.py)
+import fuzzing  # noqa: E402  (tests/cli/fuzzing.py)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 def _random_kwargs(rng: random.Random) -> dict:
     import dataclasses
 
-    from gramstyle.config import Settings
+    from gramstyle.settings import Settings
 
     names = [f.name for f in dataclasses.fields(Settings)]
     pool = [

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from gramstyle.backbone import VGG19
+from gramstyle.nn.backbone import VGG19
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 TINY_WIDTHS = (4, 6, 8, 8, 8)
 
 # Settings for quick runs on the tiny net, pinned rather than the defaults so tests do
@@ -54,21 +53,29 @@ def images():
 
 
 @pytest.fixture(scope="session")
-def shared_images() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared/images is not beside the project")
-    return SHARED
+def photos(tmp_path_factory) -> SimpleNamespace:
+    """Real pictures that need nothing beside the repository: two photos a dependency
+    ships (matplotlib's Grace Hopper, its Jacksboro terrain lit as a landscape) and two
+    paintings drawn by code (the demo's swirl, and a second seed of it)."""
+    from gramstyle.samples import demo_content, demo_style, terrain
+
+    d = tmp_path_factory.mktemp("photos")
+    terrain(512).save(d / "landscape.png")
+    demo_style(512).save(d / "swirl.png")
+    demo_style(512, seed=3).save(d / "swirl3.png")
+    return SimpleNamespace(portrait=demo_content(), landscape=d / "landscape.png",
+                           swirl=d / "swirl.png", swirl3=d / "swirl3.png")  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
 def _fresh_sessions():
-    """Each test starts with no cached one-call sessions (``pipeline.session_for``), so
+    """Each test starts with no cached one-call sessions (``session.session_for``), so
     what a test sees computed does not depend on the tests before it."""
-    from gramstyle.pipeline import session_for
+    from gramstyle.session import _sessions
 
-    session_for.cache_clear()
+    _sessions.clear()
     yield
-    session_for.cache_clear()
+    _sessions.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

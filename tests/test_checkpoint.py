@@ -1,4 +1,4 @@
-"""Checkpoint files and fingerprints: round trip with a real L-BFGS state, refusal of
+"""Checkpoint files: round trip with a real L-BFGS state, refusal of
 other inputs/settings and of foreign files, atomic writes."""
 
 from __future__ import annotations
@@ -11,13 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gramstyle.checkpoint import (
-    checkpoint_path,
-    fingerprint,
-    load_checkpoint,
-    save_checkpoint,
-)
-from gramstyle.config import Settings
+from gramstyle.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from gramstyle.errors import GramstyleError
 
 
@@ -104,28 +98,6 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", real_save)
     assert load_checkpoint(path, "a" * 64) == {"step": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ckpt"]
-
-
-def test_fingerprint_follows_contents_and_settings(files):
-    d, c, s = files
-    base = fingerprint(c, [s], Settings())
-    moved = d / "renamed.png"
-    shutil.copy(c, moved)
-    assert fingerprint(moved, [s], Settings()) == base  # contents, not names
-    assert fingerprint(c, [s], Settings(size=256)) != base
-    assert fingerprint(c, [s, s], Settings()) != base
-    assert fingerprint(c, [s], Settings(), blend=[1.0]) != base
-    assert fingerprint(s, [c], Settings()) != base
-    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(moved)
-    assert fingerprint(moved, [s], Settings()) != base
-    # In-memory inputs hash their pixels.
-    t = torch.rand(1, 3, 8, 8)
-    assert fingerprint(t, [t], Settings()) == fingerprint(t.clone(), [t], Settings())
-    assert fingerprint(t, [t], Settings()) != fingerprint(t * 0.5, [t], Settings())
-    pil = Image.open(c)
-    assert fingerprint(pil, [s], Settings()) == fingerprint(pil.copy(), [s], Settings())
-    with pytest.raises(GramstyleError, match="content image not found"):
-        fingerprint(d / "missing.png", [s], Settings())
 
 
 def test_checkpoint_path():

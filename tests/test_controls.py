@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from gramstyle import GramstyleError, Settings, stylize, stylize_iter
-from gramstyle.config import LECTURE_STYLE_LAYERS
-from gramstyle.losses import content_cost, layer_style_cost, normalized_gram, style_matrix_cost
-from gramstyle.masks import load_masks, mask_at, masked_gram, masked_style_cost
-from gramstyle.objective import Objective
-from gramstyle.pipeline import blend_weights
+from gramstyle.settings import LECTURE_STYLE_LAYERS
+from gramstyle.nn.losses import content_cost, layer_style_cost, normalized_gram, style_matrix_cost
+from gramstyle.nn.masks import load_masks, mask_at, masked_gram, masked_style_cost
+from gramstyle.gatys.objective import Objective
+from gramstyle.request import blend_weights
 
 from . import conftest
 
@@ -95,16 +95,16 @@ def test_costs_are_per_position():
 @pytest.fixture
 def seen(monkeypatch) -> list[tuple[int, int]]:
     """The (H, W) of every style image the network computes targets for, in order."""
-    from gramstyle import session
+    from gramstyle.gatys import targets
 
     sizes: list[tuple[int, int]] = []
-    real = session.style_targets
+    real = targets.one_pass_targets
 
     def spy(net, image, layers, dtype=None):
         sizes.append(tuple(image.shape[-2:]))
         return real(net, image, layers, dtype)
 
-    monkeypatch.setattr(session, "style_targets", spy)
+    monkeypatch.setattr(targets, "one_pass_targets", spy)
     return sizes
 
 

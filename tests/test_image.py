@@ -10,7 +10,8 @@ import torch
 from PIL import Image, ImageCms
 
 from gramstyle import GramstyleError, load_image, save_image
-from gramstyle.image import fit_size, tensor_to_pil
+from gramstyle.image import tensor_to_pil
+from gramstyle.sizes import fit_size
 
 
 def _check(x, h, w):

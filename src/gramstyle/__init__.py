@@ -19,34 +19,40 @@ from typing import TYPE_CHECKING, Any
 
 # name -> the submodule that defines it
 _LAZY = {
-    "LAYER_NAMES": "backbone",
-    "VGG19": "backbone",
-    "Settings": "config",
+    "LAYER_NAMES": "nn.backbone",
+    "VGG19": "nn.backbone",
+    "Settings": "settings",
     "GramstyleError": "errors",
     "load_image": "image",
     "save_image": "image",
-    "content_cost": "losses",
-    "gram_matrix": "losses",
-    "layer_style_cost": "losses",
-    "style_cost": "losses",
-    "total_cost": "losses",
-    "tv_cost": "losses",
-    "RunState": "run",
-    "StepRecord": "pipeline",
+    "content_cost": "nn.losses",
+    "gram_matrix": "nn.losses",
+    "layer_style_cost": "nn.losses",
+    "style_cost": "nn.losses",
+    "total_cost": "nn.losses",
+    "tv_cost": "nn.losses",
+    "Record": "method",
+    "RunState": "gatys.run",
+    "StepRecord": "gatys.run",
+    "Job": "job",
     "Stylizer": "session",
+    "stylize": "session",
+    "stylize_iter": "session",
     "stylize_video": "video",
-    "stylize": "pipeline",
-    "stylize_iter": "pipeline",
-    "explain": "report",
-    "load_vgg19": "weights",
+    "explain": "insight.report",
+    "load_vgg19": "nn.weights",
+    "register": "registry",
 }
 
 if TYPE_CHECKING:
-    from .backbone import LAYER_NAMES, VGG19
-    from .config import Settings
     from .errors import GramstyleError
+    from .gatys.run import RunState, StepRecord
     from .image import load_image, save_image
-    from .losses import (
+    from .insight.report import explain
+    from .job import Job
+    from .method import Record
+    from .nn.backbone import LAYER_NAMES, VGG19
+    from .nn.losses import (
         content_cost,
         gram_matrix,
         layer_style_cost,
@@ -54,12 +60,11 @@ if TYPE_CHECKING:
         total_cost,
         tv_cost,
     )
-    from .pipeline import StepRecord, stylize, stylize_iter
-    from .report import explain
-    from .run import RunState
-    from .session import Stylizer
+    from .nn.weights import load_vgg19
+    from .registry import register
+    from .session import Stylizer, stylize, stylize_iter
+    from .settings import Settings
     from .video import stylize_video
-    from .weights import load_vgg19
 
 
 def __getattr__(name: str) -> Any:
@@ -79,6 +84,8 @@ __all__ = [
     "LAYER_NAMES",
     "VGG19",
     "GramstyleError",
+    "Job",
+    "Record",
     "Settings",
     "RunState",
     "StepRecord",
@@ -89,6 +96,7 @@ __all__ = [
     "layer_style_cost",
     "load_image",
     "load_vgg19",
+    "register",
     "save_image",
     "style_cost",
     "stylize",

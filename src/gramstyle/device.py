@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import torch
 
 from .errors import GramstyleError
+from .settings import Settings
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -51,28 +55,47 @@ def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-#: What ``--precision`` may name for the AdaIN networks (int8 only there: no gradients).
-ADAIN_PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+#: Precision names and the autocast dtypes they stand for (None: float32, no autocast).
+DTYPES: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 
 
-def pick_adain_precision(name: str, device: torch.device) -> str:
-    """How AdaIN's feed-forward networks run: ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"``.
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """``None`` -> ``"fp32"``, ``torch.bfloat16`` -> ``"bf16"`` ...
 
-    ``auto``: on a CPU, int8 where torch has a fast int8 engine (fbgemm: AVX2 or
-    better; measured 2x fp32 on AVX2 and 3.5x with AVX-512 VNNI), else bf16 where the
-    CPU has it natively, else fp32; elsewhere what :func:`pick_precision` picks.
+    >>> dtype_name(None), dtype_name(torch.float16)
+    ('fp32', 'fp16')
     """
-    from .quantize import int8_engine
+    return next(name for name, d in DTYPES.items() if d == dtype)
 
-    if name not in ADAIN_PRECISIONS:
-        raise GramstyleError(f"precision must be one of {', '.join(ADAIN_PRECISIONS)}")
-    if name == "int8":
-        if device.type != "cpu" or int8_engine() is None:
-            raise GramstyleError(
-                "int8 needs a CPU with AVX2 and torch's fbgemm engine; use fp32 or bf16"
-            )
-        return "int8"
-    if name == "auto" and device.type == "cpu" and int8_engine() is not None:
-        return "int8"
-    dtype = pick_precision(name, device)
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+def autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast for the network passes, or nothing for float32 (``dtype=None``)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM on this machine, or None where it cannot be told."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_ram(s: Settings, need: int) -> None:
+    """Refuse a CPU run whose rough peak ``need`` (bytes, erring low) exceeds this
+    machine's whole RAM, before it starts: without it the kernel's out-of-memory
+    killer ends the process with no message, or a ``MemoryError`` comes after minutes."""
+    if s.device not in ("auto", "cpu") or pick_device(s.device).type != "cpu":
+        return  # GPU memory is the device's business; torch reports it cleanly
+    ram = physical_memory()
+    if ram is not None and need > ram:
+        raise GramstyleError(
+            f"--size {s.size} needs about {need / 2**30:.0f} GiB of memory, more than this "
+            f"machine has ({ram / 2**30:.0f} GiB); lower --size or a smaller --tile"
+        )

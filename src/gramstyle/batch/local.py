@@ -18,7 +18,7 @@ from collections.abc import Generator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from .manifest import Job
+from .manifest import Row
 from .work import FAILED, BackboneFactory, RowHook, RowResult, Worker
 
 _worker: Worker | None = None
@@ -63,12 +63,12 @@ def _die_with_parent() -> None:
         os._exit(143)
 
 
-def _do(job: Job) -> RowResult:
+def _do(row: Row) -> RowResult:
     global _busy
     assert _worker is not None
     _busy = True
     try:
-        return _worker(job)
+        return _worker(row)
     except KeyboardInterrupt:
         # Stopped mid-row (the row's temporary file is gone by now): leave at once
         # rather than go back to the pool's queue, which may have no reader any more.
@@ -86,56 +86,56 @@ def machine_cores() -> int:
 
 
 def run_local(
-    jobs: Sequence[Job],
+    rows: Sequence[Row],
     workers: int | None = None,
     threads: int | None = None,
     overwrite: bool = False,
     backbone: BackboneFactory | None = None,
     on_row: RowHook | None = None,
 ) -> Generator[RowResult, None, None]:
-    """Do ``jobs`` in ``workers`` processes (default: one per core); yield as they finish.
+    """Do ``rows`` in ``workers`` processes (default: one per core); yield as they finish.
 
     ``threads`` per worker defaults to the cores divided among the workers. If a worker
     process dies (killed, out of memory), the pool is rebuilt and the rows it was
     holding are tried again; a row that takes down a pool twice fails.
     """
     cores = machine_cores()
-    n = max(1, min(workers or cores, len(jobs) or 1))
+    n = max(1, min(workers or cores, len(rows) or 1))
     threads = threads or max(1, cores // n)
-    pending = deque(jobs)
+    pending = deque(rows)
     tries: dict[int, int] = {}
     while pending:
         pool = ProcessPoolExecutor(
             n, multiprocessing.get_context("spawn"), _init, (threads, overwrite, backbone, on_row)
         )
-        futures: dict[Future, Job] = {}
+        futures: dict[Future, Row] = {}
         clean = broken = False
         try:
             while pending or futures:
                 # At most 2 rows per worker queued: an interrupt leaves little to cancel.
                 while pending and len(futures) < 2 * n:
-                    job = pending.popleft()
-                    futures[pool.submit(_do, job)] = job
+                    row = pending.popleft()
+                    futures[pool.submit(_do, row)] = row
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 lost = []
                 for fut in finished:
-                    job = futures.pop(fut)
+                    row = futures.pop(fut)
                     try:
                         yield fut.result()
                     except BrokenProcessPool:
-                        lost.append(job)
+                        lost.append(row)
                 if lost:  # every row in flight is lost with the pool: retry them
                     broken = True
                     lost += futures.values()
                     futures.clear()
-                    for job in sorted(lost, key=lambda j: j.row, reverse=True):
-                        tries[job.row] = tries.get(job.row, 0) + 1
-                        if tries[job.row] >= 2:
+                    for row in sorted(lost, key=lambda j: j.row, reverse=True):
+                        tries[row.row] = tries.get(row.row, 0) + 1
+                        if tries[row.row] >= 2:
                             why = "its worker process died twice"
-                            yield RowResult(job.row, job.output, FAILED, why, 0.0,
-                                            content=job.content, styles=job.styles)  # fmt: skip
+                            yield RowResult(row.row, row.output, FAILED, why, 0.0,
+                                            content=row.content, styles=row.styles)  # fmt: skip
                         else:
-                            pending.appendleft(job)
+                            pending.appendleft(row)
                     break
             clean = not broken
         finally:

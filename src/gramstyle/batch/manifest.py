@@ -1,4 +1,4 @@
-"""A batch as data: the manifest CSV (or two folders) -> a list of :class:`Job`.
+"""A batch as data: the manifest CSV (or two folders) -> a list of :class:`Row`.
 
 A manifest is a CSV file with a header. Columns: ``content`` (an image), ``style`` (one
 image, or several joined by ``;``), optional ``output``, optional ``preset`` (a row's own
@@ -13,7 +13,7 @@ Two kinds of problems, kept apart on purpose:
   column, two rows writing one file, an output escaping OUTDIR): :class:`ManifestError`,
   nothing runs (the CLI exits 2);
 - one row is wrong (a value ``Settings`` refuses, an empty cell): the row's
-  :attr:`Job.error` says why, and it is reported ``failed`` without sinking the batch.
+  :attr:`Row.error` says why, and it is reported ``failed`` without sinking the batch.
   Missing or unreadable images are found when the row runs, with the same result.
 """
 
@@ -24,16 +24,14 @@ import dataclasses
 import difflib
 import json
 import os
-import types
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Recipe, Settings, parse_layer_weights
 from ..errors import GramstyleError
 from ..image import METADATA_FORMATS, image_extensions, output_format
+from ..settings import Recipe, Settings, field_kinds, parse_layer_weights
 
 #: Columns that are not Settings fields.
 CONTENT, STYLE, OUTPUT, PRESET = "content", "style", "output", "preset"
@@ -48,7 +46,7 @@ class ManifestError(GramstyleError):
 
 
 @dataclass(frozen=True)
-class Job:
+class Row:
     """One row of the batch: what to stylise, with which settings, into which file.
 
     ``row`` counts data rows from 1 (the header is not a row). ``settings`` is None
@@ -69,7 +67,7 @@ class Job:
         return json.dumps(d)
 
     @classmethod
-    def from_json(cls, text: str) -> Job:
+    def from_json(cls, text: str) -> Row:
         d = json.loads(text)
         s = d.pop("settings")
         return cls(
@@ -79,19 +77,10 @@ class Job:
 
 def _field_converters() -> dict[str, Callable[[str], Any]]:
     """Settings field name -> a function from a cell's text to the field's value."""
-    hints = typing.get_type_hints(Settings)
     out: dict[str, Callable[[str], Any]] = {}
-    for f in dataclasses.fields(Settings):
-        hint = hints[f.name]
-        optional = False
-        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None -> X
-            optional = type(None) in typing.get_args(hint)
-            hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        kind = typing.get_origin(hint) or hint
+    for name, (kind, optional) in field_kinds().items():
         conv: Callable[[str], Any] = parse_layer_weights if kind is dict else kind
-        if optional:
-            conv = _or_none(conv)
-        out[f.name] = conv
+        out[name] = _or_none(conv) if optional else conv
     return out
 
 
@@ -169,7 +158,7 @@ def _recipe(base: Settings | Recipe | None) -> Recipe:
     return base if isinstance(base, Recipe) else Recipe(base or Settings())
 
 
-def _job(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: Path) -> Job:
+def _row(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: Path) -> Row:
     convs = _field_converters()
     content = cells.get(CONTENT, "").strip()
     styles = tuple(s.strip() for s in cells.get(STYLE, "").split(STYLE_SEP) if s.strip())
@@ -191,25 +180,25 @@ def _job(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: 
         settings = recipe.settings(cells.get(PRESET, "").strip() or None, **changes)
     except GramstyleError as e:
         error = str(e)
-    return Job(row, content, styles, output, settings, error)
+    return Row(row, content, styles, output, settings, error)
 
 
-def _check_duplicates(jobs: Sequence[Job], where: str) -> None:
+def _check_duplicates(rows: Sequence[Row], where: str) -> None:
     seen: dict[str, int] = {}
-    for job in jobs:
-        if not job.output:
+    for row in rows:
+        if not row.output:
             continue
-        if job.output in seen:
+        if row.output in seen:
             raise ManifestError(
-                f"{where}: rows {seen[job.output]} and {job.row} both write {job.output}"
+                f"{where}: rows {seen[row.output]} and {row.row} both write {row.output}"
             )
-        seen[job.output] = job.row
+        seen[row.output] = row.row
 
 
 def read_manifest(
     path: str | os.PathLike, outdir: str | os.PathLike, base: Settings | Recipe | None = None
-) -> list[Job]:
-    """Parse a manifest CSV into jobs; ``base`` gives the settings of empty cells.
+) -> list[Row]:
+    """Parse a manifest CSV into rows; ``base`` gives the settings of empty cells.
 
     A :class:`~gramstyle.config.Recipe` (what ``gramstyle batch`` passes) lets a preset
     follow each row's size; plain settings are taken as they are.
@@ -223,7 +212,7 @@ def read_manifest(
             if not any(header):
                 raise ManifestError(f"manifest {p} is empty (it needs a header: content,style,...)")
             _check_header(header, known, f"manifest {p}")
-            rows = list(reader)
+            lines = list(reader)
     except FileNotFoundError:
         raise ManifestError(f"manifest not found: {p}") from None
     except IsADirectoryError:
@@ -232,19 +221,19 @@ def read_manifest(
         raise ManifestError(f"manifest {p} is not a readable CSV file ({e})") from None
     except OSError as e:
         raise ManifestError(f"manifest {p} could not be read ({e})") from None
-    jobs: list[Job] = []
-    for row in rows:
-        if not any(cell.strip() for cell in row):
+    rows: list[Row] = []
+    for line in lines:
+        if not any(cell.strip() for cell in line):
             continue  # blank lines are not rows
-        n = len(jobs) + 1
-        if len(row) > len(header):
+        n = len(rows) + 1
+        if len(line) > len(header):
             raise ManifestError(
-                f"manifest {p}: row {n} has {len(row)} cells for {len(header)} columns"
+                f"manifest {p}: row {n} has {len(line)} cells for {len(header)} columns"
             )
-        cells = dict(zip(header, row, strict=False))  # short rows: empty cells
-        jobs.append(_job(n, cells, recipe, p.parent.absolute(), out))
-    _check_duplicates(jobs, f"manifest {p}")
-    return jobs
+        cells = dict(zip(header, line, strict=False))  # short rows: empty cells
+        rows.append(_row(n, cells, recipe, p.parent.absolute(), out))
+    _check_duplicates(rows, f"manifest {p}")
+    return rows
 
 
 def image_files(folder: str | os.PathLike, what: str) -> list[Path]:
@@ -264,13 +253,13 @@ def pairs(
     styles: str | os.PathLike,
     outdir: str | os.PathLike,
     base: Settings | Recipe | None = None,
-) -> list[Job]:
+) -> list[Row]:
     """Every content image with every style image (``--contents DIR --styles DIR``)."""
     recipe, out = _recipe(base), Path(outdir)
     cs, ss = image_files(contents, "contents"), image_files(styles, "styles")
-    jobs = [
-        _job(k, {CONTENT: str(c.absolute()), STYLE: str(s.absolute())}, recipe, Path("."), out)
+    rows = [
+        _row(k, {CONTENT: str(c.absolute()), STYLE: str(s.absolute())}, recipe, Path("."), out)
         for k, (c, s) in enumerate(((c, s) for c in cs for s in ss), start=1)
     ]
-    _check_duplicates(jobs, "--contents/--styles")
-    return jobs
+    _check_duplicates(rows, "--contents/--styles")
+    return rows

@@ -31,7 +31,7 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..errors import GramstyleError
-from .manifest import Job
+from .manifest import Row
 from .work import BackboneFactory, RowHook, RowResult, Worker
 
 
@@ -42,8 +42,8 @@ class RayWorker:
         self.worker = Worker(threads, overwrite, backbone, on_row)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
-        jobs = [Job.from_json(str(text)) for text in batch["job"]]
-        return {"result": [self.worker(job).to_json() for job in jobs]}
+        rows = [Row.from_json(str(text)) for text in batch["row"]]
+        return {"result": [self.worker(row).to_json() for row in rows]}
 
 
 #: More blocks than this cost the driver more bookkeeping than retries save.
@@ -88,7 +88,7 @@ def _quiet_ray_data() -> None:
 
 
 def run_ray(
-    jobs: Sequence[Job],
+    rows: Sequence[Row],
     workers: int | None = None,
     cpus: float = 1.0,
     gpus: float = 0.0,
@@ -98,14 +98,14 @@ def run_ray(
     backbone: BackboneFactory | None = None,
     on_row: RowHook | None = None,
 ) -> Generator[RowResult, None, None]:
-    """Do ``jobs`` on a Ray cluster with ``workers`` actors of ``cpus``/``gpus`` each.
+    """Do ``rows`` on a Ray cluster with ``workers`` actors of ``cpus``/``gpus`` each.
 
     Connects to ``address`` (or ``RAY_ADDRESS``), or starts a local Ray for the batch
     and stops it after; an already initialised Ray is used as it is. ``workers``
     defaults to as many actors as the cluster's CPUs (or GPUs) hold; ``threads`` to
     ``cpus``.
     """
-    if not jobs:
+    if not rows:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
     # Ray's own lines (start-up notes, per-dataset summaries) would break the CLI's bar;
@@ -152,11 +152,11 @@ def run_ray(
             res = ray.cluster_resources()
             fit = res.get("GPU", 0) / gpus if gpus else res.get("CPU", 1) / max(cpus, 1e-9)
             workers = max(1, int(fit))
-        workers = max(1, min(workers, len(jobs)))
+        workers = max(1, min(workers, len(rows)))
         # One row per block (the unit of retry) up to MAX_BLOCKS; past that a few rows
         # share a block, and a retried block skips its finished rows by their hash.
-        ds = ray.data.from_items([{"job": job.to_json()} for job in jobs],
-                                 override_num_blocks=min(len(jobs), MAX_BLOCKS))  # fmt: skip
+        ds = ray.data.from_items([{"row": row.to_json()} for row in rows],
+                                 override_num_blocks=min(len(rows), MAX_BLOCKS))  # fmt: skip
         ds = ds.map_batches(
             RayWorker,
             fn_constructor_kwargs={

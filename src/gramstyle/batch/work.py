@@ -1,8 +1,8 @@
 """One row of a batch, done by a worker that holds the network: skip, stylise, save.
 
-Skipping is decided by a hash of the row's inputs and settings
-(:func:`gramstyle.checkpoint.fingerprint`: sha256 of the content and style files' bytes
-and of every :class:`Settings` field). The hash is stored *in
+Skipping is decided by a fingerprint of the row's inputs and settings
+(:func:`gramstyle.keys.fingerprint` of the content and style files' bytes and of every
+:class:`Settings` field). The fingerprint is stored *in
 the output image* (a PNG iTXt chunk, a JPEG comment; :func:`gramstyle.image.save_image`)
 rather than in a sidecar file: the image and its hash then appear together in one
 atomic rename, so no crash can leave an image without its hash or a hash without its
@@ -20,17 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import fingerprint, settings_dict
-from ..config import Settings
-from ..errors import GramstyleError
-from . import DONE, FAILED, SKIPPED  # the statuses live in the package
-from .manifest import Job
+from ..errors import GramstyleError, out_of_memory
+from ..image import read_metadata
+from ..keys import Input, fingerprint
+from ..request import check_request
+from ..session import Stylizer
+from ..settings import Settings
+from .manifest import Row
+from .status import DONE, FAILED, SKIPPED
 
 #: Metadata keys in each output image.
 HASH_KEY, SETTINGS_KEY = "gramstyle:hash", "gramstyle:settings"
 
 BackboneFactory = Callable[[Settings], object]
-RowHook = Callable[[Job], None]
+RowHook = Callable[[Row], None]
 
 
 @dataclass(frozen=True)
@@ -62,13 +65,14 @@ class RowResult:
 
 def settings_json(settings: Settings) -> str:
     """Every field of ``settings`` as canonical JSON (sorted keys)."""
-    return json.dumps(settings_dict(settings), sort_keys=True)
+    return json.dumps(dataclasses.asdict(settings), sort_keys=True)
 
 
-def job_hash(job: Job) -> str:
+def row_hash(row: Row) -> str:
     """The row's fingerprint: its input files' bytes and its settings (not file names)."""
-    assert job.settings is not None
-    return fingerprint(job.content, job.styles, job.settings)
+    assert row.settings is not None
+    return fingerprint(Input(row.content, "content image"),
+                       [Input(x, "style image") for x in row.styles], row.settings)  # fmt: skip
 
 
 def worker_name() -> str:
@@ -80,7 +84,7 @@ class Worker:
 
     ``threads`` sets torch's intra-op threads for this process (workers sharing a
     machine should split its cores). ``backbone(settings)`` builds the VGG19 instead of
-    the weights named in the settings. ``on_row(job)`` is called before each row is
+    the weights named in the settings. ``on_row(row)`` is called before each row is
     computed (instrumentation; the fault-tolerance test holds a row there).
     """
 
@@ -99,67 +103,58 @@ class Worker:
         self.backbone = backbone
         self.on_row = on_row
         self.name = worker_name()
-        self._sessions: dict[tuple, object] = {}
+        self._sessions: dict[tuple, Stylizer] = {}
 
-    def _session(self, s: Settings):
+    def _session(self, s: Settings) -> Stylizer:
         """One :class:`~gramstyle.Stylizer` per network: it keeps the network and caches
         each style's targets and statistics, so rows sharing a style compute them once."""
-        from ..session import Stylizer
-
         key = (s.weights, s.weights_sha256, s.pooling)
         if key not in self._sessions:
             net = None if self.backbone is None else self.backbone(s)
             self._sessions[key] = Stylizer(s, backbone=net)  # type: ignore[arg-type]
         return self._sessions[key]
 
-    def __call__(self, job: Job) -> RowResult:
+    def __call__(self, row: Row) -> RowResult:
         t0 = time.perf_counter()
         digest = None
 
         def result(status: str, error: str | None = None) -> RowResult:
             return RowResult(
-                job.row, job.output, status, error, round(time.perf_counter() - t0, 3),
-                self.name, digest, job.content, job.styles,
+                row.row, row.output, status, error, round(time.perf_counter() - t0, 3),
+                self.name, digest, row.content, row.styles,
             )  # fmt: skip
 
         try:
-            if job.error is not None or job.settings is None:
-                raise GramstyleError(job.error or "no settings")
-            # Every input checked first (regular files that decode, settings the network
-            # takes, an output name that can be written): a bad row fails in its first
-            # second, and hashing never reads a FIFO or a device.
-            from .. import validate
-
-            Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-            validate.stylize_inputs(job.settings, job.content, list(job.styles), job.output,
-                                    overwrite=True)  # fmt: skip
-            digest = job_hash(job)
-            if os.path.exists(job.output):
-                from ..image import read_metadata
-
-                if read_metadata(job.output).get(HASH_KEY) == digest:
+            if row.error is not None or row.settings is None:
+                raise GramstyleError(row.error or "no settings")
+            # Every input checked first (regular files that decode, an output name that
+            # can be written): a bad row fails in its first second, and hashing never
+            # reads a FIFO or a device. The row checks the rest before any work.
+            Path(row.output).parent.mkdir(parents=True, exist_ok=True)
+            check_request(row.content, list(row.styles), row.output, overwrite=True)
+            digest = row_hash(row)
+            if os.path.exists(row.output):
+                if read_metadata(row.output).get(HASH_KEY) == digest:
                     return result(SKIPPED)
                 if not self.overwrite:
                     raise GramstyleError(
-                        f"output {job.output} exists from other inputs or settings; "
+                        f"output {row.output} exists from other inputs or settings; "
                         "pass --overwrite to replace it"
                     )
-            self._stylise(job, digest)
+            self._stylise(row, digest)
             return result(DONE)
         except GramstyleError as e:
             return result(FAILED, str(e))
         except (MemoryError, RuntimeError, ValueError, OSError) as e:
             # An unexpected failure of one row (e.g. out of memory) must not sink the batch.
-            return result(FAILED, f"{type(e).__name__}: {e}")
+            why = "out of memory" if out_of_memory(e) else f"{type(e).__name__}: {e}"
+            return result(FAILED, why)
 
-    def _stylise(self, job: Job, digest: str) -> None:
-        from ..image import save_image
-
-        s = job.settings
+    def _stylise(self, row: Row, digest: str) -> None:
+        s = row.settings
         assert s is not None
         if self.on_row is not None:
-            self.on_row(job)
-        image = self._session(s).stylize(job.content, list(job.styles), s)  # type: ignore[attr-defined]
-        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+            self.on_row(row)
+        job = self._session(s).job(row.content, list(row.styles), s)
         meta = {HASH_KEY: digest, SETTINGS_KEY: settings_json(s)}
-        save_image(image, job.output, overwrite=True, metadata=meta)  # type: ignore[arg-type]
+        job.save(row.output, overwrite=True, metadata=meta)

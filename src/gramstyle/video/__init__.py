@@ -8,8 +8,7 @@ Modules: :mod:`~gramstyle.video.io` (probe, decode, encode, audio remux),
 :mod:`~gramstyle.video.flow` (DIS flow, warping, Ruder et al.'s masks),
 :mod:`~gramstyle.video.temporal` (temporal cost, E_warp), :mod:`~gramstyle.video.run`
 (the per-frame loop, resumable), :mod:`~gramstyle.video.settings` (the video knobs),
-:mod:`~gramstyle.video.synthetic` (known-flow clips), :mod:`~gramstyle.video.cli`
-(the command).
+:mod:`~gramstyle.video.synthetic` (known-flow clips); the command is :mod:`gramstyle.cli.video`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .settings import DEFAULT_TEMPORAL_WEIGHT, VideoSettings
+from .settings import VideoSettings
 
 _LAZY = {
     name: "run"
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from .run import FrameDone, FrameStep, VideoDone, VideoRecord, VideoStart, stylize_video
 
 __all__ = [
-    "DEFAULT_TEMPORAL_WEIGHT",
     "FrameDone",
     "FrameStep",
     "VideoDone",

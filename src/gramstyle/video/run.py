@@ -1,66 +1,68 @@
-"""``stylize_video``: the per-frame loop for both methods, resumable, progress as data.
+"""``stylize_video``: a job per frame, whatever the method, resumable, progress as data.
 
-One :class:`~gramstyle.session.Stylizer` serves every frame (network loaded once, style
-targets computed once). For each frame ``t`` after the first, with a temporal weight
-``W > 0``, the earlier outputs ``t - j`` (``j`` in ``long_term``: 1, 2, 4 for Gatys, 1 for
-AdaIN) are warped onto frame ``t`` along the DIS flow between the *input* frames, with
-Ruder et al.'s reliability masks (:mod:`gramstyle.video.flow`), and then:
+One :class:`~gramstyle.session.Stylizer` serves every frame (network loaded once, the
+style's targets computed once), and each frame is one :class:`~gramstyle.job.Job`.
+For each frame ``t`` after the first, with a temporal weight ``W > 0``, the earlier
+outputs ``t - j`` (``j`` in the method's ``long_term``: 1, 2, 4 for Gatys, 1 for AdaIN)
+are warped onto frame ``t`` along the DIS flow between the *input* frames, with Ruder
+et al.'s reliability masks (:mod:`gramstyle.video.flow`), and the frame's job gets:
 
-- Gatys: the optimisation starts from those warped outputs (each pixel from the nearest
-  frame in which it is visible, the rest from the content) and J gains the temporal
-  cost ``W * sum_j mean(c_j (x - warped_j)^2)``; being close to its answer already, a
-  frame after the first needs one scale at full size and ``frame_steps`` steps, not the
-  whole pyramid.
-- AdaIN: the one-pass result ``a`` is replaced by the minimiser of the same kind of
-  cost, ``|x - a|^2 + W sum_j c_j |x - warped_j|^2``, pixel by pixel. Before that, with
-  ``grid_align``, the frame is placed on a canvas shifted by the camera's accumulated
-  motion (the median flow) modulo the network's 8 px stride: the encoder and decoder
-  are shift-equivariant only in steps of 8 px, so without it a pan of 1-7 px a frame
-  is repainted with new strokes every frame (that shimmer is most of AdaIN's flicker).
+- a start image from those warped outputs (each pixel from the nearest frame in which
+  it is visible, the rest from the content): a method that optimises, close to its
+  answer already, needs one scale at full size and ``frame_steps`` steps;
+- the temporal cost ``W * sum_j mean(c_j (x - warped_j)^2)`` as an extra cost: added to
+  J by a method that optimises; a one-pass method (AdaIN) replaces its result by the
+  cost's minimiser near it (:meth:`~gramstyle.video.temporal.TemporalCost.proximal`).
 
-``W = 0`` stylises every frame on its own (the first frame's settings for all).
+A one-pass network whose strokes move only in steps of its stride (the method's
+``temporal.grid``: 8 px for AdaIN) sees each frame on a canvas shifted by the camera's
+accumulated motion (the median flow) modulo that grid: without it a pan of 1-7 px a
+frame is repainted with new strokes every frame (most of AdaIN's flicker).
 
-Finished frames are PNG files in a work folder beside the output, named by a hash of
-the input, the styles and every setting; a run that stops (Ctrl-C, SIGTERM, a crash)
-and is started again with the same arguments continues after the last finished frame.
-The video is assembled from those frames and the input's audio at the end (atomic),
-and the work folder is removed.
-"""
+``W = 0`` stylises every frame on its own (the first frame's settings for all). Colour
+preservation recolours the styles against the first frame, so the look (and the style
+targets) stay the same all through the clip.
+
+Finished frames are PNG files in a work folder beside the output, named by a
+fingerprint of the input, the styles, the networks and every setting; a run that stops
+(Ctrl-C, SIGTERM, a crash) and is started again with the same arguments continues after
+the last finished frame. The video is assembled from those frames and the input's
+audio at the end (atomic), and the work folder is removed."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from ..colour import grey, luminance, match_color, match_luminance, with_chroma_of
-from ..config import Settings
+from .. import registry
+from ..device import pick_device
 from ..errors import GramstyleError
-from ..image import ImageLike, load_image, save_image
+from ..fs import write_json
+from ..job import Job
+from ..image import ImageLike, load_image, resize, save_image
+from ..keys import fingerprint
+from ..method import Record
+from ..nn.backbone import VGG19
+from ..request import as_list, blend_weights
+from ..session import Stylizer
+from ..settings import Settings
+from .flow import dis_flow, long_term_masks, reliable, warp
+from .io import VideoInfo, VideoWriter, check_video_output, probe, processing_size, read_frames
 from .settings import VideoSettings
-from .temporal import Anchor, TemporalCost, blend_towards, fill
-
-if TYPE_CHECKING:
-    from ..adain import Decoder
-    from ..backbone import VGG19
-    from ..run import StepRecord
-    from ..session import Stylizer
-    from .io import VideoInfo
+from .temporal import Anchor, TemporalCost, fill
 
 #: Bumped when the frames a run keeps would come out differently for the same settings.
-WORK_FORMAT = 2
+WORK_FORMAT = 3
 
 # -- progress records ------------------------------------------------------------------------
 
@@ -81,11 +83,12 @@ class VideoStart:
 
 @dataclass(frozen=True)
 class FrameStep:
-    """One optimiser step of frame ``frame`` (Gatys only)."""
+    """A record of frame ``frame``'s job (one per optimiser step for a method that
+    optimises)."""
 
     frame: int
     frames: int
-    record: StepRecord
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -126,24 +129,6 @@ def _file_key(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def _net_key(net: torch.nn.Module) -> str:
-    """A fingerprint of a network's weights (injected ones are not named by the settings)."""
-    h = hashlib.blake2b(digest_size=8)
-    for name, p in net.state_dict().items():
-        h.update(name.encode())
-        h.update(p.detach().float().cpu().contiguous().numpy().tobytes()[:4096])
-        h.update(repr(float(p.detach().double().sum())).encode())
-    return h.hexdigest()
-
-
-def run_key(parts: Sequence[str]) -> str:
-    h = hashlib.blake2b(digest_size=10)
-    for part in parts:
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def work_dir_for(output: Path, key: str) -> Path:
     """The hidden folder beside ``output`` that keeps a run's finished frames."""
     return output.parent / f".{output.name}.{key}.frames"
@@ -167,107 +152,6 @@ def _frame_path(work: Path, index: int, pts: int) -> Path:
     return work / f"f{index:06d}_t{pts}.png"
 
 
-# -- colour ----------------------------------------------------------------------------------
-
-
-class _Colour:
-    """``--preserve-color`` for a clip: styles are recoloured once, against the first
-    frame, so the style targets (and the look) do not change from frame to frame."""
-
-    def __init__(self, mode: str, first: Tensor, styles: Sequence[Tensor]) -> None:
-        self.mode = mode
-        if mode == "luminance":
-            self.styles = [match_luminance(x, first) for x in styles]
-        elif mode == "match":
-            self.styles = [match_color(x, first) for x in styles]
-        else:
-            self.styles = list(styles)
-
-    def content(self, frame: Tensor) -> Tensor:
-        """What the network sees of a frame."""
-        return grey(luminance(frame)) if self.mode == "luminance" else frame
-
-    def output(self, x: Tensor, frame: Tensor) -> Tensor:
-        return with_chroma_of(x, frame) if self.mode == "luminance" else x
-
-
-# -- the two methods -----------------------------------------------------------------------
-
-
-class _Gatys:
-    def __init__(self, st: Stylizer, s: Settings, colour: _Colour, blend, vs: VideoSettings,
-                 weight: float) -> None:  # fmt: skip
-        self.st, self.colour, self.blend, self.weight = st, colour, blend, weight
-        self.first = s.replace(preserve_color="none")
-        # Later frames: one scale at full size, a small budget, the temporal cost.
-        self.later = self.first.replace(min_size=s.size, steps=vs.frame_steps)
-
-    def frame(
-        self, index: int, frame: Tensor, anchors: list[Anchor], shift: tuple[float, float]
-    ) -> Generator[StepRecord, None, Tensor]:
-        """Yields step records; the generator's return value is the result (``shift``,
-        the camera's accumulated motion, is AdaIN's)."""
-        C = self.colour.content(frame)
-        if index == 0 or self.weight == 0:
-            prep = self.st.prepare(C, self.colour.styles, self.first, blend=self.blend)
-            run = self.st.run(prep)
-            x0 = C
-        else:
-            seen = [
-                Anchor(a.offset, self.colour.content(a.image), a.mask) for a in anchors
-            ]  # the optimised picture is the luminance with luminance preservation
-            prep = self.st.prepare(C, self.colour.styles, self.later, blend=self.blend)
-            x0 = fill(seen, C)
-            run = self.st.run(prep, init=x0, extra_cost=TemporalCost(seen, self.weight))
-        last = None
-        for rec in run:
-            yield rec
-            last = rec
-        x = x0 if last is None else last.image.detach().clamp(0, 1)
-        if x.shape != frame.shape:  # prepare resized: keep the frame's exact size
-            from ..image import resize
-
-            x = resize(x, (frame.shape[-2], frame.shape[-1]))
-        return self.colour.output(x, frame)
-
-
-#: AdaIN's encoder stride (three poolings to relu4_1): shifts by multiples of it leave
-#: the decoder's strokes in place.
-GRID = 8
-
-
-class _AdaIN:
-    def __init__(self, st: Stylizer, s: Settings, colour: _Colour, blend, first: Tensor,
-                 weight: float, align: bool) -> None:  # fmt: skip
-        from ..adain import DEFAULT_TILE
-        from ..pyramid import style_side
-
-        self.s, self.colour, self.weight, self.align = s, colour, weight, align
-        self.tile = s.tile or DEFAULT_TILE
-        prep = st.prepare(colour.content(first), colour.styles, s.replace(preserve_color="none"),
-                          blend=blend)  # fmt: skip
-        self.model = st.adain_model(prep.settings)  # the fast engine (int8/bf16 where it pays)
-        self.stats = st.adain_stats(prep, style_side(s, s.size))  # once per clip
-
-    def frame(
-        self, index: int, frame: Tensor, anchors: list[Anchor], shift: tuple[float, float]
-    ) -> Generator[StepRecord, None, Tensor]:
-        s, g = self.s, GRID
-        C = self.colour.content(frame)
-        if self.align:  # the scene keeps its place on the 8 px grid (module docstring)
-            (H, W), (ox, oy) = C.shape[-2:], (round(v) % g for v in shift)
-            canvas = F.pad(C, (ox, g - ox, oy, g - oy), mode="replicate")
-            a = self.model(canvas, self.stats, s.alpha, tile=self.tile)
-            a = a[..., oy : oy + H, ox : ox + W]
-        else:
-            a = self.model(C, self.stats, s.alpha, tile=self.tile)
-        out = self.colour.output(a, frame)
-        if anchors and self.weight > 0:
-            out = blend_towards(out, anchors, self.weight)
-        return out
-        yield  # a generator like _Gatys.frame, without step records
-
-
 # -- the loop -------------------------------------------------------------------------------
 
 
@@ -283,8 +167,6 @@ def _anchors(
     """Earlier outputs warped onto frame ``t`` with long-term reliability masks, and, if
     ``motion_wanted``, the camera's motion from the nearest of them: ``(j, dx, dy)``, the
     median flow from frame ``t`` to ``t - j`` over its reliable pixels (None without)."""
-    from .flow import dis_flow, long_term_masks, reliable, warp
-
     found, motion = [], None
     for j in sorted(offsets):
         if t - j not in outputs:
@@ -349,28 +231,24 @@ def stylize_video(
     keep_frames: bool = False,
     stylizer: Stylizer | None = None,
     backbone: VGG19 | None = None,
-    decoder: Decoder | None = None,
+    decoder: nn.Module | None = None,
     **overrides: Any,
 ) -> Iterator[VideoRecord]:
     """Stylise every frame of the video ``input`` and write ``output`` with its audio.
 
-    Yields a :class:`VideoStart`, then per frame :class:`FrameStep` records (Gatys: one
-    per optimiser step) and a :class:`FrameDone`, and last a :class:`VideoDone`; the
-    work happens as the iterator is consumed. ``settings``/``overrides`` are the image
-    settings (``size`` is the output's longest side, ``method`` picks Gatys or AdaIN);
-    ``video`` the temporal and encoding ones. ``stylizer`` reuses a session (network,
-    cached style targets); ``backbone``/``decoder`` inject networks for a new one.
+    Yields a :class:`VideoStart`, then per frame :class:`FrameStep` records (one per
+    optimiser step for a method that optimises) and a :class:`FrameDone`, and last a
+    :class:`VideoDone`; the work happens as the iterator is consumed.
+    ``settings``/``overrides`` are the image settings (``size`` is the output's
+    longest side, ``method`` picks the method); ``video`` the temporal and encoding
+    ones. ``stylizer`` reuses a session (network, cached style targets);
+    ``backbone``/``decoder`` inject networks for a new one.
     Finished frames are kept in a work folder beside ``output`` until the video is
     written (``keep_frames`` keeps them after), so the same call after an interruption
     continues where it stopped. Errors in the inputs raise
     :class:`~gramstyle.errors.GramstyleError` before any work; ``output`` appears only
     when complete.
     """
-    from ..device import pick_device
-    from ..prepare import as_list, blend_weights, settings_key, tensor_key
-    from ..session import Stylizer
-    from .io import VideoWriter, check_video_output, probe, processing_size, read_frames
-
     t_start = time.perf_counter()
     s = settings or Settings()
     s = s.replace(**overrides) if overrides else s
@@ -391,12 +269,8 @@ def stylize_video(
     weight = vs.weight(s.method)
     device = pick_device(s.device)
     st = stylizer or Stylizer(s, backbone=backbone, decoder=decoder)
-    key = run_key([
-        f"work{WORK_FORMAT}", _file_key(info.path), *(tensor_key(x) for x in styles),
-        settings_key(s), repr(dataclasses.asdict(vs)), repr(weight), repr(size), repr(blend),
-        _net_key(st.network(s)),
-        _net_key(st.decoder(device)) if s.method == "adain" else "",
-    ])  # fmt: skip
+    key = fingerprint(WORK_FORMAT, _file_key(info.path), styles, s, vs, weight, size, blend,
+                      st.networks_key(s), size=10)  # fmt: skip
     work = work_dir_for(out_path, key)
     kept = kept_frames(work)
     about = {"input": str(info.path), "output": str(out_path), "settings": dataclasses.asdict(s),
@@ -404,24 +278,21 @@ def stylize_video(
     yield VideoStart(info, size, info.frames, len(kept), work, weight, tuple(notes))
 
     offsets = list(vs.offsets(s.method)) if weight > 0 else []
-    align = s.method == "adain" and vs.grid_align and weight > 0
+    grid = registry.info(s.method).temporal.grid if vs.grid_align and weight > 0 else None
+    # Later frames: one scale at full size, a small budget (a method that takes no
+    # steps ignores both), the start image and the temporal cost from the anchors.
+    later = s.replace(min_size=s.size, steps=vs.frame_steps)
     shifts = _Shifts(work)
     depth = max(offsets, default=0)
     inputs: dict[int, Tensor] = {}  # the last `depth` input frames
     outputs: dict[int, Tensor] = {}  # the last `depth` outputs, as kept
-    engine: _Gatys | _AdaIN | None = None
+    reference: Tensor | None = None  # the first frame: the styles' colours follow it
     computed = 0
     decode_notes: list[str] = []
     for fr in read_frames(info, size, decode_notes):
         t = fr.index
-        if engine is None:
-            colour = _Colour(s.preserve_color, fr.image.to(device), [x.to(device) for x in styles])
-            engine = (
-                _AdaIN(st, s, colour, blend, fr.image.to(device), weight, align)
-                if s.method == "adain"
-                else _Gatys(st, s, colour, blend, vs, weight)
-            )
         frame = fr.image.to(device)
+        reference = frame if reference is None else reference
         if t < len(kept):  # finished in an earlier run
             if t >= len(kept) - depth:
                 outputs[t] = load_image(kept[t][0], None, "kept frame").to(device)
@@ -429,24 +300,20 @@ def stylize_video(
             continue
         t0 = time.perf_counter()
         anchors, motion = (
-            _anchors(t, frame, inputs, outputs, offsets, vs.flow_preset, align)
+            _anchors(t, frame, inputs, outputs, offsets, vs.flow_preset, grid is not None)
             if offsets
             else ([], None)
         )
-        shift = shifts.next(t, motion) if align else (0.0, 0.0)
-        steps = engine.frame(t, frame, anchors, shift)
-        while True:
-            try:
-                rec = next(steps)
-            except StopIteration as stop:
-                result = stop.value
-                break
+        shift = shifts.next(t, motion) if grid is not None else (0.0, 0.0)
+        job = _frame_job(st, frame, styles, blend, later if anchors else s, anchors, weight,
+                         reference, grid, shift)  # fmt: skip
+        for rec in job.records():
             yield FrameStep(t, info.frames, rec)
-        q = _quantise(result)
+        q = _quantise(_frame_size(job.result(), frame))
         if not work.is_dir():  # made with the first frame: a bad input leaves nothing behind
             work.mkdir()
-            (work / "run.json").write_text(json.dumps(about, indent=1, default=str))
-        if align:
+            write_json(work / "run.json", json.loads(json.dumps(about, default=str)))
+        if grid is not None:
             shifts.keep(t, shift)
         save_image(q, _frame_path(work, t, fr.pts), overwrite=True)
         kept.append((_frame_path(work, t, fr.pts), fr.pts))
@@ -466,3 +333,32 @@ def stylize_video(
     if not keep_frames:
         shutil.rmtree(work, ignore_errors=True)
     yield VideoDone(out_path, len(kept), computed, time.perf_counter() - t_start, tuple(notes))
+
+
+def _frame_job(
+    st: Stylizer,
+    frame: Tensor,
+    styles: Sequence[Tensor],
+    blend: Sequence[float] | None,
+    s: Settings,
+    anchors: Sequence[Anchor],
+    weight: float,
+    reference: Tensor,
+    grid: int | None,
+    shift: tuple[float, float],
+) -> Job:
+    """The job of one frame: from the warped earlier outputs when there are any, tied to
+    them by the temporal cost; placed on the method's grid when it has one (the scene
+    keeps its place on the grid: module docstring)."""
+    start = fill(anchors, frame) if anchors else None
+    cost = TemporalCost(anchors, weight, s.preserve_color) if anchors else None
+    offset = None if grid is None else (round(shift[0]) % grid, round(shift[1]) % grid)
+    return st.job(frame, list(styles), s, blend=blend, start=start, extra_cost=cost,
+                  colour_reference=reference, shift=offset)  # fmt: skip
+
+
+def _frame_size(x: Tensor, frame: Tensor) -> Tensor:
+    """``x`` at the frame's exact size (prepare may have rounded it)."""
+    if x.shape[-2:] != frame.shape[-2:]:
+        x = resize(x, (frame.shape[-2], frame.shape[-1]))
+    return x

@@ -9,14 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import registry
 from ..errors import GramstyleError
-
-#: Default temporal weight per method (``--temporal-weight``), chosen by
-#: ``benchmarks/video.py`` (README, "Video").
-DEFAULT_TEMPORAL_WEIGHT = {"gatys": 100.0, "adain": 0.6}
-#: Default earlier frames per method (``--long-term``). AdaIN ties to t-1 only: t-2 and
-#: t-4 gave the same flicker and style on the benchmark's clips for 3x the flow.
-DEFAULT_LONG_TERM = {"gatys": (1, 2, 4), "adain": (1,)}
 
 
 def _opt(help: str, **extra: Any) -> dict[str, Any]:
@@ -31,31 +25,29 @@ class VideoSettings:
         default=None,
         metadata=_opt(
             "weight W of the temporal cost tying each frame to the warped earlier outputs; "
-            "0 stylises every frame on its own (default: "
-            + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_TEMPORAL_WEIGHT.items())
-            + ")"
+            "0 stylises every frame on its own (default: the method's own)"
         ),
     )
     frame_steps: int = field(
         default=40,
         metadata=_opt(
-            "Gatys: optimiser steps for each frame after the first (one scale at full "
-            "size, started from the warped previous output)"
+            "optimiser steps for each frame after the first (one scale at full size, "
+            "started from the warped previous output; one-pass methods take none)"
         ),
     )
     long_term: tuple[int, ...] | None = field(
         default=None,
         metadata=_opt(
-            "earlier frames each frame is tied to, e.g. 1,2,4 (Ruder et al.; default: "
-            + ", ".join(f"{','.join(map(str, v))} for {k}" for k, v in DEFAULT_LONG_TERM.items())
-            + ")"
+            "earlier frames each frame is tied to, e.g. 1,2,4 (Ruder et al.; default: the "
+            "method's own)"
         ),
     )
     grid_align: bool = field(
         default=True,
         metadata=_opt(
-            "AdaIN: shift each frame by the camera's motion (the median flow) modulo the "
-            "network's 8 px grid, so a pan repaints the same strokes instead of new ones"
+            "one-pass methods whose strokes move only in steps of their network's stride "
+            "(AdaIN: 8 px): shift each frame by the camera's motion (the median flow) "
+            "modulo that grid, so a pan repaints the same strokes instead of new ones"
         ),
     )
     flow_preset: str = field(
@@ -78,10 +70,10 @@ class VideoSettings:
 
     def offsets(self, method: str) -> tuple[int, ...]:
         """``long_term`` (sorted, unique), or the method's default when unset."""
-        return tuple(sorted(set(self.long_term or DEFAULT_LONG_TERM[method])))
+        return tuple(sorted(set(self.long_term or registry.info(method).temporal.long_term)))
 
     def weight(self, method: str) -> float:
         """``temporal_weight``, or the method's default when unset."""
         if self.temporal_weight is not None:
             return self.temporal_weight
-        return DEFAULT_TEMPORAL_WEIGHT[method]
+        return registry.info(method).temporal.weight

@@ -3,10 +3,9 @@ warping error that measures flicker.
 
 - :class:`TemporalCost`: Ruder, Dosovitskiy & Brox (2016)'s short- and long-term
   temporal loss, ``W * sum_j mean(c_j * (x - warp(x_{t-j}))^2)``, as an ``extra_cost``
-  the Gatys engine adds to J (pixel space; the mean runs over ``C H W`` as in their
-  ``1/D``).
-- :func:`blend_towards`: the same cost's per-pixel minimiser against a fixed image,
-  which is how a one-pass method (AdaIN) is stabilised.
+  a method that optimises adds to J (pixel space; the mean runs over ``C H W`` as in
+  their ``1/D``); a one-pass method (AdaIN) honours it by the per-pixel minimiser of
+  the same kind of cost near its result (:func:`blend_towards`).
 - :func:`warping_error` / :class:`WarpingError`: Lai et al. (2018)'s
   ``E_warp = mean_t sum M (O_t - W(O_{t+1}))^2 / sum M`` (squared RGB distance per pixel,
   averaged over the non-occluded pixels ``M``).
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..inputs import working_image
 from .flow import warp
 
 
@@ -37,16 +37,25 @@ class TemporalCost:
     """``x -> {"temporal": W * sum_j mean(c_j * (x - warped_j)^2)}`` for the engine's J.
 
     ``anchors`` are the warped earlier outputs with their (long-term) masks; ``weight``
-    is ``W`` (``--temporal-weight``).
+    is ``W`` (``--temporal-weight``). J is of the image the method optimises, which is
+    the luminance alone with ``preserve_color="luminance"``: the anchors are compared
+    in that form; :meth:`proximal` works on the finished colour image.
     """
 
-    def __init__(self, anchors: Sequence[Anchor], weight: float) -> None:
+    def __init__(self, anchors: Sequence[Anchor], weight: float, preserve_color: str = "none"
+                 ) -> None:  # fmt: skip
         self.anchors = list(anchors)
         self.weight = float(weight)
+        self.seen = [Anchor(a.offset, working_image(a.image, preserve_color), a.mask)
+                     for a in self.anchors]  # fmt: skip
+
+    def proximal(self, image: Tensor) -> Tensor:
+        """The per-pixel form's minimiser near ``image`` (:func:`blend_towards`)."""
+        return blend_towards(image, self.anchors, self.weight)
 
     def __call__(self, x: Tensor) -> dict[str, Tensor]:
         total = x.new_zeros(())
-        for a in self.anchors:
+        for a in self.seen:
             img = a.image.to(x)
             mask = a.mask.to(x)
             if img.shape[-2:] != x.shape[-2:]:  # only the final, full-size stage is tied

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 import shutil
 import threading
@@ -26,12 +27,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 
-from .. import __version__
-from ..config import PRESET_NOTES, PRESETS
+from .. import __version__, registry
 from ..errors import GramstyleError, TooLarge
+from ..presets import PRESET_NOTES, PRESETS, brackets
 from . import samples
 from .config import ServeConfig, job_blend, job_preset, job_settings
 from .errors import BadRequest, NotReady, QueueFull, UnknownJob
+from .hosts import is_loopback
 from .manager import JobManager, client_settings
 from .store import DONE, FINAL, Job, new_id
 
@@ -109,6 +111,24 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+def _method_json(name: str) -> dict[str, Any]:
+    """What the page needs to offer a method: its names, pace, and what its slider sets."""
+    info = registry.info(name)
+    return {"name": info.name, "label": info.label, "help": info.help, "pace": info.pace,
+            "iterative": info.iterative, "control": info.control}  # fmt: skip
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no infinity: an unbounded side or a single scale (inf) becomes null."""
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
     """The app for ``config``; its job workers start and stop with the app (lifespan)."""
     manager = JobManager(config)
@@ -131,8 +151,6 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         redoc_url=None,
     )
     app.state.manager = manager
-    from .serve import is_loopback
-
     name = _hostname(host).lower()
     hosts = LOOPBACK_NAMES | {name} if is_loopback(host) else None
     app.add_middleware(Guard, hosts=hosts)  # type: ignore[arg-type]
@@ -204,7 +222,8 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             "max_size": config.max_size, "max_steps": config.max_steps,
             "max_styles": config.max_styles, "max_queue": config.max_queue,
             "defaults": client_settings(config.base), "token": config.token is not None,
-            "presets": {name: {"note": PRESET_NOTES[name], "settings": PRESETS[name]}
+            "methods": [_method_json(name) for name in registry.names()],
+            "presets": {name: {"note": PRESET_NOTES[name], "settings": _finite(brackets(name))}
                         for name in PRESETS},
         }  # fmt: skip
 

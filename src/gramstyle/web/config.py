@@ -1,6 +1,6 @@
 """What a server accepts: its limits, and the job settings a client may choose.
 
-Job settings arrive as JSON of :class:`~gramstyle.config.Settings` fields and are
+Job settings arrive as JSON of :class:`~gramstyle.settings.Settings` fields and are
 validated by ``Settings`` itself (one source of defaults and checks). Fields that reach
 the server's files or hardware (weights, device, an init *file*) are the server's
 choice, never a client's.
@@ -13,13 +13,13 @@ import difflib
 import json
 import math
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import INITS, Settings, parse_layer_weights
 from ..errors import GramstyleError
+from ..request import blend_weights
+from ..settings import Settings, field_kinds, inits, parse_layer_weights
 from .errors import BadRequest
 
 #: Settings fields only the server sets (``gramstyle serve --weights ...``): they name
@@ -83,26 +83,17 @@ class ServeConfig:
                 raise GramstyleError(message)
 
 
-def _kind(hint: object) -> tuple[object, bool]:
-    """``X | None`` -> ``(X, True)``; ``X`` -> ``(X, False)``."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        return next(a for a in args if a is not type(None)), type(None) in args
-    return hint, False
-
-
 def _number(name: str, v: object) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise GramstyleError(f"setting {name} must be a finite number, got {json.dumps(v)}")
     return float(v)
 
 
-def _coerce(name: str, v: object, hint: object) -> object:
+def _coerce(name: str, v: object) -> object:
     """A JSON value -> the Settings field's type, or a one-line GramstyleError."""
-    kind, optional = _kind(hint)
+    origin, optional = field_kinds()[name]
     if v is None and optional:
         return None
-    origin = typing.get_origin(kind) or kind
     if origin is int:
         if isinstance(v, float) and v.is_integer():
             v = int(v)
@@ -121,13 +112,13 @@ def _coerce(name: str, v: object, hint: object) -> object:
         if not isinstance(v, dict) or not v:
             raise GramstyleError(f"setting {name} must be an object of layer: weight")
         return {str(k): _number(f"{name}.{k}", w) for k, w in v.items()}
-    raise AssertionError(f"no JSON form for Settings.{name}: {hint}")  # a new field type
+    raise AssertionError(f"no JSON form for Settings.{name}: {origin}")  # a new field type
 
 
 def job_settings(text: str | None, config: ServeConfig) -> Settings:
     """Parse a client's ``settings`` JSON into :class:`Settings` on the server's base.
 
-    ``"preset": NAME`` starts from a preset's settings (:data:`~gramstyle.config.PRESETS`);
+    ``"preset": NAME`` starts from a preset's settings (:mod:`gramstyle.presets`);
     the other fields of the object win over it.
 
     Raises :class:`~.errors.BadRequest` (400) when the text is not a JSON object and a
@@ -135,24 +126,23 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
     refuses, or one over the server's limits.
     """
     data = _job_object(text)
-    hints = typing.get_type_hints(Settings)
     names = [f.name for f in dataclasses.fields(Settings)]
     preset = data.pop("preset", None)  # a named set of settings; the job's own fields win
     values: dict[str, object] = {}
     for key, value in data.items():
-        if key not in hints:
+        if key not in field_kinds():
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise GramstyleError(f"unknown setting {key!r}{hint}")
         if key in SERVER_FIELDS:
             raise GramstyleError(f"setting {key} is chosen by the server, not per job")
-        values[key] = _coerce(key, value, hints[key])
+        values[key] = _coerce(key, value)
     s = config.base.with_preset(preset, **values) if preset else config.base.replace(**values)
-    from ..backbone import check_layer_names
+    from ..nn.backbone import check_layer_names  # torch: once the JSON is known to be good
 
     check_layer_names([*s.content_layers, *s.style_layers])
-    if s.init not in INITS:  # a path would read a file of the server's
-        raise GramstyleError(f"init must be one of {', '.join(INITS)}")
+    if s.init not in inits():  # a path would read a file of the server's
+        raise GramstyleError(f"init must be one of {', '.join(inits())}")
     limits = [
         (s.size <= config.max_size, f"size is at most {config.max_size} on this server"),
         (
@@ -192,8 +182,6 @@ def _job_object(text: str | None) -> dict[str, typing.Any]:
 
 def job_blend(text: str | None, n_styles: int) -> list[float] | None:
     """The ``blend`` form field (JSON list or ``"0.7,0.3"``) -> weights normalised to sum 1."""
-    from ..pipeline import blend_weights
-
     if text is None or not text.strip():
         return None
     try:

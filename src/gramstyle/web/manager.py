@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
+from ..settings import Settings
 from .config import SERVER_FIELDS, ServeConfig, available_cores
 from .errors import NotReady, QueueFull, UnknownJob
 from .store import CANCELLED, DONE, FAILED, FINAL, QUEUED, RUNNING, Job, JobStore, _clean

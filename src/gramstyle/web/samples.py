@@ -1,7 +1,7 @@
 """Built-in sample images for the page: none is shipped with gramstyle.
 
 The photo is Grace Hopper's portrait from matplotlib's sample data and the style is
-the procedural swirl of :mod:`gramstyle.demo` (drawn once, cached in the jobs folder).
+the procedural swirl of :mod:`gramstyle.samples` (drawn once, cached in the jobs folder).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Sample:
 
 SAMPLES = (
     Sample("grace_hopper", "content", "Grace Hopper", "photo from matplotlib's sample data"),
-    Sample("swirl", "style", "Swirl", "procedural brush strokes drawn by gramstyle.demo"),
+    Sample("swirl", "style", "Swirl", "procedural brush strokes drawn by gramstyle.samples"),
 )
 
 
@@ -32,8 +32,8 @@ def listing() -> list[dict[str, str]]:
 
 def sample_file(name: str, cache: Path) -> Path:
     """The image file of sample ``name`` (drawn into ``cache`` the first time)."""
-    from ..demo import demo_content, demo_style
     from ..image import save_image
+    from ..samples import demo_content, demo_style
 
     if name == "grace_hopper":
         return demo_content()

@@ -15,14 +15,17 @@ import multiprocessing
 import queue
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import EXPLAIN_DEFAULTS, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS, Settings
-from ..errors import GramstyleError
+from .. import presets
+from ..errors import GramstyleError, out_of_memory
+from ..image import save_image
+from ..insight.report import command_line, explain
 from ..session import Stylizer
+from ..settings import Settings
 
 log = logging.getLogger("gramstyle.web")
 
@@ -50,8 +53,8 @@ def eta_seconds(rec: Any, stages: Sequence[Any]) -> float | None:
 
     Work is counted in pixel-steps of the plan's stages (a step at twice the side costs
     four times as much), so the coarse scales' quick steps do not make the estimate
-    optimistic. ``rec`` is a :class:`~gramstyle.run.StepRecord`, ``stages`` the
-    :class:`~gramstyle.plan.Plan`'s (each with ``steps`` and ``pixels``).
+    optimistic. ``rec`` is a :class:`~gramstyle.method.Record`, ``stages`` its plan's
+    (each with ``steps`` and ``pixels``).
 
     >>> from types import SimpleNamespace as R
     >>> stages = [R(steps=10, pixels=64 * 64), R(steps=10, pixels=128 * 128)]
@@ -74,49 +77,42 @@ def run_stylize(
     task: Task, session: Stylizer, send: Send, cancelled: Callable[[], bool], every: float
 ) -> None:
     """Run one stylisation; events: step..., then done, cancelled or failed."""
-    from ..image import save_image
-
     folder = Path(task.folder)
-    s = Settings(**task.settings)
     content, styles = task.inputs()
-    last, previews, shown = None, 0, -math.inf
-    records: Iterable[Any]
-    stages: Sequence[Any] = ()
-    if s.method == "adain":  # one pass, one record
-        records = session.stylize_iter(content, list(styles), s, blend=task.blend)
-    else:  # the engine's seams: prepare, plan (its stages give the ETA), run
-        prep = session.prepare(content, list(styles), s, blend=task.blend)
-        plan = session.plan(prep)
-        records, stages = session.run(prep, plan), plan.stages
-    for rec in records:
-        last = rec
+    job = session.job(content, list(styles), Settings(**task.settings), blend=task.blend)
+    previews, shown = 0, -math.inf
+    for rec in job.records():
         if rec.done == rec.total or time.monotonic() - shown >= every:
             save_image(rec.image, folder / "preview.jpg", overwrite=True)
             previews, shown = previews + 1, time.monotonic()
         send("step", {
-            "done": rec.done, "total": rec.total, "loss": rec.loss, "elapsed": rec.elapsed,
-            "eta": eta_seconds(rec, stages) if stages else 0.0, "scale": rec.scale,
-            "scales": rec.scales, "size": list(rec.size), "preview": previews,
+            "done": rec.done, "total": rec.total, "loss": rec.costs().get("J"),
+            "elapsed": rec.elapsed, "eta": eta_seconds(rec, job.plan.stages),
+            "scale": rec.scale, "scales": rec.scales, "size": list(rec.size),
+            "preview": previews,
         })  # fmt: skip
         if cancelled():  # between steps: stopping the iteration stops the run
             send("cancelled", {})
             return
-    if last is None:
+    if job.last is None:
         raise GramstyleError("nothing to do: steps and coarse_steps are 0")
-    save_image(last.image, folder / "result.png", overwrite=True)
-    send("done", {"size": list(last.size), "elapsed": last.elapsed})
+    job.save(folder / "result.png", overwrite=True)
+    send("done", {"size": list(job.last.size), "elapsed": job.last.elapsed})
 
 
 def run_explain(task: Task, session: Stylizer, send: Send) -> None:
     """Write the job's explain report (first style, the report's small defaults)."""
-    from ..report import command_line, explain
-
-    s = Settings(**task.settings).replace(**EXPLAIN_DEFAULTS)
+    s = Settings(**task.settings).replace(**presets.EXPLAIN)
     content, styles = task.inputs()
     out = Path(task.folder) / "explain"
     # The command shown in the report names the job's files, not the server's paths.
     command = command_line(
-        "content.png", "style_1.png", "explain", s, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
+        "content.png",
+        "style_1.png",
+        "explain",
+        s,
+        presets.EXPLAIN_LAYER_SIZE,
+        presets.EXPLAIN_LAYER_STEPS,
     )
     explain(content, styles[0], out, s, backbone=session.network(s), overwrite=True,
             command=command)  # fmt: skip
@@ -126,7 +122,7 @@ def run_explain(task: Task, session: Stylizer, send: Send) -> None:
 def _describe(e: BaseException) -> str:
     if isinstance(e, GramstyleError):
         return str(e)
-    if isinstance(e, MemoryError):
+    if out_of_memory(e):
         return "the worker ran out of memory; try a smaller size"
     return f"internal error ({type(e).__name__}: {e})"
 

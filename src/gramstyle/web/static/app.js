@@ -11,7 +11,7 @@ const state = {
   limits: null,
   content: null, // {file, name, url}
   styles: [], // [{file, name, url, weight}]
-  strength: { gatys: 0.5, adain: 1 }, // the slider means strength (Gatys) or alpha (AdaIN)
+  strength: {}, // per method: the slider sets the setting its method names (its "control")
   steps: null, // the Gatys step fields, kept while the quality preset chooses steps by size
   touched: false, // the slider was moved in Quality mode (else the preset's strength holds)
   es: null,
@@ -97,10 +97,16 @@ function ago(epoch) {
   return new Date(epoch * 1000).toLocaleDateString();
 }
 
+// The methods the server runs (/api/limits), by name; the first is the default.
+function methodInfo(name) {
+  return (state.limits.methods || []).find((m) => m.name === name);
+}
+
 // A job's method as the page names it: a preset job by its preset ("Quality").
 function methodLabel(job) {
-  if (job.settings.method === "adain") return "AdaIN";
-  return job.preset ? job.preset[0].toUpperCase() + job.preset.slice(1) : "Gatys";
+  if (job.preset) return job.preset[0].toUpperCase() + job.preset.slice(1);
+  const info = methodInfo(job.settings.method);
+  return info ? info.label : job.settings.method;
 }
 
 function el(tag, props = {}, ...children) {
@@ -236,12 +242,22 @@ function applyLimits() {
   $("sizes").replaceChildren(...sizes.map((s) =>
     el("label", {}, el("input", { type: "radio", name: "size", value: String(s), ...(s === chosen ? { checked: "" } : {}) }),
       el("span", {}, String(s)))));
-  state.strength.gatys = d.strength;
-  state.strength.adain = d.alpha;
   const quality = (state.limits.presets || {}).quality;
-  $("quality-choice").hidden = !quality;
-  if (quality) $("quality-choice").title = "The quality preset: " + quality.note;
-  $("strength").value = d.strength;
+  const choice = (value, label, note, title) =>
+    el("label", title ? { title } : {}, el("input", { type: "radio", name: "method", value }),
+      el("span", {}, `${label} `, el("em", {}, note)));
+  const choices = [];
+  state.limits.methods.forEach((m, i) => {
+    state.strength[m.name] = d[m.control];
+    choices.push(choice(m.name, m.label, m.pace, m.help));
+    if (i === 0 && quality) {
+      choices.push(choice("quality", "Quality", `${m.label}, 4× the time`, "The quality preset: " + quality.note));
+    }
+  });
+  $("methods").replaceChildren(...choices);
+  $("methods").querySelector("input").checked = true;
+  state.shown = method();
+  $("strength").value = state.strength[method()];
   $("style-scale").value = d.style_scale;
   $("steps").value = d.steps;
   $("coarse-steps").value = d.coarse_steps;
@@ -258,17 +274,23 @@ function chosenSize() {
   return Number(document.querySelector('input[name="size"]:checked').value);
 }
 
+// The method the form asks for: a preset ("quality") runs the default method.
+function chosenMethod() {
+  const m = method();
+  return m === "quality" ? state.limits.methods[0] : methodInfo(m);
+}
+
 // A preset's values for an output of this size: its first entry whose side is at least
-// the size (config.preset_values' rule, over the table /api/limits sends).
+// the size (presets.preset_values' rule, over the table /api/limits sends; null: any).
 function presetValues(name, size) {
-  const entry = state.limits.presets[name].settings.find(([side]) => size <= side);
+  const entry = state.limits.presets[name].settings.find(([side]) => side === null || size <= side);
   return entry ? entry[1] : {};
 }
 
 // In Quality mode the slider shows the preset's strength for the chosen size until moved.
 function followPreset() {
   if (method() !== "quality" || state.touched) return;
-  $("strength").value = presetValues("quality", chosenSize()).strength ?? state.strength.gatys;
+  $("strength").value = presetValues("quality", chosenSize()).strength ?? state.strength[chosenMethod().name];
   showSliders();
 }
 
@@ -276,8 +298,8 @@ function showSliders() {
   const v = Number($("strength").value);
   $("strength-out").textContent = v.toFixed(Math.round(v * 100) === v * 100 ? 2 : 3);
   $("scale-out").textContent = Number($("style-scale").value).toFixed(2).replace(/0$/, "") + "×";
-  const adain = method() === "adain";
-  for (const id of ["steps", "coarse-steps"]) $(id).disabled = adain;
+  const onePass = !chosenMethod().iterative;
+  for (const id of ["steps", "coarse-steps"]) $(id).disabled = onePass;
 }
 
 // The quality preset picks its steps by size: its step fields start empty ("by size"),
@@ -294,17 +316,17 @@ function swapSteps(from, to) {
 
 function collectSettings() {
   const m = method();
+  const info = chosenMethod();
   const s = {
-    method: m === "quality" ? "gatys" : m,
+    method: info.name,
     ...(m === "quality" ? { preset: "quality" } : {}),
     size: chosenSize(),
     style_scale: Number($("style-scale").value),
     preserve_color: document.querySelector('input[name="preserve_color"]:checked').value,
   };
-  if (m === "adain") s.alpha = Number($("strength").value);
-  else if (m === "gatys" || state.touched) s.strength = Number($("strength").value);
+  if (m !== "quality" || state.touched) s[info.control] = Number($("strength").value);
   for (const [id, key] of [["steps", "steps"], ["coarse-steps", "coarse_steps"], ["seed", "seed"]]) {
-    if ($(id).value !== "" && !(m === "adain" && key !== "seed")) s[key] = Number($(id).value);
+    if ($(id).value !== "" && (info.iterative || key === "seed")) s[key] = Number($(id).value);
   }
   return s;
 }
@@ -415,9 +437,9 @@ function render(job) {
   $("bar-fill").style.width = `${status === "done" ? 100 : pct}%`;
   $("bar").setAttribute("aria-valuenow", String(Math.round(status === "done" ? 100 : pct)));
 
-  const adain = job.settings && job.settings.method === "adain";
-  if (job.total && adain) {
-    stat("stat-step", "one pass (AdaIN)");
+  const info = job.settings && methodInfo(job.settings.method);
+  if (job.total && info && !info.iterative) {
+    stat("stat-step", `one pass (${info.label})`);
     stat("stat-scale", job.size ? `${job.size[1]}×${job.size[0]}` : "");
     stat("stat-cost");
   } else if (job.total) {
@@ -557,17 +579,14 @@ async function start() {
   });
   $("sizes").addEventListener("change", followPreset);
   $("style-scale").addEventListener("input", showSliders);
-  let shown = method();
-  for (const radio of document.querySelectorAll('input[name="method"]')) {
-    radio.addEventListener("change", () => {
-      swapSteps(shown, method());
-      shown = method();
-      state.touched = false;
-      if (method() === "quality") return followPreset();
-      $("strength").value = state.strength[method()];
-      showSliders();
-    });
-  }
+  $("methods").addEventListener("change", () => {
+    swapSteps(state.shown, method());
+    state.shown = method();
+    state.touched = false;
+    if (method() === "quality") return followPreset();
+    $("strength").value = state.strength[method()];
+    showSliders();
+  });
   try {
     if (state.token) await api("/api/session", { method: "POST" });
     state.limits = await jsonOf(await api("/api/limits"));

