@@ -5,6 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
+CODE   := src tests benchmarks scripts
 
 .PHONY: setup demo test lint bench clean
 
@@ -20,10 +21,15 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/gramstyle demo --overwrite
 
-test: setup
-	sh scripts/ensure_chromium.sh
-	$(PY) -m ruff check src tests benchmarks scripts
+# The code's form and architecture: lint, format, types, and the import layers.
+lint: setup
+	$(PY) -m ruff check $(CODE)
+	$(PY) -m ruff format --check $(CODE)
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+test: lint
+	sh scripts/ensure_chromium.sh
 	$(PY) -m pytest
 
 bench: setup

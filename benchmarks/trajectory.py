@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge()
     session = Stylizer(Settings(precision=ns.precision))
     variants = [parse_variant(v) for v in ns.variant] or [("default", {}, {})]
-    print("| pair | variant | steps | J at the first steps of each scale | best J "
-          "| style | content |")  # fmt: skip
+    print(
+        "| pair | variant | steps | J at the first steps of each scale | best J | style | content |"
+    )
     print("|---|---|---|---|---|---|---|")
     for c_name, s_name in parse_pairs(ns.pairs):
         c_path, s_path = image_path(c_name, "content"), image_path(s_name, "style")
@@ -165,11 +166,21 @@ def main(argv: list[str] | None = None) -> int:
                 stem = f"{c_name}-{s_name}-{ns.size}-{name}"
                 save_image(img, out / f"{stem}.png", overwrite=True)
                 with open(out / "runs.jsonl", "a") as f:
-                    f.write(json.dumps({
-                        "pair": f"{c_name}+{s_name}", "variant": name, "size": ns.size,
-                        "opt": opt, "settings": settings, "best": best, **scores,
-                        "steps": [[r.scale, r.step, r.loss, r.best] for r in recs],
-                    }) + "\n")  # fmt: skip
+                    f.write(
+                        json.dumps(
+                            {
+                                "pair": f"{c_name}+{s_name}",
+                                "variant": name,
+                                "size": ns.size,
+                                "opt": opt,
+                                "settings": settings,
+                                "best": best,
+                                **scores,
+                                "steps": [[r.scale, r.step, r.loss, r.best] for r in recs],
+                            }
+                        )
+                        + "\n"
+                    )
     return 0
 
 

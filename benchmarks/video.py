@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default="adain,gatys")
     p.add_argument("--adain-frames", type=int, default=24)
     p.add_argument("--adain-clip-size", default="144x256", help="HxW of the AdaIN clips")
-    p.add_argument("--adain-weights", default="0,0.5,1,2,4",
-                   help="temporal weights; W/noalign runs W without --grid-align")  # fmt: skip
+    p.add_argument(
+        "--adain-weights",
+        default="0,0.5,1,2,4",
+        help="temporal weights; W/noalign runs W without --grid-align",
+    )
     p.add_argument(
         "--adain-long-term",
         default="",
@@ -106,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--adain-size", type=int, default=512, help="AdaIN timing size (0 = skip)")
     p.add_argument("--timing-frames", type=int, default=12)
-    p.add_argument("--judge-shifts", type=int, default=8,
-                   help="also score style as the mean over this many shifted crops")  # fmt: skip
+    p.add_argument(
+        "--judge-shifts",
+        type=int,
+        default=8,
+        help="also score style as the mean over this many shifted crops",
+    )
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args(argv)
 
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.judge import Judge
     from gramstyle.image import load_image, save_image
     from gramstyle.video import VideoSettings, stylize_video
-    from gramstyle.video import io as vio
+    from gramstyle.video import probe as vprobe
+    from gramstyle.video import read as vread
     from gramstyle.video.synthetic import make_clip
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -132,39 +140,59 @@ def main(argv: list[str] | None = None) -> int:
         for kind in filter(None, args.clips.split(",")):
             clip = args.out / f"{kind}_{H}x{W}.mp4"
             motion = make_clip(clip, photo, kind, frames=n, size=(H, W))
-            inputs = [f.image for f in vio.read_frames(vio.probe(clip), (H, W))]
+            inputs = [f.image for f in vread.read_frames(vprobe.probe(clip), (H, W))]
             base = None
-            quick = ({"steps": args.gatys_steps, "min_size": max(H, W)}
-                     if method == "gatys" and args.gatys_steps else {})  # fmt: skip
+            quick = (
+                {"steps": args.gatys_steps, "min_size": max(H, W)}
+                if method == "gatys" and args.gatys_steps
+                else {}
+            )
             for w, align in weights:
                 tag = f"w{w:g}" + ("" if align else "-noalign")
                 out = args.out / f"{method}_{kind}_{tag}.mp4"
-                vs = VideoSettings(temporal_weight=w, grid_align=align,
-                                   **adain_video(args, method))  # fmt: skip
-                recs = stylize_video(clip, style, out, size=max(H, W), method=method,
-                                     overwrite=True, stylizer=st, video=vs, **quick)  # fmt: skip
+                vs = VideoSettings(temporal_weight=w, grid_align=align, **adain_video(args, method))
+                recs = stylize_video(
+                    clip,
+                    style,
+                    out,
+                    size=max(H, W),
+                    method=method,
+                    overwrite=True,
+                    stylizer=st,
+                    video=vs,
+                    **quick,
+                )
                 images, secs, wall, _ = frames_of(recs)
                 judged = [judge.scores(x, c, style) for x, c in zip(images, inputs, strict=True)]
-                shifted = [judge.scores(x, c, style, shifts=args.judge_shifts)
-                           for x, c in zip(images, inputs, strict=True)]  # fmt: skip
+                shifted = [
+                    judge.scores(x, c, style, shifts=args.judge_shifts)
+                    for x, c in zip(images, inputs, strict=True)
+                ]
                 row = {
-                    "method": method, "clip": kind, "size": f"{W}x{H}", "frames": len(images),
-                    "W": w, "align": align, "e_true": e_warp_true(images, motion),
+                    "method": method,
+                    "clip": kind,
+                    "size": f"{W}x{H}",
+                    "frames": len(images),
+                    "W": w,
+                    "align": align,
+                    "e_true": e_warp_true(images, motion),
                     "e_dis": e_warp_dis(images, inputs),
                     "style": statistics.mean(j["style"] for j in judged),
                     "content": statistics.mean(j["content"] for j in judged),
                     "style_shifted": statistics.mean(j["style"] for j in shifted),
-                    "first_s": secs[0], "later_s": statistics.median(secs[1:]),
+                    "first_s": secs[0],
+                    "later_s": statistics.median(secs[1:]),
                     "wall_per_frame": wall / len(images),
-                }  # fmt: skip
+                }
                 base = base or row
                 row["e_ratio"] = row["e_true"] / base["e_true"]
                 row["style_ratio"] = row["style"] / base["style"]
                 row["shifted_ratio"] = row["style_shifted"] / base["style_shifted"]
                 rows.append(row)
                 for t in (0, n // 2, n - 1):
-                    save_image(images[t], args.out / f"{method}_{kind}_{tag}_f{t:02d}.png",
-                               overwrite=True)  # fmt: skip
+                    save_image(
+                        images[t], args.out / f"{method}_{kind}_{tag}_f{t:02d}.png", overwrite=True
+                    )
                 print(json.dumps(row), file=sys.stderr, flush=True)
 
     timing = {}
@@ -172,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         H, W = round(args.adain_size * 9 / 16) // 2 * 2, args.adain_size
         clip = args.out / f"pan_{H}x{W}.mp4"
         make_clip(clip, photo, "pan", frames=args.timing_frames, size=(H, W))
-        frame0 = next(vio.read_frames(vio.probe(clip), (H, W))).image
+        frame0 = next(vread.read_frames(vprobe.probe(clip), (H, W))).image
         single = []
         for _ in range(args.repeats + 1):  # the first call loads the decoder: not counted
             t0 = time.perf_counter()
@@ -180,41 +208,59 @@ def main(argv: list[str] | None = None) -> int:
             single.append(time.perf_counter() - t0)
         single = single[1:]
         out = args.out / f"adain_timing_{W}.mp4"
-        recs = stylize_video(clip, style, out, size=args.adain_size, method="adain",
-                             overwrite=True, stylizer=st,
-                             video=VideoSettings(**adain_video(args, "adain")))  # fmt: skip
+        recs = stylize_video(
+            clip,
+            style,
+            out,
+            size=args.adain_size,
+            method="adain",
+            overwrite=True,
+            stylizer=st,
+            video=VideoSettings(**adain_video(args, "adain")),
+        )
         images, secs, wall, _ = frames_of(recs)
         timing = {
-            "size": f"{W}x{H}", "single_median": statistics.median(single),
-            "frame_median": statistics.median(secs[1:]), "wall_per_frame": wall / len(images),
+            "size": f"{W}x{H}",
+            "single_median": statistics.median(single),
+            "frame_median": statistics.median(secs[1:]),
+            "wall_per_frame": wall / len(images),
             "frames": len(images),
-        }  # fmt: skip
+        }
         print(json.dumps(timing), file=sys.stderr, flush=True)
 
-    (args.out / "video.json").write_text(json.dumps({"rows": rows, "adain_timing": timing},
-                                                    indent=1))  # fmt: skip
-    print("| method | clip | size | frames | W | E_warp (true flow) | x independent "
-          "| E_warp (DIS) | style dist | x independent | style dist, shift-averaged "
-          "| x independent | content dist | first frame s | later frame s (median) "
-          "| wall s/frame |")  # fmt: skip
+    (args.out / "video.json").write_text(
+        json.dumps({"rows": rows, "adain_timing": timing}, indent=1)
+    )
+    print(
+        "| method | clip | size | frames | W | E_warp (true flow) | x independent "
+        "| E_warp (DIS) | style dist | x independent | style dist, shift-averaged "
+        "| x independent | content dist | first frame s | later frame s (median) "
+        "| wall s/frame |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         w_text = f"{r['W']:g}" + (
             "" if r.get("align", True) or r["method"] != "adain" else " (no grid-align)"
         )
-        print(f"| {r['method']} | {r['clip']} | {r['size']} | {r['frames']} | {w_text} "
-              f"| {r['e_true']:.5f} | {r['e_ratio']:.2f} | {r['e_dis']:.5f} | {r['style']:.1f} "
-              f"| {r['style_ratio']:.2f} | {r['style_shifted']:.1f} | {r['shifted_ratio']:.2f} "
-              f"| {r['content']:.1f} | {r['first_s']:.2f} "
-              f"| {r['later_s']:.2f} | {r['wall_per_frame']:.2f} |")  # fmt: skip
+        print(
+            f"| {r['method']} | {r['clip']} | {r['size']} | {r['frames']} | {w_text} "
+            f"| {r['e_true']:.5f} | {r['e_ratio']:.2f} | {r['e_dis']:.5f} | {r['style']:.1f} "
+            f"| {r['style_ratio']:.2f} | {r['style_shifted']:.1f} | {r['shifted_ratio']:.2f} "
+            f"| {r['content']:.1f} | {r['first_s']:.2f} "
+            f"| {r['later_s']:.2f} | {r['wall_per_frame']:.2f} |"
+        )
     if timing:
         print()
-        print("| AdaIN at | single-image call, median s | video frame, median s | ratio "
-              "| video wall s/frame (decode, PNG, encode included) |")  # fmt: skip
+        print(
+            "| AdaIN at | single-image call, median s | video frame, median s | ratio "
+            "| video wall s/frame (decode, PNG, encode included) |"
+        )
         print("|---|---|---|---|---|")
-        print(f"| {timing['size']} | {timing['single_median']:.3f} | {timing['frame_median']:.3f} "
-              f"| {timing['frame_median'] / timing['single_median']:.2f} "
-              f"| {timing['wall_per_frame']:.3f} |")  # fmt: skip
+        print(
+            f"| {timing['size']} | {timing['single_median']:.3f} | {timing['frame_median']:.3f} "
+            f"| {timing['frame_median'] / timing['single_median']:.2f} "
+            f"| {timing['wall_per_frame']:.3f} |"
+        )
     return 0
 
 

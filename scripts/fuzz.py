@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--case-seconds", type=int, default=30, help="a case past this is a hang")
     ns = ap.parse_args(argv)
-    from gramstyle import image
+    from gramstyle import decode as image
 
     image.MAX_PIXELS = ns.max_pixels
 

@@ -21,8 +21,13 @@ import urllib.request
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -67,8 +72,11 @@ def shoot(
         60,
         "a job",
     )
-    wait(lambda: (j := job_state(base, job_id))["total"] and j["done"] >= mid * j["total"],
-         3600, "the job to get going")  # fmt: skip
+    wait(
+        lambda: (j := job_state(base, job_id))["total"] and j["done"] >= mid * j["total"],
+        3600,
+        "the job to get going",
+    )
     page.wait_for_selector("#preview:not([hidden])")
     page.wait_for_timeout(800)  # let the newest preview swap in
     page.evaluate("window.scrollTo(0, 0)")
@@ -108,7 +116,7 @@ def main() -> int:
                 "--weights",
                 ns.weights,
                 "--quiet",
-            ]  # fmt: skip
+            ]
         )
         try:
             wait(lambda: _up(base), 120, "the server")
@@ -118,9 +126,13 @@ def main() -> int:
                     views.append(("phone", {"width": 390, "height": 844}, 2))
                 for name, viewport, scale in views:
                     ctx = pw.chromium.launch_persistent_context(
-                        f"{tmp}/profile-{name}", executable_path=CHROMIUM, headless=True,
-                        args=ARGS, viewport=viewport, device_scale_factor=scale,
-                    )  # fmt: skip
+                        f"{tmp}/profile-{name}",
+                        executable_path=CHROMIUM,
+                        headless=True,
+                        args=ARGS,
+                        viewport=viewport,
+                        device_scale_factor=scale,
+                    )
                     shoot(
                         ctx.new_page(),
                         base,

@@ -15,9 +15,14 @@ TINY_WIDTHS = (4, 6, 8, 8, 8)
 # not move when defaults are retuned; fp32 because `auto` picks bf16 on CPUs with
 # native bf16 and the tests compare values.
 FAST = dict(
-    size=48, min_size=24, steps=15, coarse_steps=10, style_weight=1e3, init="noise",
+    size=48,
+    min_size=24,
+    steps=15,
+    coarse_steps=10,
+    style_weight=1e3,
+    init="noise",
     precision="fp32",
-)  # fmt: skip
+)
 
 # The tiny network's ops are far too small to gain from threads, and intra-op threads
 # spin badly when another process shares the cores: one thread is 10x faster here.
@@ -63,8 +68,12 @@ def photos(tmp_path_factory) -> SimpleNamespace:
     terrain(512).save(d / "landscape.png")
     demo_style(512).save(d / "swirl.png")
     demo_style(512, seed=3).save(d / "swirl3.png")
-    return SimpleNamespace(portrait=demo_content(), landscape=d / "landscape.png",
-                           swirl=d / "swirl.png", swirl3=d / "swirl3.png")  # fmt: skip
+    return SimpleNamespace(
+        portrait=demo_content(),
+        landscape=d / "landscape.png",
+        swirl=d / "swirl.png",
+        swirl3=d / "swirl3.png",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +99,23 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("GRAMSTYLE_CACHE", None)
     else:
         os.environ["GRAMSTYLE_CACHE"] = old
+
+
+#: Debian's Chromium, for the browser tests (``scripts/ensure_chromium.sh`` installs it).
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium's path. Missing, it fails the test (``make test`` installs it) unless
+    ``GRAMSTYLE_SKIP_BROWSER=1`` says to skip the browser tests."""
+    import os
+
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if os.environ.get("GRAMSTYLE_SKIP_BROWSER") == "1":
+        pytest.skip("GRAMSTYLE_SKIP_BROWSER=1")
+    pytest.fail(
+        f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh (make test does), "
+        "or set GRAMSTYLE_SKIP_BROWSER=1"
+    )

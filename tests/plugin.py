@@ -62,8 +62,9 @@ class Identity:
     def __init__(self, replay: Callable[[Prepared], Iterator[Record]] | None = None) -> None:
         self.replay = replay  # records to hand out instead of the one-pass record
 
-    def check(self, s: Any, content_hw: Any, style_hws: Sequence[Any], regions: int,
-              device: torch.device) -> None:  # fmt: skip
+    def check(
+        self, s: Any, content_hw: Any, style_hws: Sequence[Any], regions: int, device: torch.device
+    ) -> None:
         pass
 
     def precision(self, s: Any, device: torch.device) -> None:
@@ -78,8 +79,17 @@ class Identity:
     def image(self, session: Any, prep: Prepared, content: Tensor, side: int) -> Tensor:
         return content.clone()
 
-    def run(self, session: Any, prep: Prepared, plan: Any, *, resume: Any = None,
-            init: Tensor | None = None, extra_cost: Any = None, on_tile: Any = None) -> Any:  # fmt: skip
+    def run(
+        self,
+        session: Any,
+        prep: Prepared,
+        plan: Any,
+        *,
+        resume: Any = None,
+        init: Tensor | None = None,
+        extra_cost: Any = None,
+        on_tile: Any = None,
+    ) -> Any:
         if self.replay is not None:
             return Replay(plan, self.replay(prep))
 
@@ -88,8 +98,15 @@ class Identity:
             out = prep.content_rgb.clone()
             if extra_cost is not None:
                 out = extra_cost.proximal(out)
-            return Record(size=prep.size, done=1, total=1, elapsed=time.perf_counter() - t0,
-                          precision="fp32", image=out, notes=prep.notes)  # fmt: skip
+            return Record(
+                size=prep.size,
+                done=1,
+                total=1,
+                elapsed=time.perf_counter() - t0,
+                precision="fp32",
+                image=out,
+                notes=prep.notes,
+            )
 
         return OnePassRun(plan, make)
 

@@ -41,8 +41,9 @@ def run_through(job, ck: Checkpoint, stop_after: int | None = None):
 
 
 @pytest.mark.parametrize("every, stop_after", [(7, 16), (10, 12)])
-def test_resumed_run_ends_at_the_uninterrupted_picture(session, images, tmp_path, every,
-                                                       stop_after):  # fmt: skip
+def test_resumed_run_ends_at_the_uninterrupted_picture(
+    session, images, tmp_path, every, stop_after
+):
     content, style = images
     whole = session.job(content, style).result()
 
@@ -132,13 +133,35 @@ def test_sigterm_writes_the_checkpoint_and_resume_finishes(cli_files, capsys):
     ckpt = checkpoint_path(out)
     # Enough steps that the run is still going when SIGTERM comes (sent as soon as the
     # first periodic checkpoint exists, never after a sleep).
-    args = [str(c), str(s), "-o", str(out), "--weights", str(weights), "--size", "32",
-            "--min-size", "32", "--steps", "3000", "--precision", "fp32", "--init", "noise",
-            "-q", "--checkpoint-every", "5"]  # fmt: skip
+    args = [
+        str(c),
+        str(s),
+        "-o",
+        str(out),
+        "--weights",
+        str(weights),
+        "--size",
+        "32",
+        "--min-size",
+        "32",
+        "--steps",
+        "3000",
+        "--precision",
+        "fp32",
+        "--init",
+        "noise",
+        "-q",
+        "--checkpoint-every",
+        "5",
+    ]
     # One torch thread, as in the test process: spinning threads crawl on a shared CPU.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gramstyle", "stylize", *args],
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gramstyle", "stylize", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 600  # generous: the machine may be shared
         while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:

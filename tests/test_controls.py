@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from gramstyle import GramstyleError, Settings, stylize, stylize_iter
-from gramstyle.settings import LECTURE_STYLE_LAYERS
+from gramstyle.gatys.objective import Objective
 from gramstyle.nn.losses import content_cost, layer_style_cost, normalized_gram, style_matrix_cost
 from gramstyle.nn.masks import load_masks, mask_at, masked_gram, masked_style_cost
-from gramstyle.gatys.objective import Objective
 from gramstyle.request import blend_weights
+from gramstyle.settings import LECTURE_STYLE_LAYERS
 
 from . import conftest
 
@@ -179,8 +179,9 @@ def test_load_masks_notes_and_errors():
     assert masks.shape == (2, 1, 36, 48) and notes == []
     masks, notes = load_masks([torch.ones(10, 10) * 0.3], (36, 48), 1)
     assert masks.shape == (1, 1, 36, 48) and torch.allclose(masks, torch.tensor(0.3))  # soft
-    assert notes == ["mask 1 is 10x10, the output 48x36: stretched to fit (its aspect ratio "
-                     "differs)"]  # fmt: skip
+    assert notes == [
+        "mask 1 is 10x10, the output 48x36: stretched to fit (its aspect ratio differs)"
+    ]
     _, notes = load_masks([half], (36, 48), 1)
     assert notes == ["50% of the output is in no mask and gets no style"]
     with pytest.raises(GramstyleError, match="1 mask for 2 styles"):
@@ -235,8 +236,10 @@ def test_strength_trades_content_for_style(tiny_net, images):
     strong = stylize(content, style, backbone=tiny_net, strength=0.9, **{**FAST, "init": "content"})
     assert style_distance(tiny_net, strong, style) < 0.5 * style_distance(tiny_net, weak, style)
     a_C = tiny_net(content, ["relu4_2"])["relu4_2"]
-    cost = {k: float(content_cost(a_C, tiny_net(x, ["relu4_2"])["relu4_2"]))
-            for k, x in (("weak", weak), ("strong", strong))}  # fmt: skip
+    cost = {
+        k: float(content_cost(a_C, tiny_net(x, ["relu4_2"])["relu4_2"]))
+        for k, x in (("weak", weak), ("strong", strong))
+    }
     assert cost["weak"] < cost["strong"]
 
 

@@ -28,8 +28,12 @@ def test_fingerprint_follows_contents_and_settings(files):
     d, c, s = files
 
     def fingerprint(content, styles, settings, blend=None):  # as a batch row keys itself
-        return keys.fingerprint(Input(content, "content image"),
-                                [Input(x, "style image") for x in styles], settings, blend)
+        return keys.fingerprint(
+            Input(content, "content image"),
+            [Input(x, "style image") for x in styles],
+            settings,
+            blend,
+        )
 
     base = fingerprint(c, [s], Settings())
     moved = d / "renamed.png"

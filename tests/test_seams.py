@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from gramstyle import GramstyleError, RunState, Stylizer
-from gramstyle import session as session_mod
 from gramstyle.gatys.objective import Objective
 from gramstyle.gatys.run import should_stop
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gramstyle import GramstyleError, Settings, stylize, stylize_iter
-from gramstyle.nn.losses import content_cost, layer_style_cost
 from gramstyle.gatys.objective import Objective
+from gramstyle.nn.losses import content_cost, layer_style_cost
 
 from .conftest import FAST
 
@@ -140,10 +140,12 @@ def test_too_small_for_layers(tiny_net, images):
     # The pyramid skips a coarse scale the deepest layer cannot see.
     recs = list(
         stylize_iter(
-            content, style, backbone=tiny_net,
+            content,
+            style,
+            backbone=tiny_net,
             **{**FAST, "size": 32, "min_size": 16, "style_layers": deep},
         )
-    )  # fmt: skip
+    )
     assert {r.scales for r in recs} == {1} and recs[0].size == (24, 32)
 
 

@@ -118,9 +118,13 @@ class Checkpoint:
     """
 
     def __init__(
-        self, path: str | os.PathLike, every: int = 0, *, resume: bool = False,
+        self,
+        path: str | os.PathLike,
+        every: int = 0,
+        *,
+        resume: bool = False,
         overwrite: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if every < 0:
             raise GramstyleError("--checkpoint-every must not be negative")
         self.path, self.every, self.resume = Path(path), every, resume

@@ -305,6 +305,24 @@ def _umask() -> int:
     return mask
 
 
+def new_temp(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A new empty temporary file beside ``path`` (for a writer that needs a name, like
+    a video muxer); :func:`publish` moves it into place."""
+    p = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p.name), suffix=suffix)
+    except OSError as e:
+        raise write_error(p, e) from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: Path, path: str | os.PathLike) -> None:
+    """Give a finished temporary file the usual mode and rename it over ``path``."""
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Write ``path`` whole or not at all: yields a temporary file beside it, renamed
@@ -315,18 +333,15 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     the disk is full), and the previous ``path`` is left as it was.
     """
     p = Path(path)
-    tmp = None
+    tmp = new_temp(p)
     try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p.name), suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             yield f
-        os.replace(tmp, p)
+        publish(tmp, p)
     except OSError as e:
         raise write_error(p, e) from None
     finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:

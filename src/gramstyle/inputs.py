@@ -16,9 +16,10 @@ import torch
 from torch import Tensor
 
 from . import registry
+from .decode import check_image_file
 from .device import pick_device
 from .errors import GramstyleError
-from .image import ImageLike, check_image_file, load_image, open_source
+from .image import ImageLike, load_image, open_source
 from .keys import fingerprint
 from .nn.backbone import check_layer_names, deepest, min_input_side
 from .nn.colour import grey, luminance, match_color, match_luminance

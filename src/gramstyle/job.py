@@ -42,15 +42,29 @@ OnPlan = Callable[[Any, Any], None]
 class Session(Protocol):
     """The seams a job drives (:class:`gramstyle.session.Stylizer` has them)."""
 
-    def prepare(self, content: Any, style: Any, settings: Settings | None = None, *,
-                blend: Any = None, masks: Any = None,
-                colour_reference: Tensor | None = None,
-                shift: tuple[int, int] | None = None) -> Prepared: ...  # fmt: skip
+    def prepare(
+        self,
+        content: Any,
+        style: Any,
+        settings: Settings | None = None,
+        *,
+        blend: Any = None,
+        masks: Any = None,
+        colour_reference: Tensor | None = None,
+        shift: tuple[int, int] | None = None,
+    ) -> Prepared: ...
     def plan(self, prep: Prepared) -> Any: ...
     def estimate(self, prep: Prepared, plan: Any) -> Any | None: ...
-    def run(self, prep: Prepared, plan: Any | None = None, *, resume: Any | None = None,
-            init: Tensor | None = None, extra_cost: ExtraCost | None = None,
-            on_tile: OnTile | None = None) -> Run: ...  # fmt: skip
+    def run(
+        self,
+        prep: Prepared,
+        plan: Any | None = None,
+        *,
+        resume: Any | None = None,
+        init: Tensor | None = None,
+        extra_cost: ExtraCost | None = None,
+        on_tile: OnTile | None = None,
+    ) -> Run: ...
 
 
 class Job:
@@ -60,8 +74,9 @@ class Job:
     ``start``: the start image instead of ``settings.init``'s; ``extra_cost``: pixel-space
     terms added to J (video's temporal cost); ``colour_reference``: what the styles are
     recoloured against (default: the content); ``shift``: where the scene sits on a
-    one-pass network's grid (:attr:`~gramstyle.inputs.Prepared.shift`). Nothing runs until :meth:`records` (or
-    :meth:`result`) is called; :attr:`prep` and :attr:`plan` are made once, on demand.
+    one-pass network's grid (:attr:`~gramstyle.inputs.Prepared.shift`). Nothing runs
+    until :meth:`records` (or :meth:`result`) is called; :attr:`prep` and :attr:`plan`
+    are made once, on demand.
     """
 
     def __init__(
@@ -100,8 +115,15 @@ class Job:
         it will write), then what needs the network's names and the weights
         (:func:`gramstyle.inputs.check_settings`). The method's checks of sizes and
         memory follow in :attr:`prep`, still before any work."""
-        check_request(self.content, self.styles, output, blend=self.blend, masks=self.masks,
-                      overwrite=overwrite, also_writes=also_writes)  # fmt: skip
+        check_request(
+            self.content,
+            self.styles,
+            output,
+            blend=self.blend,
+            masks=self.masks,
+            overwrite=overwrite,
+            also_writes=also_writes,
+        )
         check_settings(self.settings)
 
     # 2. Prepare, 3. plan -------------------------------------------------------------------
@@ -109,9 +131,15 @@ class Job:
     @cached_property
     def prep(self) -> Prepared:
         """The inputs loaded and checked, with the method's own checks (sizes, memory)."""
-        return self.session.prepare(self.content, self.styles, self.settings, blend=self.blend,
-                                    masks=self.masks, colour_reference=self.colour_reference,
-                                    shift=self.shift)  # fmt: skip
+        return self.session.prepare(
+            self.content,
+            self.styles,
+            self.settings,
+            blend=self.blend,
+            masks=self.masks,
+            colour_reference=self.colour_reference,
+            shift=self.shift,
+        )
 
     @cached_property
     def plan(self) -> Any:
@@ -143,8 +171,14 @@ class Job:
         plan = self.plan
         if on_plan is not None:
             on_plan(plan, self.estimate())
-        self.run = self.session.run(self.prep, plan, resume=resume, init=self.start,
-                                    extra_cost=self.extra_cost, on_tile=on_tile)  # fmt: skip
+        self.run = self.session.run(
+            self.prep,
+            plan,
+            resume=resume,
+            init=self.start,
+            extra_cost=self.extra_cost,
+            on_tile=on_tile,
+        )
         guard = ResultGuard()
         try:
             for rec in self.run:

@@ -53,7 +53,8 @@ def check_request(
     """Everything a stylisation reads and writes, cheapest first: the output (and
     ``also_writes``, other files it will write), the input files (fully decoded), the
     blend weights and the masks. Images given as PIL images or tensors pass."""
-    from .image import check_image_file, check_output
+    from .decode import check_image_file
+    from .image import check_output
 
     if output is not None:
         check_output(output, overwrite)

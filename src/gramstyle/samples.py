@@ -86,8 +86,9 @@ def terrain(size: int = 512) -> Image.Image:
             z = d["elevation"].astype(float)
     except (OSError, ValueError, KeyError) as e:
         raise GramstyleError(f"matplotlib's sample terrain is missing ({e})") from None
-    rgb = LightSource(azdeg=315, altdeg=35).shade(z, cmap=get_cmap("gist_earth"),
-                                                  vert_exag=0.05, blend_mode="overlay")
+    rgb = LightSource(azdeg=315, altdeg=35).shade(
+        z, cmap=get_cmap("gist_earth"), vert_exag=0.05, blend_mode="overlay"
+    )
     img = Image.fromarray((np.clip(rgb[..., :3], 0, 1) * 255).round().astype(np.uint8))
     w, h = img.size
     scale = size / max(w, h)

@@ -137,9 +137,15 @@ class Stylizer:
         **overrides: Any,
     ) -> Prepared:
         """Load and check the inputs (see :func:`gramstyle.inputs.prepare`)."""
-        return prepare(content, style, self._settings(settings, overrides), blend=blend,
-                       masks=masks, colour_reference=colour_reference,
-                       shift=shift)  # fmt: skip
+        return prepare(
+            content,
+            style,
+            self._settings(settings, overrides),
+            blend=blend,
+            masks=masks,
+            colour_reference=colour_reference,
+            shift=shift,
+        )
 
     def plan(self, prep: Prepared) -> Any:
         """What a run on ``prep`` will do (its stages, sizes and step budgets)."""
@@ -167,9 +173,14 @@ class Stylizer:
         ``on_tile``: called after each tile of a tiled step (print size).
         """
         return self.engine(prep.settings).run(
-            self, prep, plan or self.plan(prep), resume=resume, init=init,
-            extra_cost=extra_cost, on_tile=on_tile,
-        )  # fmt: skip
+            self,
+            prep,
+            plan or self.plan(prep),
+            resume=resume,
+            init=init,
+            extra_cost=extra_cost,
+            on_tile=on_tile,
+        )
 
     # Whole stylisations ----------------------------------------------------------------
 
@@ -188,9 +199,18 @@ class Stylizer:
         **overrides: Any,
     ) -> Job:
         """One stylisation through the seams: see :class:`gramstyle.job.Job`."""
-        return Job(self, content, style, self._settings(settings, overrides), blend=blend,
-                   masks=masks, start=start, extra_cost=extra_cost,
-                   colour_reference=colour_reference, shift=shift)  # fmt: skip
+        return Job(
+            self,
+            content,
+            style,
+            self._settings(settings, overrides),
+            blend=blend,
+            masks=masks,
+            start=start,
+            extra_cost=extra_cost,
+            colour_reference=colour_reference,
+            shift=shift,
+        )
 
     def stylize_iter(
         self,
@@ -247,8 +267,9 @@ _sessions: LRU[Stylizer] = LRU(4)
 def session_for(backbone: VGG19 | None = None, decoder: torch.nn.Module | None = None) -> Stylizer:
     """The process's session for these networks (None: the real ones), made once, so a
     second call reuses the loaded network and the style's targets."""
-    return _sessions.get_or((backbone, decoder), lambda: Stylizer(backbone=backbone,
-                                                                  decoder=decoder))  # fmt: skip
+    return _sessions.get_or(
+        (backbone, decoder), lambda: Stylizer(backbone=backbone, decoder=decoder)
+    )
 
 
 def stylize_iter(
@@ -268,9 +289,15 @@ def stylize_iter(
     is the result). See :meth:`Stylizer.stylize_iter`; ``backbone``/``decoder`` replace
     the real networks (tests pass tiny random ones)."""
     return session_for(backbone, decoder).stylize_iter(
-        content, style, settings, blend=blend, masks=masks, on_plan=on_plan, on_tile=on_tile,
+        content,
+        style,
+        settings,
+        blend=blend,
+        masks=masks,
+        on_plan=on_plan,
+        on_tile=on_tile,
         **overrides,
-    )  # fmt: skip
+    )
 
 
 def stylize(

@@ -177,8 +177,18 @@ def test_init_blend_mixes_the_content_and_the_adain_image(nets, images, share):
     enc, dec = nets
     content, style = images
     start = stylize(content, style, backbone=enc, decoder=dec, method="adain", size=48)
-    zero = stylize(content, style, backbone=enc, decoder=dec, init="adain", init_blend=share,
-                   size=48, min_size=48, steps=0, seed=0)  # fmt: skip
+    zero = stylize(
+        content,
+        style,
+        backbone=enc,
+        decoder=dec,
+        init="adain",
+        init_blend=share,
+        size=48,
+        min_size=48,
+        steps=0,
+        seed=0,
+    )
     want = (1 - share) * resize(content, 48) + share * start
     torch.testing.assert_close(zero, want.clamp(0, 1))
 

@@ -24,23 +24,35 @@ from gramstyle.batch import (
     RESULTS,
     ManifestError,
     default_output_name,
-    row_hash,
     pairs,
     read_manifest,
     read_results,
+    row_hash,
     run_batch,
 )
 from gramstyle.batch.work import HASH_KEY, SETTINGS_KEY
-from gramstyle.settings import Recipe, Settings
 from gramstyle.image import read_metadata, save_image
-from gramstyle.session import stylize
 from gramstyle.nn.weights import load_vgg19
+from gramstyle.session import stylize
+from gramstyle.settings import Recipe, Settings
 
 from ..conftest import tiny_vgg
 
 FAST = dict(size=48, min_size=24, steps=4, coarse_steps=3, init="noise", precision="fp32")
-FAST_ARGS = ["--size", "48", "--min-size", "24", "--steps", "4", "--coarse-steps", "3",
-             "--init", "noise", "--precision", "fp32"]  # fmt: skip
+FAST_ARGS = [
+    "--size",
+    "48",
+    "--min-size",
+    "24",
+    "--steps",
+    "4",
+    "--coarse-steps",
+    "3",
+    "--init",
+    "noise",
+    "--precision",
+    "fp32",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +68,12 @@ def imgs(tmp_path) -> Path:
     d = tmp_path / "in"
     d.mkdir()
     rng = np.random.default_rng(0)
-    for name, shape in [("c1.png", (30, 40)), ("c2.jpg", (40, 30)), ("s1.png", (40, 40)),
-                        ("s2.png", (36, 48))]:  # fmt: skip
+    for name, shape in [
+        ("c1.png", (30, 40)),
+        ("c2.jpg", (40, 30)),
+        ("s1.png", (40, 40)),
+        ("s2.png", (36, 48)),
+    ]:
         Image.fromarray(rng.integers(0, 255, (*shape, 3), dtype=np.uint8)).save(d / name)
     return d
 
@@ -187,8 +203,11 @@ def test_names_and_pairs(imgs, tmp_path):
     (imgs / "notes.txt").write_text("not an image")
     jobs = pairs(imgs, styles, tmp_path / "out")
     assert [Path(j.output).name for j in jobs] == [
-        "c1__s1.png", "c1__s2.png", "c2__s1.png", "c2__s2.png",
-    ]  # fmt: skip
+        "c1__s1.png",
+        "c1__s2.png",
+        "c2__s1.png",
+        "c2__s2.png",
+    ]
     assert [j.row for j in jobs] == [1, 2, 3, 4]
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -235,15 +254,30 @@ c1.png,s2.png,,many
 def test_cli_batch_local_two_workers(imgs, tmp_path, tiny_weights, capsys):
     m = write_csv(imgs / "m.csv", MANIFEST)
     out = tmp_path / "out"
-    argv = ["batch", m, "-o", out, "--workers", "2", "--threads", "1", "-q",
-            "--weights", tiny_weights, *FAST_ARGS]  # fmt: skip
+    argv = [
+        "batch",
+        m,
+        "-o",
+        out,
+        "--workers",
+        "2",
+        "--threads",
+        "1",
+        "-q",
+        "--weights",
+        tiny_weights,
+        *FAST_ARGS,
+    ]
     code, _, err = run(argv, capsys)
     assert code == 1  # rows 3 and 4 failed, the batch went on
     assert "row 3 failed: content image not found" in err and "row 4 failed: steps" in err
     lines = read_results(out)
     assert sorted((r["row"], r["status"]) for r in lines) == [
-        (1, "done"), (2, "done"), (3, "failed"), (4, "failed"),
-    ]  # fmt: skip
+        (1, "done"),
+        (2, "done"),
+        (3, "failed"),
+        (4, "failed"),
+    ]
     for r in lines:
         assert set(r) >= {"row", "output", "status", "error", "seconds", "worker", "hash", "run"}
         assert (r["error"] is None) == (r["status"] == "done")
@@ -258,8 +292,10 @@ def test_cli_batch_local_two_workers(imgs, tmp_path, tiny_weights, capsys):
         (job,) = [j for j in read_manifest(m, out, s) if j.row == row]
         assert read_metadata(path)[HASH_KEY] == row_hash(job)
     assert sorted(p.name for p in out.iterdir()) == [
-        "c1__s1.png", "c2__s1+s2.png", RESULTS,
-    ]  # fmt: skip
+        "c1__s1.png",
+        "c2__s1+s2.png",
+        RESULTS,
+    ]
 
     # A rerun skips what is done and redoes only the failures.
     before = {p: p.read_bytes() for p in out.glob("*.png")}
@@ -269,8 +305,11 @@ def test_cli_batch_local_two_workers(imgs, tmp_path, tiny_weights, capsys):
     assert len(lines) == 8 and len({r["run"] for r in lines}) == 2
     second = [r for r in lines if r["run"] == lines[-1]["run"]]
     assert sorted((r["row"], r["status"]) for r in second) == [
-        (1, "skipped"), (2, "skipped"), (3, "failed"), (4, "failed"),
-    ]  # fmt: skip
+        (1, "skipped"),
+        (2, "skipped"),
+        (3, "failed"),
+        (4, "failed"),
+    ]
     assert {p: p.read_bytes() for p in out.glob("*.png")} == before
 
     # Other settings: existing outputs are not overwritten without --overwrite...
@@ -312,8 +351,22 @@ def test_sigterm_stops_the_batch_and_a_rerun_finishes(imgs, tmp_path, tiny_weigh
     # worker is in the middle of row 2.
     m = write_csv(imgs / "m.csv", "content,style,steps\nc1.png,s1.png,\nc2.jpg,s2.png,100000")
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "gramstyle", "batch", str(m), "-o", str(out), "--workers", "1",
-            "--threads", "1", "--weights", str(tiny_weights), *FAST_ARGS]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "gramstyle",
+        "batch",
+        str(m),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--threads",
+        "1",
+        "--weights",
+        str(tiny_weights),
+        *FAST_ARGS,
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 600  # generous: the machine may be shared

@@ -50,8 +50,9 @@ def test_the_judge_averages_one_crop_per_size_class():
     crops = judge.trims(10, 13, 4)
     assert len({(r.stop - r.start, c.stop - c.start) for r, c in crops}) == 16
     # at most 2 px from one side: the crops share their middle
-    assert all(r.start <= 1 and 10 - r.stop <= 2 and c.start <= 1 and 13 - c.stop <= 2
-               for r, c in crops)  # fmt: skip
+    assert all(
+        r.start <= 1 and 10 - r.stop <= 2 and c.start <= 1 and 13 - c.stop <= 2 for r, c in crops
+    )
 
 
 def test_the_judge_cli_refuses_a_non_image_in_one_line(tmp_path, capsys):
@@ -71,9 +72,12 @@ def test_a_variant_may_name_a_preset_sized_for_its_size(tmp_path):
     from benchmarks.pairs import image_path
 
     settings = {"size": 64, "preset": "quality", "steps": 2, "coarse_steps": 1}
-    args = {"content": str(image_path("grace_hopper", "content")),
-            "style": str(image_path("swirl", "style")), "output": str(tmp_path / "q.png"),
-            "settings": settings}  # fmt: skip
+    args = {
+        "content": str(image_path("grace_hopper", "content")),
+        "style": str(image_path("swirl", "style")),
+        "output": str(tmp_path / "q.png"),
+        "settings": settings,
+    }
     res = speed.run_child(speed.CHILD_GRAMSTYLE, args)
     ran = res["ran"]
     assert (ran["size"], ran["steps"], ran["init"], ran["strength"]) == (64, 2, "adain", 0.9)

@@ -38,8 +38,8 @@ FUZZ_MAX_PIXELS = 4_000_000
 
 @contextlib.contextmanager
 def pixel_limit(limit: int = FUZZ_MAX_PIXELS) -> Iterator[None]:
-    """Run with ``gramstyle.image.MAX_PIXELS`` set to ``limit``."""
-    from gramstyle import image
+    """Run with ``gramstyle.decode.MAX_PIXELS`` set to ``limit``."""
+    from gramstyle import decode as image
 
     old = image.MAX_PIXELS
     image.MAX_PIXELS = limit
@@ -368,7 +368,8 @@ def check_decode(data: bytes) -> str:
 
     Returns "ok" or "refused".
     """
-    from gramstyle.image import decode_image, load_image
+    from gramstyle.decode import decode_image
+    from gramstyle.image import load_image
 
     try:
         with silent():

@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 
 from gramstyle import cli
-from gramstyle.cli.options import settings_from
 from gramstyle import session as session_mod
+from gramstyle.cli.options import settings_from
 
 from .. import plugin
 from ..conftest import tiny_vgg
@@ -175,8 +175,9 @@ def test_interrupt_writes_nothing(files, capsys, monkeypatch):
         raise KeyboardInterrupt
 
     with plugin.registered(plugin.Identity(replay=boom)):
-        code, _, err = run(["stylize", c, s, "-o", d / "out.png", *FAST, "--method",
-                            "identity"], capsys)  # fmt: skip
+        code, _, err = run(
+            ["stylize", c, s, "-o", d / "out.png", *FAST, "--method", "identity"], capsys
+        )
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert not (d / "out.png").exists()
 
@@ -348,9 +349,22 @@ def test_cli_refuses_to_write_a_nan_result_and_removes_its_snapshots(tmp_path, m
     def fake(prep):  # three steps, the last one blows up
         for i in (1, 2, 3):
             image = torch.full((1, 3, 36, 48), 0.5 if i < 3 else float("nan"))
-            yield StepRecord(scale=0, scales=1, size=(36, 48), step=i, steps=3, done=i,
-                             total=3, loss=1.0 / i, content=0.0, style={}, tv=0.0,
-                             elapsed=0.0, precision="fp32", image=image)  # fmt: skip
+            yield StepRecord(
+                scale=0,
+                scales=1,
+                size=(36, 48),
+                step=i,
+                steps=3,
+                done=i,
+                total=3,
+                loss=1.0 / i,
+                content=0.0,
+                style={},
+                tv=0.0,
+                elapsed=0.0,
+                precision="fp32",
+                image=image,
+            )
 
     argv = ["stylize", tmp_path / "c.png", tmp_path / "s.png", "-o", tmp_path / "o.png"]
     argv += ["--size", "48", "--steps", "3", "--min-size", "48", "--save-every", "1", "-q"]
@@ -389,9 +403,9 @@ def test_cheap_errors_come_before_torch_is_even_imported(tmp_path):
         "assert codes == [2] * len(codes), codes\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(cases)], capture_output=True,
-                       text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == len(cases) and all(ln.startswith("gramstyle: error: ") for ln in lines)
-

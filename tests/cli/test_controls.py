@@ -35,8 +35,10 @@ def test_wrong_shape_mask_is_stretched_with_a_note(files, masks, capsys):  # noq
     d, c, s = files
     code, _, err = run(["stylize", c, s, "--mask", masks[2], "-o", d / "o.png", *FAST], capsys)
     assert code == 0
-    assert err.strip() == "gramstyle: note: mask 1 is 10x10, the output 48x36: stretched to fit " \
-        "(its aspect ratio differs)"  # fmt: skip
+    assert (
+        err.strip() == "gramstyle: note: mask 1 is 10x10, the output 48x36: stretched to fit "
+        "(its aspect ratio differs)"
+    )
 
 
 @pytest.mark.parametrize(

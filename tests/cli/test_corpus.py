@@ -20,8 +20,16 @@ CASES = corpus.build_cases()
 def test_corpus_covers_every_class():
     counts = Counter(c.cls for c in CASES)
     assert len(CASES) >= 80
-    for cls in ("image", "options", "layers", "weights", "output", "garbage", "signals",
-                "odd-good"):  # fmt: skip
+    for cls in (
+        "image",
+        "options",
+        "layers",
+        "weights",
+        "output",
+        "garbage",
+        "signals",
+        "odd-good",
+    ):
         assert counts[cls] >= 4, (cls, counts)
 
 

@@ -47,8 +47,9 @@ def test_mutated_images_decode_or_are_refused(name, ops, fix_crc):
 
 
 @settings(CI, max_examples=40)
-@given(name=st.sampled_from(["png", "jpeg", "tiff-lzw", "gif-animated", "webp"]),
-       ops=ops_strategy(3))  # fmt: skip
+@given(
+    name=st.sampled_from(["png", "jpeg", "tiff-lzw", "gif-animated", "webp"]), ops=ops_strategy(3)
+)
 def test_mutated_files_load_through_the_cli_path(tmp_path, name, ops):
     with fuzzing.time_limit():
         fuzzing.check_file(mutate(SEEDS[name], ops), tmp_path)

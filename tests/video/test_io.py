@@ -11,7 +11,9 @@ av = pytest.importorskip("av")
 
 from gramstyle.errors import GramstyleError  # noqa: E402
 from gramstyle.image import save_image  # noqa: E402
-from gramstyle.video import io as vio  # noqa: E402
+from gramstyle.video import probe as vprobe  # noqa: E402
+from gramstyle.video import read as vread  # noqa: E402
+from gramstyle.video import write as vwrite  # noqa: E402
 from gramstyle.video.synthetic import NTSC_FILM, Motion, render, write_clip  # noqa: E402
 
 
@@ -40,7 +42,7 @@ def audio_packets(path):
 
 def test_probe_reads_exact_rate_frames_and_audio(clip):
     path, _ = clip
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     assert info.rate == Fraction(24000, 1001)
     assert info.frames == 12
     assert info.audio == ("aac",)
@@ -52,29 +54,29 @@ def test_probe_reads_exact_rate_frames_and_audio(clip):
 
 def test_read_frames_gives_every_frame_close_to_the_source(clip):
     path, frames = clip
-    info = vio.probe(path)
-    got = list(vio.read_frames(info, (48, 64)))
+    info = vprobe.probe(path)
+    got = list(vread.read_frames(info, (48, 64)))
     assert [f.index for f in got] == list(range(12))
     assert all(f.image.shape == (1, 3, 48, 64) and f.image.dtype == torch.float32 for f in got)
     err = max(float((f.image - x).abs().mean()) for f, x in zip(got, frames, strict=True))
     assert err < 0.05  # H.264 at crf 10; 4:2:0 halves the colour of this tiny, colourful clip
-    ticks = vio.frame_ticks(info)
+    ticks = vprobe.frame_ticks(info)
     assert [f.pts - got[0].pts for f in got] == [round(i * ticks) for i in range(12)]
 
 
 def test_writer_keeps_rate_frames_and_copies_audio_untouched(clip, tmp_path):
     path, frames = clip
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     out = tmp_path / "out.mp4"
-    with vio.VideoWriter(out, info, (48, 64)) as w:
-        for f in vio.read_frames(info, (48, 64)):
+    with vwrite.VideoWriter(out, info, (48, 64)) as w:
+        for f in vread.read_frames(info, (48, 64)):
             w.write(1 - f.image, f.pts)  # any picture will do: the negative
-    back = vio.probe(out)
+    back = vprobe.probe(out)
     assert back.rate == Fraction(24000, 1001)
     assert back.frames == 12
     assert back.audio == ("aac",)
     assert audio_packets(out) == audio_packets(path)  # remuxed, not re-encoded
-    got = list(vio.read_frames(back, (48, 64)))
+    got = list(vread.read_frames(back, (48, 64)))
     assert float((got[5].image - (1 - frames[5])).abs().mean()) < 0.07
     assert not list(tmp_path.glob(".out.mp4.*"))  # no temporary left behind
     with av.open(str(out)) as c:  # the video starts where the input's did, in seconds
@@ -87,9 +89,9 @@ def test_writer_keeps_rate_frames_and_copies_audio_untouched(clip, tmp_path):
 
 def test_writer_needs_the_frame_size_and_aborts_cleanly(clip, tmp_path):
     path, _ = clip
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     out = tmp_path / "x.mp4"
-    with pytest.raises(ValueError), vio.VideoWriter(out, info, (48, 64)) as w:
+    with pytest.raises(ValueError), vwrite.VideoWriter(out, info, (48, 64)) as w:
         w.write(torch.zeros(1, 3, 40, 64))
     assert not out.exists() and not list(tmp_path.iterdir())
 
@@ -98,44 +100,44 @@ def test_writer_needs_the_frame_size_and_aborts_cleanly(clip, tmp_path):
 def test_rotation_is_honoured(tmp_path, rotation):
     frames = render(texture(48, 64, seed=3), Motion("pan", (48, 64), 3))
     path = write_clip(tmp_path / "rot.mp4", frames, audio_hz=None, rotation=rotation)
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     assert info.rotation == rotation
     coded = (48, 64) if rotation % 180 else (64, 48)
     assert (info.width, info.height) == coded  # stored turned...
     assert info.display_size == (64, 48)  # ...shown upright
-    got = next(vio.read_frames(info, (48, 64)))
+    got = next(vread.read_frames(info, (48, 64)))
     assert float((got.image - frames[0]).abs().mean()) < 0.05  # upright again
 
 
 def test_odd_sizes_are_cropped_even_with_a_note(tmp_path):
     frames = render(texture(49, 65, seed=4), Motion("pan", (49, 65), 4))
     path = write_clip(tmp_path / "odd.mp4", frames, audio_hz=None)
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     assert (info.width, info.height) == (65, 49)
-    size, notes = vio.processing_size(info, 65)
+    size, notes = vprobe.processing_size(info, 65)
     assert size == (48, 64)
     assert notes and "65x49" in notes[0] and "64x48" in notes[0] and "even" in notes[0]
-    got = next(vio.read_frames(info, size))
+    got = next(vread.read_frames(info, size))
     assert got.image.shape == (1, 3, 48, 64)
     # Cropped, not squeezed: the kept part is the source's top-left.
     assert float((got.image - frames[0][..., :48, :64]).abs().mean()) < 0.05
     out = tmp_path / "out.mp4"
-    with vio.VideoWriter(out, info, size) as w:
+    with vwrite.VideoWriter(out, info, size) as w:
         w.write(got.image, got.pts)
-    assert vio.probe(out).display_size == (64, 48)
-    assert vio.processing_size(info, 64)[0] == (48, 64)  # 64x48 from the start: no note
-    assert vio.processing_size(info, 64)[1] == []
+    assert vprobe.probe(out).display_size == (64, 48)
+    assert vprobe.processing_size(info, 64)[0] == (48, 64)  # 64x48 from the start: no note
+    assert vprobe.processing_size(info, 64)[1] == []
 
 
 def test_variable_frame_rate_keeps_each_timestamp(tmp_path):
     frames = render(texture(seed=5), Motion("pan", (48, 64), 8))
     pts = [0, 1, 2, 4, 5, 8, 9, 12]  # in 1/30 s
     path = write_clip(tmp_path / "vfr.mp4", frames, Fraction(30), pts=pts)
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     assert info.vfr
     out = tmp_path / "out.mkv"
-    with vio.VideoWriter(out, info, (48, 64)) as w:
-        for f in vio.read_frames(info, (48, 64)):
+    with vwrite.VideoWriter(out, info, (48, 64)) as w:
+        for f in vread.read_frames(info, (48, 64)):
             w.write(f.image, f.pts)
     with av.open(str(out)) as c:
         got = sorted(float(p.pts * p.time_base) for p in c.demux(c.streams.video[0]) if p.size)
@@ -145,39 +147,50 @@ def test_variable_frame_rate_keeps_each_timestamp(tmp_path):
 
 
 def test_output_timing_is_exact():
-    base = dict(path=None, container="mp4", codec="h264", width=64, height=48, sar=Fraction(1),
-                rotation=0, frames=10, vfr=False, audio=(), dropped=0)  # fmt: skip
-    t = vio.output_timing(
-        vio.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 24000), start=0, **base)
+    base = dict(
+        path=None,
+        container="mp4",
+        codec="h264",
+        width=64,
+        height=48,
+        sar=Fraction(1),
+        rotation=0,
+        frames=10,
+        vfr=False,
+        audio=(),
+        dropped=0,
+    )
+    t = vwrite.output_timing(
+        vprobe.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 24000), start=0, **base)
     )
     assert (t.time_base, t.step) == (Fraction(1, 24000), 1001)
     # A millisecond time base (Matroska) cannot hold 1001/24000 s: use one that can.
-    t = vio.output_timing(
-        vio.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 1000), start=42, **base)
+    t = vwrite.output_timing(
+        vprobe.VideoInfo(rate=NTSC_FILM, time_base=Fraction(1, 1000), start=42, **base)
     )
     assert t.step * t.time_base == Fraction(1001, 24000)
     assert t.start * t.time_base == pytest.approx(0.042, abs=1 / 48000)
-    t = vio.output_timing(
-        vio.VideoInfo(rate=Fraction(25), time_base=Fraction(1, 1000), start=0, **base)
+    t = vwrite.output_timing(
+        vprobe.VideoInfo(rate=Fraction(25), time_base=Fraction(1, 1000), start=0, **base)
     )
     assert (t.time_base, t.step) == (Fraction(1, 1000), 40)
     vfr = dict(base, vfr=True)
-    t = vio.output_timing(
-        vio.VideoInfo(rate=Fraction(30), time_base=Fraction(1, 90000), start=7, **vfr)
+    t = vwrite.output_timing(
+        vprobe.VideoInfo(rate=Fraction(30), time_base=Fraction(1, 90000), start=7, **vfr)
     )
     assert (t.time_base, t.start, t.step) == (Fraction(1, 90000), 7, None)
 
 
 def test_audio_that_cannot_be_copied_is_re_encoded_with_a_note(clip, tmp_path):
     path, _ = clip
-    info = vio.probe(path)
+    info = vprobe.probe(path)
     out = tmp_path / "out.webm"  # WebM holds Opus or Vorbis, not AAC
-    with vio.VideoWriter(out, info, (48, 64)) as w:
-        for f in vio.read_frames(info, (48, 64)):
+    with vwrite.VideoWriter(out, info, (48, 64)) as w:
+        for f in vread.read_frames(info, (48, 64)):
             w.write(f.image, f.pts)
         notes = list(w.notes)
     assert any("re-encoded" in n and "aac" in n for n in notes)
-    back = vio.probe(out)
+    back = vprobe.probe(out)
     assert back.frames == 12 and back.audio and back.audio[0] in ("opus", "libopus", "vorbis")
 
 
@@ -186,16 +199,16 @@ def test_audio_that_cannot_be_copied_is_re_encoded_with_a_note(clip, tmp_path):
 
 def test_missing_and_directory(tmp_path):
     with pytest.raises(GramstyleError, match="not found"):
-        vio.probe(tmp_path / "nope.mp4")
+        vprobe.probe(tmp_path / "nope.mp4")
     with pytest.raises(GramstyleError, match="directory"):
-        vio.probe(tmp_path)
+        vprobe.probe(tmp_path)
 
 
 def test_broken_container(tmp_path):
     p = tmp_path / "broken.mp4"
     p.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
     with pytest.raises(GramstyleError, match="not a video FFmpeg can read"):
-        vio.probe(p)
+        vprobe.probe(p)
 
 
 def test_truncated_file_without_index(clip, tmp_path):
@@ -204,14 +217,14 @@ def test_truncated_file_without_index(clip, tmp_path):
     p = tmp_path / "cut.mp4"
     p.write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: gone
     with pytest.raises(GramstyleError, match="broken or truncated"):
-        vio.probe(p)
+        vprobe.probe(p)
 
 
 def test_still_image_is_refused(tmp_path):
     for name in ("still.png", "still.jpg"):
         p = save_image(torch.rand(1, 3, 24, 32), tmp_path / name)
         with pytest.raises(GramstyleError, match="still image.*gramstyle stylize"):
-            vio.probe(p)
+            vprobe.probe(p)
 
 
 def test_no_video_stream(tmp_path):
@@ -228,7 +241,7 @@ def test_no_video_stream(tmp_path):
         for pkt in [*a.encode(f), *a.encode(None)]:
             out.mux(pkt)
     with pytest.raises(GramstyleError, match="no video stream.*audio"):
-        vio.probe(p)
+        vprobe.probe(p)
 
 
 def test_zero_frames(tmp_path):
@@ -238,25 +251,25 @@ def test_zero_frames(tmp_path):
         s.width, s.height, s.pix_fmt = 32, 24, "yuv420p"
         out.start_encoding()
     with pytest.raises(GramstyleError, match="no frames|no video stream|End of file"):
-        vio.probe(p)
+        vprobe.probe(p)
 
 
 def test_huge_frames_are_refused(clip, monkeypatch):
     path, _ = clip
-    monkeypatch.setattr(vio, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(vprobe, "MAX_PIXELS", 1000)
     with pytest.raises(GramstyleError, match="too many pixels"):
-        vio.probe(path)
+        vprobe.probe(path)
 
 
 def test_output_checks(tmp_path):
     with pytest.raises(GramstyleError, match="video format"):
-        vio.check_video_output(tmp_path / "out.gif")
+        vwrite.check_video_output(tmp_path / "out.gif")
     (tmp_path / "there.mp4").write_bytes(b"x")
     with pytest.raises(GramstyleError, match="exists"):
-        vio.check_video_output(tmp_path / "there.mp4")
-    assert vio.check_video_output(tmp_path / "there.mp4", overwrite=True) == "mp4"
+        vwrite.check_video_output(tmp_path / "there.mp4")
+    assert vwrite.check_video_output(tmp_path / "there.mp4", overwrite=True) == "mp4"
     with pytest.raises(GramstyleError, match="does not exist"):
-        vio.check_video_output(tmp_path / "no" / "x.mkv")
+        vwrite.check_video_output(tmp_path / "no" / "x.mkv")
 
 
 def test_truncated_file_with_index_gives_the_frames_before_the_cut(tmp_path):
@@ -278,8 +291,8 @@ def test_truncated_file_with_index_gives_the_frames_before_the_cut(tmp_path):
     data = full.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.8)])
-    info = vio.probe(cut)
+    info = vprobe.probe(cut)
     notes: list[str] = []
-    got = list(vio.read_frames(info, (48, 64), notes))
+    got = list(vread.read_frames(info, (48, 64), notes))
     assert 0 < len(got) < 24
     assert notes and "truncated" in notes[0]

@@ -16,9 +16,8 @@ import torch
 av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
-from gramstyle import cli, session  # noqa: E402
+from gramstyle import cli, registry, session  # noqa: E402
 from gramstyle.image import load_image, save_image  # noqa: E402
-from gramstyle import registry
 from gramstyle.video import (  # noqa: E402
     FrameDone,
     FrameStep,
@@ -27,13 +26,14 @@ from gramstyle.video import (  # noqa: E402
     VideoStart,
     stylize_video,
 )
-from gramstyle.video import io as vio  # noqa: E402
+from gramstyle.video import probe as vprobe  # noqa: E402
+from gramstyle.video import read as vread  # noqa: E402
 from gramstyle.video import run as vrun  # noqa: E402
 from gramstyle.video.synthetic import Motion, render, write_clip  # noqa: E402
 from gramstyle.video.temporal import WarpingError  # noqa: E402
 
-from ..conftest import tiny_vgg  # noqa: E402
 from ..adain.test_stylize import tiny_decoder  # noqa: E402
+from ..conftest import tiny_vgg  # noqa: E402
 
 FRAMES = 8
 TINY = dict(size=64, min_size=32, steps=6, coarse_steps=4, precision="fp32", style_weight=1e3)
@@ -93,7 +93,7 @@ def test_video_keeps_every_frame_the_rate_and_the_audio(pan, style_png, nets, tm
     recs = run_all(path, style_png, out, nets, method=method, video=VideoSettings(frame_steps=3))
     assert isinstance(recs[0], VideoStart) and isinstance(recs[-1], VideoDone)
     assert [r.frame for r in recs if isinstance(r, FrameDone)] == list(range(FRAMES))
-    info = vio.probe(out)
+    info = vprobe.probe(out)
     assert info.frames == FRAMES
     assert info.rate == Fraction(24000, 1001)
     assert audio_packets(out) == audio_packets(path)  # untouched
@@ -101,7 +101,7 @@ def test_video_keeps_every_frame_the_rate_and_the_audio(pan, style_png, nets, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]  # work folder gone
     # What was written is what the records showed (up to H.264 at crf 18).
     last = [r for r in recs if isinstance(r, FrameDone)][-1].image
-    got = list(vio.read_frames(info, (48, 64)))[-1].image
+    got = list(vread.read_frames(info, (48, 64)))[-1].image
     assert float((got - last).abs().mean()) < 0.06
 
 
@@ -119,8 +119,13 @@ def test_gatys_later_frames_take_the_small_budget_with_the_temporal_cost(
         assert len(steps[t]) == 3 and steps[t][0].scales == 1
         assert steps[t][0].extra["temporal"] >= 0
     # W = 0: every frame on its own, with the first frame's settings.
-    recs0 = run_all(path, style_png, tmp_path / "o0.mp4", nets,
-                    video=VideoSettings(frame_steps=3, temporal_weight=0))  # fmt: skip
+    recs0 = run_all(
+        path,
+        style_png,
+        tmp_path / "o0.mp4",
+        nets,
+        video=VideoSettings(frame_steps=3, temporal_weight=0),
+    )
     per_frame = [
         sum(isinstance(r, FrameStep) and r.frame == t for r in recs0) for t in range(FRAMES)
     ]
@@ -132,8 +137,14 @@ def test_temporal_weight_lowers_the_warping_error(pan, style_png, nets, tmp_path
     path, motion = pan
 
     def frames(weight: float) -> list[torch.Tensor]:
-        recs = run_all(path, style_png, tmp_path / f"{weight}.mp4", nets, method=method,
-                       video=VideoSettings(temporal_weight=weight, frame_steps=6))  # fmt: skip
+        recs = run_all(
+            path,
+            style_png,
+            tmp_path / f"{weight}.mp4",
+            nets,
+            method=method,
+            video=VideoSettings(temporal_weight=weight, frame_steps=6),
+        )
         return [r.image for r in recs if isinstance(r, FrameDone)]
 
     independent, tied = (
@@ -181,8 +192,9 @@ def test_interrupted_run_continues_and_matches_an_uninterrupted_one(
 
     out = tmp_path / "out.mp4"
     net, dec = nets
-    gen = stylize_video(path, style_png, out, backbone=net, decoder=dec, video=vs,
-                        **{**TINY, "method": method})  # fmt: skip
+    gen = stylize_video(
+        path, style_png, out, backbone=net, decoder=dec, video=vs, **{**TINY, "method": method}
+    )
     for rec in gen:
         if isinstance(rec, FrameDone) and rec.frame == 4:
             break
@@ -201,7 +213,7 @@ def test_interrupted_run_continues_and_matches_an_uninterrupted_one(
     assert recs[-1].computed == 3 and recs[-1].frames == FRAMES
     for r in done:  # exactly what the uninterrupted run made
         assert torch.equal(r.image, ref_frames[r.frame])
-    assert vio.probe(out).frames == FRAMES and not work.exists()
+    assert vprobe.probe(out).frames == FRAMES and not work.exists()
 
 
 def test_other_settings_do_not_reuse_the_kept_frames(pan, style_png, nets, tmp_path):
@@ -222,7 +234,7 @@ def test_rotated_input_gives_an_upright_output(tmp_path, style_png, nets):
     path = write_clip(tmp_path / "rot.mp4", frames, rotation=90)
     out = tmp_path / "out.mp4"
     run_all(path, style_png, out, nets, method="adain")
-    info = vio.probe(out)
+    info = vprobe.probe(out)
     assert (info.width, info.height, info.rotation) == (64, 48, 0)
 
 
@@ -233,7 +245,7 @@ def test_odd_size_and_variable_rate_are_said(tmp_path, style_png, nets):
     recs = run_all(path, style_png, out, nets, method="adain", size=65)
     notes = " ".join(recs[0].notes)
     assert "65x49" in notes and "64x48" in notes and "variable frame rate" in notes
-    info = vio.probe(out)
+    info = vprobe.probe(out)
     assert (info.width, info.height, info.frames) == (64, 48, 5)
     with av.open(str(out)) as c:
         ts = sorted(float(p.pts * p.time_base) for p in c.demux(c.streams.video[0]) if p.size)
@@ -244,10 +256,16 @@ def test_preserve_color_luminance_keeps_the_frames_chroma(pan, style_png, nets, 
     from gramstyle.nn.colour import rgb_to_yiq
 
     path, _ = pan
-    recs = run_all(path, style_png, tmp_path / "o.mp4", nets, preserve_color="luminance",
-                   video=VideoSettings(frame_steps=3))  # fmt: skip
+    recs = run_all(
+        path,
+        style_png,
+        tmp_path / "o.mp4",
+        nets,
+        preserve_color="luminance",
+        video=VideoSettings(frame_steps=3),
+    )
     out = [r.image for r in recs if isinstance(r, FrameDone)]
-    src = [f.image for f in vio.read_frames(vio.probe(path), (48, 64))]
+    src = [f.image for f in vread.read_frames(vprobe.probe(path), (48, 64))]
     # Where the output is inside the RGB gamut (not clamped), its chroma is the frame's.
     ok = ((out[3] > 0.02) & (out[3] < 0.98)).all(1, keepdim=True).expand(1, 2, 48, 64)
     assert ok.float().mean() > 0.3
@@ -267,8 +285,21 @@ def tiny_cli(monkeypatch, nets):
     monkeypatch.setattr(adain_method, "default_decoder", lambda: dec)
 
 
-CLI_FAST = ["--size", "64", "--min-size", "32", "--steps", "4", "--coarse-steps", "2",
-            "--frame-steps", "2", "--precision", "fp32", "-q"]  # fmt: skip
+CLI_FAST = [
+    "--size",
+    "64",
+    "--min-size",
+    "32",
+    "--steps",
+    "4",
+    "--coarse-steps",
+    "2",
+    "--frame-steps",
+    "2",
+    "--precision",
+    "fp32",
+    "-q",
+]
 
 
 def one_line_error(err: str) -> str:
@@ -284,13 +315,14 @@ def test_cli_writes_the_video(pan, style_png, tmp_path, tiny_cli, capsys):
     o, e = capsys.readouterr()
     assert code == 0, e
     assert o.strip() == str(out.resolve())
-    assert vio.probe(out).frames == FRAMES
+    assert vprobe.probe(out).frames == FRAMES
     code = cli.main(["video", str(path), str(style_png), "-o", str(out), *CLI_FAST])
     assert code == 2 and "exists" in one_line_error(capsys.readouterr().err)
 
 
-def test_cli_ctrl_c_keeps_frames_and_the_rerun_continues(pan, style_png, tmp_path, tiny_cli,
-                                                        capsys, monkeypatch):  # fmt: skip
+def test_cli_ctrl_c_keeps_frames_and_the_rerun_continues(
+    pan, style_png, tmp_path, tiny_cli, capsys, monkeypatch
+):
     path, _ = pan
     out = tmp_path / "out.mp4"
     real_save, calls = vrun.save_image, []
@@ -311,7 +343,7 @@ def test_cli_ctrl_c_keeps_frames_and_the_rerun_continues(pan, style_png, tmp_pat
     err = capsys.readouterr().err
     assert code == 0, err
     assert "continuing: 3 of 8 frames" in err
-    assert vio.probe(out).frames == FRAMES
+    assert vprobe.probe(out).frames == FRAMES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
@@ -326,8 +358,19 @@ def test_cli_sigterm_stops_cleanly_and_the_rerun_continues(pan, style_png, tmp_p
         "torch.set_num_threads(1); "
         "sys.exit(cli.main(sys.argv[1:]))"
     )
-    argv = [sys.executable, "-c", script, "video", str(path), str(style_png), "-o", str(out),
-            *CLI_FAST, "--frame-steps", "200"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-c",
+        script,
+        "video",
+        str(path),
+        str(style_png),
+        "-o",
+        str(out),
+        *CLI_FAST,
+        "--frame-steps",
+        "200",
+    ]
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -348,11 +391,12 @@ def test_cli_sigterm_stops_cleanly_and_the_rerun_continues(pan, style_png, tmp_p
     work = next(tmp_path.glob(".out.mp4.*.frames"))
     n = len(vrun.kept_frames(work))
     assert n >= 2
-    done = subprocess.run(argv[:-2] + ["--frame-steps", "200"], capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    done = subprocess.run(
+        argv[:-2] + ["--frame-steps", "200"], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     assert f"continuing: {n} of 8 frames" in done.stderr
-    assert vio.probe(out).frames == FRAMES
+    assert vprobe.probe(out).frames == FRAMES
 
 
 @pytest.mark.parametrize(
@@ -374,8 +418,9 @@ def test_cli_bad_input_is_one_line(tmp_path, style_png, tiny_cli, capsys, make, 
         with av.open(str(p), "w") as o:
             a = o.add_stream("aac", rate=8000)
             a.layout = "mono"
-            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
-                                           layout="mono")  # fmt: skip
+            f = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             f.sample_rate, f.pts = 8000, 0
             for pkt in [*a.encode(f), *a.encode(None)]:
                 o.mux(pkt)

@@ -39,8 +39,7 @@ def make_server(tmp_path, tiny_weights) -> Iterator:
     started: list[Server] = []
 
     def make(*args: str, jobs_dir: Path | None = None, token: str | None = None) -> Server:
-        srv = Server(jobs_dir or tmp_path / f"jobs{len(started)}", tiny_weights, *args,
-                     token=token)  # fmt: skip
+        srv = Server(jobs_dir or tmp_path / f"jobs{len(started)}", tiny_weights, *args, token=token)
         started.append(srv.start())
         return srv
 

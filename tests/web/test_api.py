@@ -23,8 +23,14 @@ def test_health_docs_and_openapi(server):
     assert r.json()["status"] == "ok" and r.json()["workers"] == 1
     assert server.client.get("/docs").status_code == 200
     paths = server.client.get("/openapi.json").json()["paths"]
-    for p in ("/api/health", "/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/events",
-              "/api/jobs/{job_id}/preview", "/api/jobs/{job_id}/result"):  # fmt: skip
+    for p in (
+        "/api/health",
+        "/api/jobs",
+        "/api/jobs/{job_id}",
+        "/api/jobs/{job_id}/events",
+        "/api/jobs/{job_id}/preview",
+        "/api/jobs/{job_id}/result",
+    ):
         assert p in paths
     assert "multipart/form-data" in paths["/api/jobs"]["post"]["requestBody"]["content"]
     page = server.client.get("/")
@@ -77,8 +83,12 @@ def test_a_job_streams_every_step_and_serves_the_library_result(server, tiny_net
     got = np.asarray(Image.open(io.BytesIO(result.content)).convert("RGB"), dtype=np.int16)
 
     # The reference: the library itself, same network, same settings, same pixels in.
-    ref = gramstyle.stylize(Image.open(io.BytesIO(content)), Image.open(io.BytesIO(style)),
-                            gramstyle.Settings(**FAST), backbone=tiny_net)  # fmt: skip
+    ref = gramstyle.stylize(
+        Image.open(io.BytesIO(content)),
+        Image.open(io.BytesIO(style)),
+        gramstyle.Settings(**FAST),
+        backbone=tiny_net,
+    )
     want = np.asarray(ref if isinstance(ref, Image.Image) else tensor_to_pil(ref), np.int16)
     assert got.shape == want.shape == (36, 48, 3)
     assert np.abs(got - want).max() <= 1
@@ -136,8 +146,10 @@ def test_explain_report(server):
     server.wait_status(job_id)
     r = server.client.post(f"/api/jobs/{job_id}/explain")
     assert r.status_code == 202 and r.json()["report"].endswith("/explain/index.html")
-    state = wait_for(lambda: (j := server.job(job_id))["explain"] in ("done", "failed") and j,
-                     what="the explain report")  # fmt: skip
+    state = wait_for(
+        lambda: (j := server.job(job_id))["explain"] in ("done", "failed") and j,
+        what="the explain report",
+    )
     assert state["explain"] == "done", state["explain_error"]
     page = server.client.get(f"/api/jobs/{job_id}/explain/index.html")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -192,7 +204,7 @@ def test_bad_settings(server, settings, status, message):
         files=[
             ("content", ("a.png", png_bytes(), "image/png")),
             ("style", ("b.png", png_bytes(seed=3), "image/png")),
-        ],  # fmt: skip
+        ],
         data={"settings": settings},
     )
     assert r.status_code == status, r.text

@@ -10,21 +10,28 @@ import pytest
 from PIL import Image
 from web_helpers import FAST, WAIT, png_bytes
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
-def browser_page(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh (make test does)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+def browser_page(tmp_path, chromium):
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
-            accept_downloads=True, viewport={"width": 1280, "height": 900},
-        )  # fmt: skip
+            str(tmp_path / "profile"),
+            executable_path=chromium,
+            headless=True,
+            args=ARGS,
+            accept_downloads=True,
+            viewport={"width": 1280, "height": 900},
+        )
         ctx.set_default_timeout(WAIT * 1000)
         try:
             yield ctx.new_page()

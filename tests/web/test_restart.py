@@ -22,8 +22,11 @@ def test_graceful_restart_keeps_results_and_requeues(make_server, tmp_path):
 
     assert srv.stop(signal.SIGTERM) == 143  # stops within a step, one line, exit 143
     assert "terminated; queued and running jobs resume" in srv.output()
-    on_disk = {p.name: json.loads((p / "job.json").read_text())["status"]
-               for p in jobs_dir.iterdir() if (p / "job.json").is_file()}  # fmt: skip
+    on_disk = {
+        p.name: json.loads((p / "job.json").read_text())["status"]
+        for p in jobs_dir.iterdir()
+        if (p / "job.json").is_file()
+    }
     # A graceful stop puts the running job back in the queue (it starts again).
     assert on_disk == {done_id: "done", running_id: "queued", queued_id: "queued"}
 
@@ -43,13 +46,18 @@ def test_crash_fails_the_running_job_and_workers_do_not_linger(make_server, tmp_
     srv = make_server("--workers", "1", jobs_dir=jobs_dir)
     job_id = srv.submit(LONG).json()["id"]
     srv.wait_status(job_id, ("running",))
-    workers = [p for p in psutil.Process(srv.proc.pid).children(recursive=True)
-               if "spawn_main" in " ".join(p.cmdline())]  # fmt: skip
+    workers = [
+        p
+        for p in psutil.Process(srv.proc.pid).children(recursive=True)
+        if "spawn_main" in " ".join(p.cmdline())
+    ]
     assert len(workers) == 1
     srv.stop(signal.SIGKILL)  # no chance to clean up
     # The orphaned worker notices its server is gone and exits by itself.
-    wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-                             for p in workers), what="the orphaned worker to exit")  # fmt: skip
+    wait_for(
+        lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers),
+        what="the orphaned worker to exit",
+    )
     state = json.loads((jobs_dir / job_id / "job.json").read_text())
     assert state["status"] == "running"  # what the crash left
 

@@ -49,8 +49,14 @@ def test_loopback_names():
 def test_token_on_every_api_call(make_server):
     srv = make_server("--workers", "1", token=TOKEN)
     bare = httpx.Client(base_url=srv.base, timeout=60)
-    paths = ["/api/health", "/api/jobs", "/api/samples", "/api/jobs/AAAAAAAAAAAAAAAA",
-             "/api/jobs/AAAAAAAAAAAAAAAA/events", "/api/jobs/AAAAAAAAAAAAAAAA/result"]  # fmt: skip
+    paths = [
+        "/api/health",
+        "/api/jobs",
+        "/api/samples",
+        "/api/jobs/AAAAAAAAAAAAAAAA",
+        "/api/jobs/AAAAAAAAAAAAAAAA/events",
+        "/api/jobs/AAAAAAAAAAAAAAAA/result",
+    ]
     for path in paths:
         r = bare.get(path)
         assert r.status_code == 401 and "token" in r.json()["error"], path

@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from gramstyle.settings import Settings
 from gramstyle.errors import GramstyleError
+from gramstyle.settings import Settings
 from gramstyle.web.config import ServeConfig, job_blend, job_preset, job_settings
 from gramstyle.web.errors import BadRequest, UnknownJob
 from gramstyle.web.store import CRASHED, Job, JobStore, new_id
@@ -84,8 +84,9 @@ def test_store_recovery(tmp_path):
     store = JobStore(tmp_path)
 
     def make(status: str, created: float, explain: str | None = None) -> Job:
-        job = Job(id=new_id(), settings={}, styles=1, status=status, created=created,
-                  explain=explain)  # fmt: skip
+        job = Job(
+            id=new_id(), settings={}, styles=1, status=status, created=created, explain=explain
+        )
         store.commit(job, store.staging())
         return job
 

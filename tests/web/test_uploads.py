@@ -133,5 +133,7 @@ def test_uploads_are_reencoded(server):
         assert not im.getexif() and "exif" not in im.info
     assert b"secret" not in stored.read_bytes() and b"script" not in stored.read_bytes()
     assert sorted(p.name for p in (server.jobs_dir / job_id).iterdir() if p.suffix == ".png") == [
-        "content.png", "style_1.png"]  # fmt: skip
+        "content.png",
+        "style_1.png",
+    ]
     server.client.delete(f"/api/jobs/{job_id}")

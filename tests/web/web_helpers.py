@@ -22,8 +22,15 @@ import numpy as np
 from PIL import Image
 
 #: Quick jobs on the tiny network (the conftest's FAST, as JSON settings).
-FAST = {"size": 48, "min_size": 24, "steps": 15, "coarse_steps": 10, "style_weight": 1e3,
-        "init": "noise", "precision": "fp32"}  # fmt: skip
+FAST = {
+    "size": 48,
+    "min_size": 24,
+    "steps": 15,
+    "coarse_steps": 10,
+    "style_weight": 1e3,
+    "init": "noise",
+    "precision": "fp32",
+}
 #: A job that runs until cancelled (the server's --max-steps allows it).
 LONG = {**FAST, "steps": 20000, "coarse_steps": 0, "min_size": 48}
 WAIT = 300.0  # seconds: generous, for a machine shared with other work
@@ -68,10 +75,25 @@ class Server:
     def start(self) -> Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "gramstyle", "serve", "--port", str(self.port),
-               "--jobs-dir", str(self.jobs_dir), "--weights", str(self.weights),
-               "--precision", "fp32", "--threads", "1", "--max-steps", "20000",
-               *self.args]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "gramstyle",
+            "serve",
+            "--port",
+            str(self.port),
+            "--jobs-dir",
+            str(self.jobs_dir),
+            "--weights",
+            str(self.weights),
+            "--precision",
+            "fp32",
+            "--threads",
+            "1",
+            "--max-steps",
+            "20000",
+            *self.args,
+        ]
         env = {**os.environ, "GRAMSTYLE_TOKEN": self.token or ""}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -108,8 +130,13 @@ class Server:
 
     # -------------------------------------------------------------- API helpers
 
-    def submit(self, settings: dict | None = None, content: bytes | None = None,
-               styles: list[bytes] | None = None, **data: str) -> httpx.Response:  # fmt: skip
+    def submit(
+        self,
+        settings: dict | None = None,
+        content: bytes | None = None,
+        styles: list[bytes] | None = None,
+        **data: str,
+    ) -> httpx.Response:
         files = [("content", ("photo.png", content or png_bytes(seed=1), "image/png"))]
         for k, s in enumerate(styles or [png_bytes(40, 40, seed=2)]):
             files.append(("style", (f"style{k}.png", s, "image/png")))

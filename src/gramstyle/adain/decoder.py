@@ -47,11 +47,19 @@ class Decoder(nn.Module):
             return [nn.Upsample(scale_factor=2, mode="nearest")]
 
         self.net = nn.Sequential(
-            *conv(w0, w1), *up(),
-            *conv(w1, w1), *conv(w1, w1), *conv(w1, w1), *conv(w1, w2), *up(),
-            *conv(w2, w2), *conv(w2, w3), *up(),
-            *conv(w3, w3), *conv(w3, 3, relu=False),
-        )  # fmt: skip
+            *conv(w0, w1),
+            *up(),
+            *conv(w1, w1),
+            *conv(w1, w1),
+            *conv(w1, w1),
+            *conv(w1, w2),
+            *up(),
+            *conv(w2, w2),
+            *conv(w2, w3),
+            *up(),
+            *conv(w3, w3),
+            *conv(w3, 3, relu=False),
+        )
         self.requires_grad_(False)
         self.eval()
 

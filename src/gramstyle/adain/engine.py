@@ -199,8 +199,12 @@ class AdainModel:
     def _one_style(self, style: Tensor) -> StyleStats:
         check_side(style, "style")
         key = fingerprint(style.detach().to("cpu", torch.float32))  # pixels and shape
-        return self._cache.get_or(key, lambda: StyleStats(
-            *mean_std(self.encode(pad_to_stride(style.to(self.device))), self.eps)))  # fmt: skip
+        return self._cache.get_or(
+            key,
+            lambda: StyleStats(
+                *mean_std(self.encode(pad_to_stride(style.to(self.device))), self.eps)
+            ),
+        )
 
     def style_stats(
         self, style: Tensor | Sequence[Tensor], blend: Sequence[float] | None = None
@@ -238,5 +242,6 @@ class AdainModel:
         """
         check_call(content, alpha, tile, overlap)
         stats = style if isinstance(style, StyleStats) else self.style_stats(style, blend)
-        return stylize_tiled(content, stats, alpha, self.encode, self.decode, tile, overlap,
-                             self.eps)  # fmt: skip
+        return stylize_tiled(
+            content, stats, alpha, self.encode, self.decode, tile, overlap, self.eps
+        )

@@ -99,8 +99,9 @@ class AdaIN:
         device = next(net.parameters()).device
         dec: Decoder = session.component("decoder", default_decoder).to(device)
         key = ("adain-model", id(net), id(dec), s.precision, str(device))
-        return session.component(key, lambda: AdainModel(
-            net, dec, s.precision, int8_cache=cache_dir()))  # fmt: skip
+        return session.component(
+            key, lambda: AdainModel(net, dec, s.precision, int8_cache=cache_dir())
+        )
 
     def image(self, session: Session, prep: Prepared, content: Tensor, side: int) -> Tensor:
         s = prep.settings
@@ -146,9 +147,16 @@ class AdaIN:
             if extra_cost is not None:  # no J to add it to: its minimiser near `out`
                 out = extra_cost.proximal(out)
             model = self.model(session, s)
-            return AdainRecord(size=(out.shape[-2], out.shape[-1]), done=1, total=1,
-                               elapsed=time.perf_counter() - t0, precision=model.precision,
-                               backend=model.backend, image=out, notes=prep.notes)  # fmt: skip
+            return AdainRecord(
+                size=(out.shape[-2], out.shape[-1]),
+                done=1,
+                total=1,
+                elapsed=time.perf_counter() - t0,
+                precision=model.precision,
+                backend=model.backend,
+                image=out,
+                notes=prep.notes,
+            )
 
         return OnePassRun(plan, make)
 

@@ -66,7 +66,7 @@ class OrtNet(nn.Module):
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.log_severity_level = 3  # errors only: the library stays silent
         # One arena for all sessions, grown only by what is asked, and no per-shape
-        # memory pattern: 70 MB less peak RSS at 512 px, at the same speed (README).
+        # memory pattern: 70 MB less peak RSS at 512 px, at the same speed (docs/benchmarks.md).
         opts.enable_mem_pattern = False
         if _shared_arena(ort):
             opts.add_session_config_entry("session.use_env_allocators", "1")
@@ -83,10 +83,15 @@ def _export(model: nn.Module, example: Tensor, path: Path) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model.float().eval(), (example,), str(path), input_names=["x"], output_names=["y"],
+            model.float().eval(),
+            (example,),
+            str(path),
+            input_names=["x"],
+            output_names=["y"],
             dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 #: Bumped when the export or quantisation recipe changes (old cache files then miss).
@@ -99,8 +104,14 @@ def cache_key(model: nn.Module, calibration: Iterable[Tensor]) -> str:
 
     tensors = [t.detach().to("cpu", torch.float32) for t in calibration]
     # repr(model): the layer structure.
-    return fingerprint(RECIPE, torch.__version__, onnxruntime.__version__,
-                       dict(model.state_dict()), tensors, repr(model))  # fmt: skip
+    return fingerprint(
+        RECIPE,
+        torch.__version__,
+        onnxruntime.__version__,
+        dict(model.state_dict()),
+        tensors,
+        repr(model),
+    )
 
 
 def quantize_ort(
@@ -165,10 +176,15 @@ def _quantize(model: nn.Module, inputs: list[Tensor]) -> bytes:
         logging.disable(logging.WARNING)
         try:
             quantize_static(
-                str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                per_channel=True, reduce_range=True,
-            )  # fmt: skip
+                str(src),
+                str(dst),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                reduce_range=True,
+            )
         finally:
             logging.disable(previous)
         return _pads_in_uint8(onnx.load(str(dst))).SerializeToString()

@@ -125,8 +125,9 @@ def adain_stylize(
         with torch.no_grad(), autocast(f.device.type, dtype):
             return decoder(f).float()
 
-    return stylize_tiled(content, stats, alpha, lambda x: encode(encoder, x, dtype), decode,
-                    tile, overlap, eps)  # fmt: skip
+    return stylize_tiled(
+        content, stats, alpha, lambda x: encode(encoder, x, dtype), decode, tile, overlap, eps
+    )
 
 
 def stylize_tiled(
@@ -154,13 +155,17 @@ def stylize_tiled(
         out = decode_fn(f * scale + shift)
         return out[..., :H, :W].clamp(0, 1)
 
-    tiles = [(r, c) for r in spans(Hp, tile, overlap, STRIDE)
-             for c in spans(Wp, tile, overlap, STRIDE)]  # fmt: skip
+    tiles = [
+        (r, c) for r in spans(Hp, tile, overlap, STRIDE) for c in spans(Wp, tile, overlap, STRIDE)
+    ]
 
     def interior_features(r: Span, c: Span) -> tuple[Tensor, Tensor]:
         f = encode_fn(x[..., r.lo : r.hi, c.lo : c.hi])
-        inner = f[..., (r.a - r.lo) // STRIDE : (r.b - r.lo) // STRIDE,
-                  (c.a - c.lo) // STRIDE : (c.b - c.lo) // STRIDE]  # fmt: skip
+        inner = f[
+            ...,
+            (r.a - r.lo) // STRIDE : (r.b - r.lo) // STRIDE,
+            (c.a - c.lo) // STRIDE : (c.b - c.lo) // STRIDE,
+        ]
         return f, inner
 
     # Pass 1: global content statistics from the tiles' interiors (float64 sums).

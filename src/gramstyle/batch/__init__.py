@@ -24,11 +24,12 @@ from .status import DONE, EXECUTORS, FAILED, RESULTS, SKIPPED
 
 # Imported on first use, so the CLI builds its parser without PIL or torch.
 _LAZY = {
-    **dict.fromkeys(("Row", "ManifestError", "default_output_name", "pairs", "read_manifest"),
-                    "manifest"),
+    **dict.fromkeys(
+        ("Row", "ManifestError", "default_output_name", "pairs", "read_manifest"), "manifest"
+    ),
     **dict.fromkeys(("RowResult", "Worker", "row_hash"), "work"),
     **dict.fromkeys(("read_results", "run_batch"), "run"),
-}  # fmt: skip
+}
 
 if TYPE_CHECKING:
     from .manifest import ManifestError, Row, default_output_name, pairs, read_manifest

@@ -132,8 +132,15 @@ def run_local(
                         tries[row.row] = tries.get(row.row, 0) + 1
                         if tries[row.row] >= 2:
                             why = "its worker process died twice"
-                            yield RowResult(row.row, row.output, FAILED, why, 0.0,
-                                            content=row.content, styles=row.styles)  # fmt: skip
+                            yield RowResult(
+                                row.row,
+                                row.output,
+                                FAILED,
+                                why,
+                                0.0,
+                                content=row.content,
+                                styles=row.styles,
+                            )
                         else:
                             pending.appendleft(row)
                     break

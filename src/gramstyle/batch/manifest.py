@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..decode import image_extensions
 from ..errors import GramstyleError
-from ..image import METADATA_FORMATS, image_extensions, output_format
-from ..settings import Recipe, Settings, field_kinds, parse_layer_weights
+from ..image import METADATA_FORMATS, output_format
+from ..ranges import parse_layer_weights
+from ..settings import Recipe, Settings, field_kinds
 
 #: Columns that are not Settings fields.
 CONTENT, STYLE, OUTPUT, PRESET = "content", "style", "output", "preset"

@@ -13,7 +13,7 @@ so a retry can never write a picture twice or half. One row per block keeps the 
 of retry one row.
 
 Inputs and outputs are paths: on a multi-machine cluster they must be on storage every
-node sees (a shared file system), as the README's plan says. Ray writes only under its
+node sees (a shared file system), as docs/batch.md says. Ray writes only under its
 temp dir (``/tmp/ray``) and usage statistics are switched off.
 """
 
@@ -129,8 +129,12 @@ def run_ray(
     if not ray.is_initialized():
         on_sigterm = signal.getsignal(signal.SIGTERM)
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)  # fmt: skip
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
             if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
                 # ray.init installs a C++ handler that aborts the driver on SIGTERM; give
                 # SIGTERM back to Python (the CLI raises errors.Terminated: clean stop).
@@ -155,8 +159,9 @@ def run_ray(
         workers = max(1, min(workers, len(rows)))
         # One row per block (the unit of retry) up to MAX_BLOCKS; past that a few rows
         # share a block, and a retried block skips its finished rows by their hash.
-        ds = ray.data.from_items([{"row": row.to_json()} for row in rows],
-                                 override_num_blocks=min(len(rows), MAX_BLOCKS))  # fmt: skip
+        ds = ray.data.from_items(
+            [{"row": row.to_json()} for row in rows], override_num_blocks=min(len(rows), MAX_BLOCKS)
+        )
         ds = ds.map_batches(
             RayWorker,
             fn_constructor_kwargs={

@@ -99,8 +99,11 @@ def run_batch(
     bad = [j for j in rows if j.error is not None]
     good = [j for j in rows if j.error is None]
     for row in bad:
-        yield record(RowResult(row.row, row.output, FAILED, row.error, 0.0,
-                               content=row.content, styles=row.styles))  # fmt: skip
+        yield record(
+            RowResult(
+                row.row, row.output, FAILED, row.error, 0.0, content=row.content, styles=row.styles
+            )
+        )
     if not good:
         return
     if executor == "local":
@@ -110,8 +113,17 @@ def run_batch(
     else:
         from .ray_executor import run_ray
 
-        stream = run_ray(good, workers, cpus_per_worker, gpus_per_worker, threads, ray_address,
-                         overwrite, backbone, on_row)  # fmt: skip
+        stream = run_ray(
+            good,
+            workers,
+            cpus_per_worker,
+            gpus_per_worker,
+            threads,
+            ray_address,
+            overwrite,
+            backbone,
+            on_row,
+        )
     try:
         for r in stream:
             yield record(r)

@@ -71,8 +71,11 @@ def settings_json(settings: Settings) -> str:
 def row_hash(row: Row) -> str:
     """The row's fingerprint: its input files' bytes and its settings (not file names)."""
     assert row.settings is not None
-    return fingerprint(Input(row.content, "content image"),
-                       [Input(x, "style image") for x in row.styles], row.settings)  # fmt: skip
+    return fingerprint(
+        Input(row.content, "content image"),
+        [Input(x, "style image") for x in row.styles],
+        row.settings,
+    )
 
 
 def worker_name() -> str:
@@ -120,9 +123,16 @@ class Worker:
 
         def result(status: str, error: str | None = None) -> RowResult:
             return RowResult(
-                row.row, row.output, status, error, round(time.perf_counter() - t0, 3),
-                self.name, digest, row.content, row.styles,
-            )  # fmt: skip
+                row.row,
+                row.output,
+                status,
+                error,
+                round(time.perf_counter() - t0, 3),
+                self.name,
+                digest,
+                row.content,
+                row.styles,
+            )
 
         try:
             if row.error is not None or row.settings is None:

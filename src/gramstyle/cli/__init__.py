@@ -73,13 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("GRAMSTYLE_DEBUG"):
             raise
         if out_of_memory(e):
-            print(f"{PROG}: error: out of memory; lower --size (no output written)",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"{PROG}: error: out of memory; lower --size (no output written)", file=sys.stderr
+            )
             return 2
         detail = str(e).splitlines()[0][:200] if str(e) else ""
-        print(f"{PROG}: error: internal error ({type(e).__name__}: {detail}); no output "
-              "written; please report it (GRAMSTYLE_DEBUG=1 shows the traceback)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: error: internal error ({type(e).__name__}: {detail}); no output "
+            "written; please report it (GRAMSTYLE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

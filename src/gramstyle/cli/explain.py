@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..presets import EXPLAIN, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
-from ..settings import SIDES, STEPS
+from ..ranges import SIDES, STEPS
 from .options import add_settings_options, bounded_int, settings_from
 
 
@@ -70,9 +70,17 @@ def command(ns: argparse.Namespace) -> int:
     bar = ExplainProgressBar(disable=ns.quiet)
     t0 = time.perf_counter()
     try:
-        out = explain(ns.content, ns.style, ns.output, settings, layer_size=ns.layer_size,
-                      layer_steps=ns.layer_steps, callback=bar.update, overwrite=ns.overwrite,
-                      command=command)  # fmt: skip
+        out = explain(
+            ns.content,
+            ns.style,
+            ns.output,
+            settings,
+            layer_size=ns.layer_size,
+            layer_steps=ns.layer_steps,
+            callback=bar.update,
+            overwrite=ns.overwrite,
+            command=command,
+        )
     finally:
         bar.close()
     if not ns.quiet:

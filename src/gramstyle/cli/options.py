@@ -16,7 +16,8 @@ from typing import Any
 from .. import registry
 from ..errors import GramstyleError
 from ..presets import PRESET_NOTES, PRESETS, brackets
-from ..settings import Bounds, Recipe, Settings, field_kinds, parse_layer_weights
+from ..ranges import Bounds, parse_layer_weights
+from ..settings import Recipe, Settings, field_kinds
 
 
 class Parser(argparse.ArgumentParser):
@@ -134,8 +135,9 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
 
 def recipe_from(ns: argparse.Namespace) -> Recipe:
     """The command's defaults, then ``--preset``'s settings, then the options given."""
-    given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings)
-             if hasattr(ns, f.name)}  # fmt: skip
+    given = {
+        f.name: getattr(ns, f.name) for f in dataclasses.fields(Settings) if hasattr(ns, f.name)
+    }
     base = Settings(**getattr(ns, "settings_defaults", {}))
     return Recipe(base, getattr(ns, "preset", None), given)
 

@@ -46,8 +46,14 @@ class ProgressBar:
             fmt = None
             if self.est is not None:  # our ETA in the postfix instead of tqdm's
                 fmt = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
-            self.bar = tqdm(total=total, disable=self.disable, unit="step",
-                            dynamic_ncols=True, leave=True, bar_format=fmt)  # fmt: skip
+            self.bar = tqdm(
+                total=total,
+                disable=self.disable,
+                unit="step",
+                dynamic_ncols=True,
+                leave=True,
+                bar_format=fmt,
+            )
 
     def plan(self, plan: Any, est: Any | None) -> None:
         if est is None:  # a one-pass method: the closing line says how long it took
@@ -78,13 +84,17 @@ class ProgressBar:
     def tile(self, p: Any) -> None:  # a gramstyle.gatys.tiles.TileProgress
         if self.bar is None:
             return
-        later = [k for k, size in enumerate(self.sizes)
-                 if size == p.size and (k > self.stage or not self.bar.desc)]  # fmt: skip
+        later = [
+            k
+            for k, size in enumerate(self.sizes)
+            if size == p.size and (k > self.stage or not self.bar.desc)
+        ]
         if later:  # a new scale's targets or first step: name it now, not after the step
             self.stage, self.step, self.costs = later[0], 0, ""
             h, w = self.sizes[later[0]]
-            self.bar.set_description(f"scale {later[0] + 1}/{len(self.sizes)} {w}x{h}",
-                                     refresh=False)  # fmt: skip
+            self.bar.set_description(
+                f"scale {later[0] + 1}/{len(self.sizes)} {w}x{h}", refresh=False
+            )
         if p.phase == 0:  # the stage's targets: not part of a step
             self.bar.set_postfix_str(f"targets, tile {p.tile}/{p.tiles}", refresh=True)
             return
@@ -93,8 +103,11 @@ class ProgressBar:
                 f"checking the last image, tile {p.tile}/{p.tiles}{self._eta(1.0)}", refresh=True
             )
             return
-        fraction = (PASS1_SHARE * p.tile / p.tiles if p.phase == 1
-                    else PASS1_SHARE + (1 - PASS1_SHARE) * p.tile / p.tiles)  # fmt: skip
+        fraction = (
+            PASS1_SHARE * p.tile / p.tiles
+            if p.phase == 1
+            else PASS1_SHARE + (1 - PASS1_SHARE) * p.tile / p.tiles
+        )
         self.bar.set_postfix_str(
             f"tile {p.tile}/{p.tiles} pass {p.phase}{self.costs}{self._eta(fraction)}",
             refresh=True,
@@ -146,8 +159,14 @@ class FrameBar:
     """``gramstyle video``'s bar over frames (ETA from the frames computed in this run)."""
 
     def __init__(self, total: int, initial: int, disable: bool) -> None:
-        self.bar = tqdm(total=total, initial=initial, disable=disable, unit="frame",
-                        dynamic_ncols=True, leave=True)  # fmt: skip
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            disable=disable,
+            unit="frame",
+            dynamic_ncols=True,
+            leave=True,
+        )
 
     def step(self, rec: Any) -> None:  # a FrameStep
         r = rec.record

@@ -70,12 +70,21 @@ def add_parser(sub: Any) -> None:
         ("--max-styles", int, "max_styles", "style images per job"),
     ]
     for flag, kind, name, text in limits:
-        p.add_argument(flag, type=kind, default=_default(name), metavar="N",
-                       help=f"{text} (default: {_default(name)})")  # fmt: skip
+        p.add_argument(
+            flag,
+            type=kind,
+            default=_default(name),
+            metavar="N",
+            help=f"{text} (default: {_default(name)})",
+        )
     mb = int(_default("max_upload_bytes")) // 2**20  # type: ignore[call-overload]
-    p.add_argument("--max-upload-mb", type=float, default=mb, metavar="MB",
-                   help=f"size of one upload, photo and styles together; more get 413 "
-                   f"(default: {mb})")  # fmt: skip
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=mb,
+        metavar="MB",
+        help=f"size of one upload, photo and styles together; more get 413 (default: {mb})",
+    )
     # The server's own Settings fields: help and defaults from Settings, as in `stylize`.
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     for name in (*SERVER_FIELDS, "precision"):
@@ -122,16 +131,22 @@ def command(ns: argparse.Namespace) -> int:
         raise GramstyleError(f"--jobs-dir {config.jobs_dir} is not writable")
     check_port(ns.host, ns.port)
     server = make_server(config, ns.host, ns.port, ns.quiet)
-    print(f"gramstyle: serving {url(ns.host, ns.port, config.token)} ({config.workers} "
-          f"worker(s), jobs in {config.jobs_dir}); Ctrl-C stops", file=sys.stderr)  # fmt: skip
+    print(
+        f"gramstyle: serving {url(ns.host, ns.port, config.token)} ({config.workers} "
+        f"worker(s), jobs in {config.jobs_dir}); Ctrl-C stops",
+        file=sys.stderr,
+    )
     try:
         server.run()
     except Terminated:
-        print("gramstyle: terminated; queued and running jobs resume on the next start",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "gramstyle: terminated; queued and running jobs resume on the next start",
+            file=sys.stderr,
+        )
         return 143
     except KeyboardInterrupt:
-        print("gramstyle: stopped; queued and running jobs resume on the next start",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "gramstyle: stopped; queued and running jobs resume on the next start", file=sys.stderr
+        )
         return 130
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import GramstyleError
 from ..presets import DEMO
-from ..settings import STEPS
+from ..ranges import STEPS
 from .options import add_settings_options, bounded_int, floats, settings_from
 
 PROG = "gramstyle"
@@ -98,8 +98,14 @@ def _snapshot_path(output: Path, done: int) -> Path:
     return output.with_name(f"{output.stem}_step{done:04d}{output.suffix}")
 
 
-def run(content: Any, styles: list[Any], output_text: str, ns: argparse.Namespace,
-        blend: Any = None, masks: Any = None) -> int:  # fmt: skip
+def run(
+    content: Any,
+    styles: list[Any],
+    output_text: str,
+    ns: argparse.Namespace,
+    blend: Any = None,
+    masks: Any = None,
+) -> int:
     """Stylise and write ``output``: check, run with a bar, write (shared by both commands)."""
     output = Path(output_text)
     from ..checkpoint import Checkpoint, checkpoint_path
@@ -108,8 +114,15 @@ def run(content: Any, styles: list[Any], output_text: str, ns: argparse.Namespac
     settings = settings_from(ns)
     # Snapshot names differ only in the step number: the longest one stands for all.
     longest = [_snapshot_path(output, SAVE_EVERY[1])] if ns.save_every else []
-    check_request(content, styles, output_text, blend=blend, masks=masks, overwrite=ns.overwrite,
-                  also_writes=longest)  # fmt: skip
+    check_request(
+        content,
+        styles,
+        output_text,
+        blend=blend,
+        masks=masks,
+        overwrite=ns.overwrite,
+        also_writes=longest,
+    )
     # torch loads only now, once the files are known to be good; the rest of the checks
     # (layer names, weights, sizes, memory) come first in the job, before any work.
     from ..image import save_image
@@ -118,8 +131,11 @@ def run(content: Any, styles: list[Any], output_text: str, ns: argparse.Namespac
 
     job = Stylizer(settings).job(content, styles, blend=blend, masks=masks)
     every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)
-    ck = Checkpoint(checkpoint_path(output), every, resume=resume, overwrite=ns.overwrite) \
-        if every or resume else None  # fmt: skip
+    ck = (
+        Checkpoint(checkpoint_path(output), every, resume=resume, overwrite=ns.overwrite)
+        if every or resume
+        else None
+    )
     bar = ProgressBar(disable=ns.quiet)
 
     def on_plan(plan: Any, est: Any) -> None:
@@ -149,12 +165,8 @@ def run(content: Any, styles: list[Any], output_text: str, ns: argparse.Namespac
         bar.close()
         for p in written:
             p.unlink(missing_ok=True)
-        if isinstance(e, KeyboardInterrupt) and ck is not None and job.run is not None:
-            if ck.saved_at != (job.last.done if job.last else None):
-                ck.save(job.run, job.prep.key)  # interrupted between steps, not in one
-        if isinstance(e, KeyboardInterrupt) and ck is not None and ck.saved_at is not None:
-            print(f"{PROG}: checkpoint saved at step {ck.saved_at}: {ck.path} "
-                  "(continue with --resume)", file=sys.stderr)  # fmt: skip
+        if isinstance(e, KeyboardInterrupt) and ck is not None:
+            _keep(ck, job)
         raise
     finally:
         bar.close()
@@ -162,6 +174,17 @@ def run(content: Any, styles: list[Any], output_text: str, ns: argparse.Namespac
         h, w = job.last.size
         print(f"wrote {output} ({w}x{h}, {job.last.summary()})", file=sys.stderr)
     return 0
+
+
+def _keep(ck: Any, job: Any) -> None:
+    """After Ctrl-C or SIGTERM: the checkpoint of the last finished step, and where it is."""
+    if job.run is not None and ck.saved_at != getattr(job.last, "done", None):
+        ck.save(job.run, job.prep.key)  # interrupted between two steps, not in one
+    if ck.saved_at is not None:
+        print(
+            f"{PROG}: checkpoint saved at step {ck.saved_at}: {ck.path} (continue with --resume)",
+            file=sys.stderr,
+        )
 
 
 def cmd_stylize(ns: argparse.Namespace) -> int:

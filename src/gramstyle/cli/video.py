@@ -52,8 +52,13 @@ def add_video_options(parser: argparse.ArgumentParser) -> None:
         default = getattr(base, f.name)
         flag = f"--{f.name.replace('_', '-')}"
         if hint is bool:  # --grid-align / --no-grid-align
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=default, help=help_text)  # fmt: skip
+            group.add_argument(
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=help_text,
+            )
             continue
         args = set(typing.get_args(hint)) - {type(None)}
         if typing.get_origin(hint) is tuple or any(typing.get_origin(a) is tuple for a in args):
@@ -120,17 +125,26 @@ def command(ns: argparse.Namespace) -> int:
     frames_done = 0
     try:
         records = stylize_video(
-            ns.input, ns.styles, ns.output, settings, video=video, blend=ns.style_blend,
-            overwrite=ns.overwrite, keep_frames=ns.keep_frames,
-        )  # fmt: skip
+            ns.input,
+            ns.styles,
+            ns.output,
+            settings,
+            video=video,
+            blend=ns.style_blend,
+            overwrite=ns.overwrite,
+            keep_frames=ns.keep_frames,
+        )
         for rec in records:
             if isinstance(rec, VideoStart):
                 start, frames_done = rec, rec.resumed
                 for note in rec.notes:
                     print(f"{PROG}: note: {note}", file=sys.stderr)
                 if rec.resumed:
-                    print(f"{PROG}: note: continuing: {rec.resumed} of {rec.frames} frames "
-                          f"were finished in {rec.work_dir}", file=sys.stderr)  # fmt: skip
+                    print(
+                        f"{PROG}: note: continuing: {rec.resumed} of {rec.frames} frames "
+                        f"were finished in {rec.work_dir}",
+                        file=sys.stderr,
+                    )
                 bar = FrameBar(rec.frames, rec.resumed, ns.quiet)
             elif isinstance(rec, FrameStep) and bar is not None:
                 bar.step(rec)
@@ -144,8 +158,11 @@ def command(ns: argparse.Namespace) -> int:
             bar.close()
             bar = None
         if start is not None and frames_done:
-            print(f"{PROG}: note: {frames_done} finished frames are kept in {start.work_dir}; "
-                  "the same command continues from there", file=sys.stderr)  # fmt: skip
+            print(
+                f"{PROG}: note: {frames_done} finished frames are kept in {start.work_dir}; "
+                "the same command continues from there",
+                file=sys.stderr,
+            )
         raise
     finally:
         if bar is not None:
@@ -156,7 +173,10 @@ def command(ns: argparse.Namespace) -> int:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     if not ns.quiet and start is not None:
         h, w = start.size
-        print(f"wrote {done.output} ({done.frames} frames, {w}x{h}, {done.computed} computed "
-              f"in {done.seconds:.0f} s)", file=sys.stderr)  # fmt: skip
+        print(
+            f"wrote {done.output} ({done.frames} frames, {w}x{h}, {done.computed} computed "
+            f"in {done.seconds:.0f} s)",
+            file=sys.stderr,
+        )
     print(Path(done.output).resolve())
     return 0

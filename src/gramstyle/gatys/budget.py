@@ -249,8 +249,9 @@ def fit(
         for pairs, dt in histories:
             if (r := result(tile, pairs, dt)).bytes <= budget:
                 return r
-        raise _too_big(need, budget, result(tile, HISTORY_STEPS[-1], "bf16").bytes,
-                       f" with --tile {tile}")  # fmt: skip
+        raise _too_big(
+            need, budget, result(tile, HISTORY_STEPS[-1], "bf16").bytes, f" with --tile {tile}"
+        )
     for pairs, dt in histories:
         if (r := result(None, pairs, dt)).bytes <= budget:
             return r
@@ -303,8 +304,9 @@ class Speed:
 DEFAULT_SPEED = Speed(step=2.6 * 2 / 130e9, forward=2 / 130e9)
 
 
-def measure_speed(net: VGG19, s: Settings, device: torch.device, dtype: torch.dtype | None,
-                  side: int = 160) -> Speed:  # fmt: skip
+def measure_speed(
+    net: VGG19, s: Settings, device: torch.device, dtype: torch.dtype | None, side: int = 160
+) -> Speed:
     """Time one forward + backward pass and one forward pass on a ``side`` px image
     (after one untimed warm-up pass), per multiply-add per pixel."""
     layers = list(dict.fromkeys([*s.content_layers, *s.style_layers]))

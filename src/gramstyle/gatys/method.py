@@ -76,8 +76,9 @@ class Gatys:
         second)."""
         net = session.network(prep.settings)
         key = ("gatys-speed", id(net), str(prep.device), prep.dtype, net_cost(prep.settings))
-        speed = session.cached(key, lambda: measure_speed(net, prep.settings, prep.device,
-                                                          prep.dtype))  # fmt: skip
+        speed = session.cached(
+            key, lambda: measure_speed(net, prep.settings, prep.device, prep.dtype)
+        )
         return estimate(plan, speed)
 
     def run(
@@ -93,8 +94,9 @@ class Gatys:
     ) -> Run:
         if isinstance(resume, dict):
             resume = RunState.from_dict(resume)
-        return Run(session, prep, plan, resume=resume, init=init, extra_cost=extra_cost,
-                   on_tile=on_tile)  # fmt: skip
+        return Run(
+            session, prep, plan, resume=resume, init=init, extra_cost=extra_cost, on_tile=on_tile
+        )
 
     def image(self, session: Session, prep: Prepared, content: Tensor, side: int) -> Tensor:
         raise GramstyleError("gatys optimises an image; it cannot make a start image")

@@ -68,8 +68,13 @@ def blend_targets(
     if stacked:
         return {n: torch.cat([t[n] for t in per_style]) for n in names}
     w = list(blend) if blend is not None else [1.0 / len(per_style)] * len(per_style)
-    return {n: sum((wk * t[n] for wk, t in zip(w, per_style, strict=True)),
-                   torch.zeros_like(per_style[0][n])) for n in names}  # fmt: skip
+    return {
+        n: sum(
+            (wk * t[n] for wk, t in zip(w, per_style, strict=True)),
+            torch.zeros_like(per_style[0][n]),
+        )
+        for n in names
+    }
 
 
 class Objective:

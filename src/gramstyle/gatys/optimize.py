@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -24,16 +24,6 @@ Evaluate = Callable[[Tensor], tuple[Costs, Tensor]]
 
 class NonFiniteCost(ArithmeticError):
     """The cost became NaN or infinite (e.g. fp16 overflow); the caller may retry in fp32."""
-
-
-class Optimizer(Protocol):
-    def step(self, x: Tensor, evaluate: Evaluate) -> tuple[Costs, Tensor]:
-        """Evaluate J at ``x`` and return its costs and the next image."""
-        ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def _dot(a: Tensor, b: Tensor) -> float:
@@ -222,8 +212,9 @@ class LBFGS:
 class Adam:
     """Adam (Kingma & Ba 2015) on the pixels; ``lr`` in pixel units per step."""
 
-    def __init__(self, lr: float = 0.02, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:  # fmt: skip
+    def __init__(
+        self, lr: float = 0.02, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         self.lr, self.betas, self.eps = lr, betas, eps
         self.m: Tensor | None = None
         self.v: Tensor | None = None

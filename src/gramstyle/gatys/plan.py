@@ -145,9 +145,18 @@ def make_plan(prep: Prepared, widths: tuple[int, ...] = VGG19_WIDTHS) -> Plan:
         steps = print_steps(sc.size, sc.steps, s.step_falloff)
         need = Need((h, w), steps, fixed, max(a * b for a, b in dims), regions)
         f = fit(need, budget, cost, prep.dtype, tile=s.tile, optimizer=s.optimizer)
-        stages.append(Stage(size=(h, w), steps=steps, style_side=s_side, history=f.history,
-                            history_dtype=f.history_dtype, tile=f.tile,
-                            style_tile=f.style_tile, memory=f.bytes))  # fmt: skip
+        stages.append(
+            Stage(
+                size=(h, w),
+                steps=steps,
+                style_side=s_side,
+                history=f.history,
+                history_dtype=f.history_dtype,
+                tile=f.tile,
+                style_tile=f.style_tile,
+                memory=f.bytes,
+            )
+        )
     return Plan(tuple(stages), budget=budget, cost=cost)
 
 
@@ -198,7 +207,12 @@ def estimate(plan: Plan, speed: Speed = DEFAULT_SPEED) -> Estimate:
     cost = plan.cost
     if cost is None:
         raise ValueError("the plan has no network cost (made by make_plan?)")
-    secs = tuple(step_seconds(st.size, st.tile, min(st.history, st.steps), cost, speed)
-                 for st in plan.stages)  # fmt: skip
-    return Estimate(secs, tuple(st.steps for st in plan.stages),
-                    tuple(st.memory for st in plan.stages), plan.budget)  # fmt: skip
+    secs = tuple(
+        step_seconds(st.size, st.tile, min(st.history, st.steps), cost, speed) for st in plan.stages
+    )
+    return Estimate(
+        secs,
+        tuple(st.steps for st in plan.stages),
+        tuple(st.memory for st in plan.stages),
+        plan.budget,
+    )

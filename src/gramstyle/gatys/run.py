@@ -185,15 +185,23 @@ class Run:
         prep, stage = self.prep, self.plan.stages[k]
         C = resize(prep.content, stage.size)
         M = None if prep.masks is None else mask_at(prep.masks, stage.size)
-        targets = style_targets(self.session, prep, stage.style_side, dtype, stage.style_tile,
-                                self.on_tile)  # fmt: skip
+        targets = style_targets(
+            self.session, prep, stage.style_side, dtype, stage.style_tile, self.on_tile
+        )
         last = k == len(self.plan.stages) - 1
-        args = (self.session.network(prep.settings), prep.settings, C, prep.styles, prep.blend,
-                dtype)  # fmt: skip
+        args = (
+            self.session.network(prep.settings),
+            prep.settings,
+            C,
+            prep.styles,
+            prep.blend,
+            dtype,
+        )
         extra = self.extra_cost if last else None
         if stage.tile is not None:
-            return TiledObjective(*args, masks=M, targets=targets, extra=extra,
-                                  tile=stage.tile, on_tile=self.on_tile)  # fmt: skip
+            return TiledObjective(
+                *args, masks=M, targets=targets, extra=extra, tile=stage.tile, on_tile=self.on_tile
+            )
         return Objective(*args, masks=M, targets=targets, extra=extra)
 
     def _steps(self) -> Iterator[StepRecord]:
@@ -243,8 +251,13 @@ class Run:
         """One stage: yields its records, returns (best image, steps done, L-BFGS scale)."""
         prep, plan, s = self.prep, self.plan, self.prep.settings
         stage = plan.stages[k]
-        opt = make_optimizer(s.optimizer, s.step_size, history=stage.history, gamma=gamma,
-                             history_dtype=DTYPES[stage.history_dtype])  # fmt: skip
+        opt = make_optimizer(
+            s.optimizer,
+            s.step_size,
+            history=stage.history,
+            gamma=gamma,
+            history_dtype=DTYPES[stage.history_dtype],
+        )
         x, best, best_loss, losses, i = x0, x0, math.inf, [], 0
         if resume is not None:
             opt.load_state_dict(resume.optimizer)
@@ -275,12 +288,22 @@ class Run:
                     best, best_loss = x, J_last
             total = done + (0 if finished else stage.steps - i) + later
             self._state = RunState(
-                key=prep.key, stage=k, step=i, done=done, total=total, x=x, best=best,
-                best_loss=best_loss, losses=list(losses), stopped=stop,
-                optimizer=opt.state_dict(), gamma=opt.gamma, precision=dtype_name(dtype),
+                key=prep.key,
+                stage=k,
+                step=i,
+                done=done,
+                total=total,
+                x=x,
+                best=best,
+                best_loss=best_loss,
+                losses=list(losses),
+                stopped=stop,
+                optimizer=opt.state_dict(),
+                gamma=opt.gamma,
+                precision=dtype_name(dtype),
                 elapsed=time.perf_counter() - t0,
                 stages=[asdict(st) for st in self.plan.stages],
-            )  # fmt: skip
+            )
             shown = best if finished else x
             yield self._record(k, i, done, total, costs, shown, C_rgb, dtype, t0, best_loss)
             if stop:
@@ -288,9 +311,18 @@ class Run:
         return best, done, opt.gamma
 
     def _record(
-        self, k: int, i: int, done: int, total: int, costs: Costs, x: Tensor,
-        C_rgb: Tensor | None, dtype: torch.dtype | None, t0: float, best: float,
-    ) -> StepRecord:  # fmt: skip
+        self,
+        k: int,
+        i: int,
+        done: int,
+        total: int,
+        costs: Costs,
+        x: Tensor,
+        C_rgb: Tensor | None,
+        dtype: torch.dtype | None,
+        t0: float,
+        best: float,
+    ) -> StepRecord:
         s, stage = self.prep.settings, self.plan.stages[k]
         return StepRecord(
             scale=k,

@@ -104,8 +104,11 @@ def _features(
                     r0, c0, s = r0 // 2, c0 // 2, s * 2
             if name in wanted:
                 r, c = t.rows, t.cols
-                out[name] = h[..., r.a // s - r0 : math.ceil(r.b / s) - r0,
-                              c.a // s - c0 : math.ceil(c.b / s) - c0]  # fmt: skip
+                out[name] = h[
+                    ...,
+                    r.a // s - r0 : math.ceil(r.b / s) - r0,
+                    c.a // s - c0 : math.ceil(c.b / s) - c0,
+                ]
     return out
 
 
@@ -211,8 +214,9 @@ class TiledObjective:
         self.grid = Grid(size, tile, self.layers)
         self.style_halo = halo(self.style_names) if self.style_names else 0
         if targets is None:
-            per_style = [tiled_style_targets(net, x, self.style_names, tile, dtype, on_tile)
-                         for x in styles]  # fmt: skip
+            per_style = [
+                tiled_style_targets(net, x, self.style_names, tile, dtype, on_tile) for x in styles
+            ]
             targets = blend_targets(per_style, blend, stacked=masks is not None)
         a_C = tiled_features(net, content, self.content_names, self.grid, dtype, on_tile)
         self.targets = Targets(content=a_C, style=targets)
@@ -290,8 +294,9 @@ class TiledObjective:
                 (grad,) = torch.autograd.grad(J, G)
         return J_tv.detach(), {n: v.detach() for n, v in extra.items()}, grad
 
-    def _costs(self, J_content: Tensor, J_style: dict[str, Tensor], J_tv: Tensor,
-               extra: dict[str, Tensor]) -> Costs:  # fmt: skip
+    def _costs(
+        self, J_content: Tensor, J_style: dict[str, Tensor], J_tv: Tensor, extra: dict[str, Tensor]
+    ) -> Costs:
         s = self.s
         zero = J_content.new_zeros(())
         total = s.content_weight * J_content + s.beta * sum(J_style.values(), zero)
@@ -299,9 +304,13 @@ class TiledObjective:
             total = total + s.tv_weight * J_tv
         if extra:
             total = total + sum(extra.values(), zero)
-        return Costs(total=total.detach(), content=J_content.detach(),
-                     style={n: v.detach() for n, v in J_style.items()}, tv=J_tv,
-                     extra=extra)  # fmt: skip
+        return Costs(
+            total=total.detach(),
+            content=J_content.detach(),
+            style={n: v.detach() for n, v in J_style.items()},
+            tv=J_tv,
+            extra=extra,
+        )
 
     # J and its gradient ------------------------------------------------------------
 
@@ -372,8 +381,7 @@ class TiledObjective:
                 return {}, {}
             J = self.s.beta * sum(J_style.values(), torch.zeros((), dtype=self.real))
             dG = torch.autograd.grad(J, list(leaves.values()))
-        return ({k: v.detach() for k, v in J_style.items()},
-                dict(zip(leaves, dG, strict=True)))  # fmt: skip
+        return ({k: v.detach() for k, v in J_style.items()}, dict(zip(leaves, dG, strict=True)))
 
     def _share(
         self, x_t: Tensor, feats: dict[str, Tensor], t: Tile, dG: dict[str, Tensor]

@@ -54,7 +54,7 @@ class VGG19(nn.Module):
     to whatever the weights expect (e.g. BGR*255 minus the ImageNet mean for Caffe
     weights), so every weight source shares one forward pass.
 
-    Deviations from the original VGG, both named here and in the README: the 3x3
+    Deviations from the original VGG, both named here and in docs/maths.md: the 3x3
     convolutions pad by reflection (``padding_mode="reflect"``, as the normalised
     weights were trained to be used, fewer border artefacts) unless ``padding="zeros"``;
     pooling is max with ``ceil_mode=True`` (odd sizes keep their last row) or, on

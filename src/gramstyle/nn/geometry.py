@@ -86,8 +86,10 @@ def spans(n: int, tile: int, halo: int, stride: int) -> list[Span]:
     """
     count = math.ceil(n / tile)
     step = math.ceil(n / count / stride) * stride  # <= tile, as tile is a multiple of stride
-    return [Span(max(0, a - halo), min(n, a + step + halo), a, min(n, a + step))
-            for a in range(0, n, step)]  # fmt: skip
+    return [
+        Span(max(0, a - halo), min(n, a + step + halo), a, min(n, a + step))
+        for a in range(0, n, step)
+    ]
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,10 @@ class Tile:
         """The pixels a pass to shallower layers reads: ``halo`` (at most the tile's)
         around the interior."""
         r, c = self.rows, self.cols
-        return (slice(max(r.lo, r.a - halo), min(r.hi, r.b + halo)),
-                slice(max(c.lo, c.a - halo), min(c.hi, c.b + halo)))  # fmt: skip
+        return (
+            slice(max(r.lo, r.a - halo), min(r.hi, r.b + halo)),
+            slice(max(c.lo, c.a - halo), min(c.hi, c.b + halo)),
+        )
 
 
 class Grid:

@@ -95,7 +95,7 @@ def style_matrix_cost(target: Tensor, a_G: Tensor) -> Tensor:
 
     ``1/(2 nH nW nC)^2 ||G(S) - G(G)||_F^2`` equals ``1/(4 nC^2) ||G(S)/M - G(G)/M||_F^2``
     with ``M = nH nW``; the second form keeps float32 sums small. Deviation from
-    ``MATH.md``, only when the style image has another size than ``G``: ``G(S)`` is
+    docs/maths.md, only when the style image has another size than ``G``: ``G(S)`` is
     rescaled by ``M_G / M_S`` so the cost compares like with like (the lecture assumes
     equal sizes, where the two agree exactly).
     """

@@ -4,7 +4,8 @@ PyAV and OpenCV (the ``video`` extra) are imported only when a video is read, wr
 or its flow estimated, and torch only when a name below is first used, so
 ``import gramstyle`` and ``gramstyle --help`` stay light.
 
-Modules: :mod:`~gramstyle.video.io` (probe, decode, encode, audio remux),
+Modules: :mod:`~gramstyle.video.probe`, :mod:`~gramstyle.video.read` and
+:mod:`~gramstyle.video.write` (what a file holds, decoding, encoding with the audio),
 :mod:`~gramstyle.video.flow` (DIS flow, warping, Ruder et al.'s masks),
 :mod:`~gramstyle.video.temporal` (temporal cost, E_warp), :mod:`~gramstyle.video.run`
 (the per-frame loop, resumable), :mod:`~gramstyle.video.settings` (the video knobs),
@@ -20,9 +21,15 @@ from .settings import VideoSettings
 
 _LAZY = {
     name: "run"
-    for name in ("FrameDone", "FrameStep", "VideoDone", "VideoRecord", "VideoStart",
-                 "stylize_video")
-}  # fmt: skip
+    for name in (
+        "FrameDone",
+        "FrameStep",
+        "VideoDone",
+        "VideoRecord",
+        "VideoStart",
+        "stylize_video",
+    )
+}
 
 if TYPE_CHECKING:
     from .run import FrameDone, FrameStep, VideoDone, VideoRecord, VideoStart, stylize_video

@@ -48,8 +48,8 @@ from .. import registry
 from ..device import pick_device
 from ..errors import GramstyleError
 from ..fs import write_json
-from ..job import Job
 from ..image import ImageLike, load_image, resize, save_image
+from ..job import Job
 from ..keys import fingerprint
 from ..method import Record
 from ..nn.backbone import VGG19
@@ -57,9 +57,11 @@ from ..request import as_list, blend_weights
 from ..session import Stylizer
 from ..settings import Settings
 from .flow import dis_flow, long_term_masks, reliable, warp
-from .io import VideoInfo, VideoWriter, check_video_output, probe, processing_size, read_frames
+from .probe import VideoInfo, probe, processing_size
+from .read import read_frames
 from .settings import VideoSettings
 from .temporal import Anchor, TemporalCost, fill
+from .write import VideoWriter, check_video_output
 
 #: Bumped when the frames a run keeps would come out differently for the same settings.
 WORK_FORMAT = 3
@@ -269,12 +271,26 @@ def stylize_video(
     weight = vs.weight(s.method)
     device = pick_device(s.device)
     st = stylizer or Stylizer(s, backbone=backbone, decoder=decoder)
-    key = fingerprint(WORK_FORMAT, _file_key(info.path), styles, s, vs, weight, size, blend,
-                      st.networks_key(s), size=10)  # fmt: skip
+    key = fingerprint(
+        WORK_FORMAT,
+        _file_key(info.path),
+        styles,
+        s,
+        vs,
+        weight,
+        size,
+        blend,
+        st.networks_key(s),
+        size=10,
+    )
     work = work_dir_for(out_path, key)
     kept = kept_frames(work)
-    about = {"input": str(info.path), "output": str(out_path), "settings": dataclasses.asdict(s),
-             "video": dataclasses.asdict(vs)}  # fmt: skip
+    about = {
+        "input": str(info.path),
+        "output": str(out_path),
+        "settings": dataclasses.asdict(s),
+        "video": dataclasses.asdict(vs),
+    }
     yield VideoStart(info, size, info.frames, len(kept), work, weight, tuple(notes))
 
     offsets = list(vs.offsets(s.method)) if weight > 0 else []
@@ -305,8 +321,18 @@ def stylize_video(
             else ([], None)
         )
         shift = shifts.next(t, motion) if grid is not None else (0.0, 0.0)
-        job = _frame_job(st, frame, styles, blend, later if anchors else s, anchors, weight,
-                         reference, grid, shift)  # fmt: skip
+        job = _frame_job(
+            st,
+            frame,
+            styles,
+            blend,
+            later if anchors else s,
+            anchors,
+            weight,
+            reference,
+            grid,
+            shift,
+        )
         for rec in job.records():
             yield FrameStep(t, info.frames, rec)
         q = _quantise(_frame_size(job.result(), frame))
@@ -353,8 +379,16 @@ def _frame_job(
     start = fill(anchors, frame) if anchors else None
     cost = TemporalCost(anchors, weight, s.preserve_color) if anchors else None
     offset = None if grid is None else (round(shift[0]) % grid, round(shift[1]) % grid)
-    return st.job(frame, list(styles), s, blend=blend, start=start, extra_cost=cost,
-                  colour_reference=reference, shift=offset)  # fmt: skip
+    return st.job(
+        frame,
+        list(styles),
+        s,
+        blend=blend,
+        start=start,
+        extra_cost=cost,
+        colour_reference=reference,
+        shift=offset,
+    )
 
 
 def _frame_size(x: Tensor, frame: Tensor) -> Tensor:

@@ -42,12 +42,14 @@ class TemporalCost:
     in that form; :meth:`proximal` works on the finished colour image.
     """
 
-    def __init__(self, anchors: Sequence[Anchor], weight: float, preserve_color: str = "none"
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self, anchors: Sequence[Anchor], weight: float, preserve_color: str = "none"
+    ) -> None:
         self.anchors = list(anchors)
         self.weight = float(weight)
-        self.seen = [Anchor(a.offset, working_image(a.image, preserve_color), a.mask)
-                     for a in self.anchors]  # fmt: skip
+        self.seen = [
+            Anchor(a.offset, working_image(a.image, preserve_color), a.mask) for a in self.anchors
+        ]
 
     def proximal(self, image: Tensor) -> Tensor:
         """The per-pixel form's minimiser near ``image`` (:func:`blend_towards`)."""

@@ -114,8 +114,14 @@ def _limited(receive: Receive, limit: int) -> Receive:
 def _method_json(name: str) -> dict[str, Any]:
     """What the page needs to offer a method: its names, pace, and what its slider sets."""
     info = registry.info(name)
-    return {"name": info.name, "label": info.label, "help": info.help, "pace": info.pace,
-            "iterative": info.iterative, "control": info.control}  # fmt: skip
+    return {
+        "name": info.name,
+        "label": info.label,
+        "help": info.help,
+        "pace": info.pace,
+        "iterative": info.iterative,
+        "control": info.control,
+    }
 
 
 def _finite(value: Any) -> Any:
@@ -187,9 +193,10 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             supplied = request.cookies.get(COOKIE)
         if not supplied:
             raise HTTPException(
-                401, "this server needs a token: Authorization: Bearer TOKEN",
+                401,
+                "this server needs a token: Authorization: Bearer TOKEN",
                 headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
+            )
         if not secrets.compare_digest(supplied.encode(), config.token.encode()):
             raise HTTPException(403, "wrong token")
 
@@ -211,21 +218,31 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
     @app.get("/api/health", dependencies=api, tags=["server"])
     async def health() -> dict[str, Any]:
         """The server is up; how many jobs it holds, by status."""
-        return {"status": "ok", "version": __version__, "workers": manager.alive_workers(),
-                "jobs": manager.counts()}  # fmt: skip
+        return {
+            "status": "ok",
+            "version": __version__,
+            "workers": manager.alive_workers(),
+            "jobs": manager.counts(),
+        }
 
     @app.get("/api/limits", dependencies=api, tags=["server"])
     async def limits() -> dict[str, Any]:
         """What this server accepts (the page sizes its controls from this)."""
         return {
-            "max_upload_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels,
-            "max_size": config.max_size, "max_steps": config.max_steps,
-            "max_styles": config.max_styles, "max_queue": config.max_queue,
-            "defaults": client_settings(config.base), "token": config.token is not None,
+            "max_upload_bytes": config.max_upload_bytes,
+            "max_pixels": config.max_pixels,
+            "max_size": config.max_size,
+            "max_steps": config.max_steps,
+            "max_styles": config.max_styles,
+            "max_queue": config.max_queue,
+            "defaults": client_settings(config.base),
+            "token": config.token is not None,
             "methods": [_method_json(name) for name in registry.names()],
-            "presets": {name: {"note": PRESET_NOTES[name], "settings": _finite(brackets(name))}
-                        for name in PRESETS},
-        }  # fmt: skip
+            "presets": {
+                name: {"note": PRESET_NOTES[name], "settings": _finite(brackets(name))}
+                for name in PRESETS
+            },
+        }
 
     @app.post("/api/session", dependencies=api, status_code=204, tags=["server"])
     async def session() -> Response:
@@ -259,25 +276,35 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
                         "type": "object",
                         "required": ["content", "style"],
                         "properties": {
-                            "content": {"type": "string", "format": "binary",
-                                        "description": "the photo"},
-                            "style": {"type": "array",
-                                      "items": {"type": "string", "format": "binary"},
-                                      "description": "one or more style images"},
-                            "settings": {"type": "string",
-                                         "description": 'JSON of Settings fields, e.g. '
-                                         '{"size": 512, "strength": 0.7}'},
-                            "blend": {"type": "string",
-                                      "description": "weights of the styles, e.g. [0.7, 0.3]"},
+                            "content": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "the photo",
+                            },
+                            "style": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": "one or more style images",
+                            },
+                            "settings": {
+                                "type": "string",
+                                "description": "JSON of Settings fields, e.g. "
+                                '{"size": 512, "strength": 0.7}',
+                            },
+                            "blend": {
+                                "type": "string",
+                                "description": "weights of the styles, e.g. [0.7, 0.3]",
+                            },
                         },
                     }
                 }
             },
         }
-    }  # fmt: skip
+    }
 
-    @app.post("/api/jobs", dependencies=api, status_code=202, tags=["jobs"],
-              openapi_extra=upload_schema)  # fmt: skip
+    @app.post(
+        "/api/jobs", dependencies=api, status_code=202, tags=["jobs"], openapi_extra=upload_schema
+    )
     async def submit(request: Request) -> JSONResponse:
         """Queue a stylisation: multipart ``content``, ``style`` (repeat), ``settings``."""
         manager.check_capacity()  # before reading megabytes we would refuse anyway
@@ -324,10 +351,14 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
                     data = await upload.read()  # type: ignore[union-attr]
                     sizes.append(await asyncio.to_thread(_decode, data, staged / name, what))
                 job = Job(
-                    id=new_id(), settings=client_settings(settings), styles=len(styles),
-                    blend=blend, width=sizes[0][0], height=sizes[0][1],
+                    id=new_id(),
+                    settings=client_settings(settings),
+                    styles=len(styles),
+                    blend=blend,
+                    width=sizes[0][0],
+                    height=sizes[0][1],
                     preset=job_preset(texts["settings"]),  # type: ignore[arg-type]
-                )  # fmt: skip
+                )
                 manager.submit(job, staged)
             except BaseException:
                 shutil.rmtree(staged, ignore_errors=True)
@@ -386,8 +417,7 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @app.get("/api/jobs/{job_id}/preview", dependencies=api, tags=["jobs"],
-             response_class=Response)  # fmt: skip
+    @app.get("/api/jobs/{job_id}/preview", dependencies=api, tags=["jobs"], response_class=Response)
     async def preview(job_id: str) -> Response:
         """The latest image of a running (or finished) job, JPEG."""
         job, path = manager.get(job_id), manager.folder(job_id) / "preview.jpg"
@@ -397,8 +427,9 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             raise NotReady(f"job {job_id} has no preview yet (status {job.status})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/jobs/{job_id}/result", dependencies=api, tags=["jobs"],
-             response_class=FileResponse)  # fmt: skip
+    @app.get(
+        "/api/jobs/{job_id}/result", dependencies=api, tags=["jobs"], response_class=FileResponse
+    )
     async def result(job_id: str) -> FileResponse:
         """The finished image at full size, PNG."""
         job = manager.get(job_id)
@@ -413,8 +444,12 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         job = manager.request_explain(job_id)
         return {**manager.public(job), "report": f"/api/jobs/{job_id}/explain/index.html"}
 
-    @app.get("/api/jobs/{job_id}/explain/{name}", dependencies=api, tags=["jobs"],
-             response_class=FileResponse)  # fmt: skip
+    @app.get(
+        "/api/jobs/{job_id}/explain/{name}",
+        dependencies=api,
+        tags=["jobs"],
+        response_class=FileResponse,
+    )
     async def explain_file(job_id: str, name: str) -> FileResponse:
         """A file of the job's explain report; ``index.html`` is the page."""
         import re

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GramstyleError
+from ..ranges import parse_layer_weights
 from ..request import blend_weights
-from ..settings import Settings, field_kinds, inits, parse_layer_weights
+from ..settings import Settings, field_kinds, inits
 from .errors import BadRequest
 
 #: Settings fields only the server sets (``gramstyle serve --weights ...``): they name

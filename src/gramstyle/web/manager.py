@@ -88,7 +88,7 @@ class JobManager:
                 self.config.base,
                 self.threads,
                 self.config.preview_every,
-            ),  # fmt: skip
+            ),
             daemon=True,
         )
         process.start()
@@ -342,8 +342,17 @@ class JobManager:
                     self.store.save(job)
                     self._publish(job)
             elif event == "step":
-                for key in ("done", "total", "loss", "elapsed", "eta", "scale", "scales",
-                            "size", "preview"):  # fmt: skip
+                for key in (
+                    "done",
+                    "total",
+                    "loss",
+                    "elapsed",
+                    "eta",
+                    "scale",
+                    "scales",
+                    "size",
+                    "preview",
+                ):
                     setattr(job, key, data[key])
                 self.store.save(job)
                 self._publish(job)

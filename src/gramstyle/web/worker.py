@@ -85,12 +85,20 @@ def run_stylize(
         if rec.done == rec.total or time.monotonic() - shown >= every:
             save_image(rec.image, folder / "preview.jpg", overwrite=True)
             previews, shown = previews + 1, time.monotonic()
-        send("step", {
-            "done": rec.done, "total": rec.total, "loss": rec.costs().get("J"),
-            "elapsed": rec.elapsed, "eta": eta_seconds(rec, job.plan.stages),
-            "scale": rec.scale, "scales": rec.scales, "size": list(rec.size),
-            "preview": previews,
-        })  # fmt: skip
+        send(
+            "step",
+            {
+                "done": rec.done,
+                "total": rec.total,
+                "loss": rec.costs().get("J"),
+                "elapsed": rec.elapsed,
+                "eta": eta_seconds(rec, job.plan.stages),
+                "scale": rec.scale,
+                "scales": rec.scales,
+                "size": list(rec.size),
+                "preview": previews,
+            },
+        )
         if cancelled():  # between steps: stopping the iteration stops the run
             send("cancelled", {})
             return
@@ -114,8 +122,9 @@ def run_explain(task: Task, session: Stylizer, send: Send) -> None:
         presets.EXPLAIN_LAYER_SIZE,
         presets.EXPLAIN_LAYER_STEPS,
     )
-    explain(content, styles[0], out, s, backbone=session.network(s), overwrite=True,
-            command=command)  # fmt: skip
+    explain(
+        content, styles[0], out, s, backbone=session.network(s), overwrite=True, command=command
+    )
     send("done", {})
 
 

@@ -1,18 +1,10 @@
-"""Video in and out with PyAV (FFmpeg bundled in its wheel), one frame at a time.
+"""Frames into a video with the input's audio: :class:`VideoWriter`.
 
-- :func:`probe` reads a file's streams, exact rational frame rate, frame count,
-  rotation and whether the frame rate is variable, and refuses what is not a video
-  with a one-line :class:`~gramstyle.errors.GramstyleError`.
-- :func:`read_frames` decodes frames as ``(1, 3, H, W)`` float32 RGB tensors in [0, 1],
-  upright (the display matrix honoured), at the processing size, streamed.
-- :class:`VideoWriter` encodes frames as they come (libx264, yuv420p, BT.709 tags) and
-  copies the input's audio packets untouched (remuxed, not re-encoded), interleaved by
-  time; it writes a temporary file beside the output and renames it when complete.
-
-Nothing here holds more than a few frames: a ten-minute clip streams through.
-Timestamps: a constant-rate input keeps its exact rational rate (24000/1001 stays
-24000/1001: frame ``i`` is at ``start + i / rate`` in a time base that represents that
-exactly); a variable-rate input keeps every frame's own timestamp.
+Frames are encoded as they come (libx264, yuv420p, BT.709 tags) and the input's audio
+packets are copied untouched (remuxed, not re-encoded), interleaved by time, into a
+temporary file beside the output, renamed when complete. A constant-rate input keeps
+its exact rational rate (24000/1001 stays 24000/1001); a variable-rate input keeps
+every frame's own timestamp.
 """
 
 from __future__ import annotations
@@ -20,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +22,8 @@ import torch
 from torch import Tensor
 
 from ..errors import GramstyleError
-from ..image import MAX_PIXELS, fit_size
+from ..fs import new_temp, publish
+from .probe import VideoInfo, _av, _open_input, _reason, frame_ticks
 
 #: Output containers by file extension, and the video encoders tried for each, in order.
 CONTAINERS: dict[str, str] = {
@@ -48,270 +39,6 @@ ENCODERS: dict[str, tuple[str, ...]] = {
 }
 #: x264's constant rate factor: 18 is "visually lossless" for most material.
 CRF = 18
-#: A stream is variable-rate when its frame intervals differ by more than this share of
-#: the median interval (plus one tick of the time base, for rounded time bases).
-VFR_TOLERANCE = 0.02
-
-
-def _av() -> Any:
-    try:
-        import av
-    except ImportError:
-        raise GramstyleError("video needs PyAV: pip install 'gramstyle[video]'") from None
-    return av
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What :func:`probe` found in a video file.
-
-    ``width``/``height`` are the coded size; ``rotation`` is the counter-clockwise turn
-    (0, 90, 180 or 270 degrees) that shows a decoded frame upright; ``sar`` is the
-    sample (pixel) aspect ratio. ``rate`` is the average frame rate as an exact
-    fraction and ``time_base`` the unit of the stream's timestamps; ``start`` is the
-    first frame's timestamp in that unit. ``frames`` counts the stream's packets (one
-    per frame for every common codec).
-    """
-
-    path: Path
-    container: str
-    codec: str
-    width: int
-    height: int
-    sar: Fraction
-    rotation: int
-    rate: Fraction
-    time_base: Fraction
-    start: int
-    frames: int
-    vfr: bool
-    audio: tuple[str, ...]  # codec name of each audio stream, in order
-    dropped: int  # subtitle, data and attachment streams (not carried over)
-
-    @property
-    def display_size(self) -> tuple[int, int]:
-        """``(width, height)`` as shown: square pixels, upright."""
-        w = max(1, round(self.width * self.sar)) if self.sar > 0 else self.width
-        h = self.height
-        return (h, w) if self.rotation in (90, 270) else (w, h)
-
-    @property
-    def duration(self) -> float:
-        """Seconds, from the frame count and the average rate."""
-        return float(self.frames / self.rate)
-
-
-def _open_input(path: Path) -> Any:
-    av = _av()
-    if not path.exists():
-        raise GramstyleError(f"video not found: {path}")
-    if path.is_dir():
-        raise GramstyleError(f"video is a directory, not a file: {path}")
-    try:
-        return av.open(str(path), "r")
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise GramstyleError(
-            f"{path} is not a video FFmpeg can read ({_reason(e)}); is it broken or truncated?"
-        ) from None
-
-
-def _reason(e: BaseException) -> str:
-    text = getattr(e, "strerror", None) or str(e)
-    return text.split(":")[0].strip() or type(e).__name__
-
-
-def _rotation(degrees: float | int | None) -> int:
-    """A display-matrix angle (counter-clockwise, -180..180) as 0, 90, 180 or 270."""
-    if not degrees:
-        return 0
-    return int(round(float(degrees) / 90.0)) % 4 * 90
-
-
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Read the first video stream's facts; one demux pass over its packets (no decode
-    but the first frame, for the rotation).
-
-    Raises :class:`GramstyleError` for a missing or unreadable file, a still image, a
-    file without a video stream or without frames, and frames of more than
-    :data:`gramstyle.image.MAX_PIXELS` pixels.
-    """
-    av = _av()
-    p = Path(path)
-    with _open_input(p) as c:
-        fmt = c.format.name
-        if fmt == "image2" or fmt.endswith("_pipe"):
-            raise GramstyleError(
-                f"{p} is a still image ({fmt.removesuffix('_pipe')}), not a video; "
-                "use `gramstyle stylize` for images"
-            )
-        if not c.streams.video:
-            kinds = ", ".join(sorted({s.type for s in c.streams})) or "no streams"
-            raise GramstyleError(f"{p} has no video stream ({kinds})")
-        s = c.streams.video[0]
-        ctx = s.codec_context
-        width, height = ctx.width, ctx.height
-        if width <= 0 or height <= 0:
-            raise GramstyleError(f"{p}: the video stream has no frame size")
-        if width * height > MAX_PIXELS:
-            raise GramstyleError(
-                f"{p} has {width}x{height} frames: too many pixels (limit {MAX_PIXELS:,})"
-            )
-        tb = s.time_base or Fraction(1, 90000)
-        pts: list[int] = []
-        frames = 0
-        try:
-            for packet in c.demux(s):
-                if packet.size == 0:  # the demuxer's flush packet
-                    continue
-                frames += 1
-                if packet.pts is not None:
-                    pts.append(packet.pts)
-        except av.FFmpegError:
-            pass  # a damaged tail: read_frames decodes what is there and says so
-        if frames == 0:
-            raise GramstyleError(f"{p} has a video stream but no frames")
-        pts.sort()
-        rate = _frame_rate(s.average_rate, s.guessed_rate, pts, tb)
-        vfr = _is_vfr(pts)
-        sar = Fraction(ctx.sample_aspect_ratio or 1)
-        codec = ctx.name
-        audio = tuple(a.codec_context.name for a in c.streams.audio)
-        dropped = len(c.streams) - 1 - len(audio)  # the first video stream is used
-    with _open_input(p) as c:  # a fresh open: seeking back is not reliable in every format
-        try:
-            first = next(c.decode(video=0), None)
-        except av.FFmpegError as e:
-            raise GramstyleError(f"{p}: the first frame cannot be decoded ({_reason(e)})") from None
-        if first is None:
-            raise GramstyleError(f"{p} has a video stream but no decodable frames")
-        rotation = _rotation(getattr(first, "rotation", 0))
-    return VideoInfo(
-        path=p,
-        container=fmt,
-        codec=codec,
-        width=width,
-        height=height,
-        sar=sar,
-        rotation=rotation,
-        rate=rate,
-        time_base=Fraction(tb),
-        start=pts[0] if pts else 0,
-        frames=frames,
-        vfr=vfr,
-        audio=audio,
-        dropped=dropped,
-    )
-
-
-def _frame_rate(
-    average: Fraction | None, guessed: Fraction | None, pts: list[int], tb: Fraction
-) -> Fraction:
-    for r in (average, guessed):
-        if r is not None and r > 0:
-            return Fraction(r)
-    if len(pts) > 1:  # from the median interval
-        d = sorted(b - a for a, b in zip(pts, pts[1:], strict=False))[len(pts) // 2 - 1]
-        if d > 0:
-            return 1 / (d * tb)
-    return Fraction(25)  # FFmpeg's own default for streams that say nothing
-
-
-def _is_vfr(pts: list[int]) -> bool:
-    """Whether sorted timestamps have intervals that differ beyond rounding."""
-    d = [b - a for a, b in zip(pts, pts[1:], strict=False) if b > a]
-    if len(d) < 2:
-        return False
-    median = sorted(d)[len(d) // 2]
-    return max(d) - min(d) > 1 + VFR_TOLERANCE * median
-
-
-def processing_size(info: VideoInfo, longest: int) -> tuple[tuple[int, int], list[str]]:
-    """``((H, W), notes)``: upright frame size with longest side ``longest``, even sides.
-
-    yuv420p (what players expect from H.264) stores colour at half resolution, so both
-    sides must be even: an odd side loses its last row or column, and a note says so.
-    """
-    w, h = fit_size(*info.display_size, longest)
-    notes = []
-    if w % 2 or h % 2:
-        we, he = max(2, w - w % 2), max(2, h - h % 2)
-        notes.append(
-            f"frames at {w}x{h} are cropped to {we}x{he}: the yuv420p encoding needs even sides"
-        )
-        w, h = we, he
-    return (h, w), notes
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One decoded frame: ``index`` from 0, ``pts`` in the stream's time base, and
-    ``image`` ``(1, 3, H, W)`` float32 RGB in [0, 1], upright, at the asked size."""
-
-    index: int
-    pts: int
-    image: Tensor
-
-
-def frame_ticks(info: VideoInfo) -> Fraction:
-    """The nominal interval between frames, in ticks of the stream's time base."""
-    return 1 / (info.rate * info.time_base)
-
-
-def read_frames(
-    info: VideoInfo, size: tuple[int, int], notes: list[str] | None = None
-) -> Iterator[Frame]:
-    """Decode every frame of ``info``'s first video stream, resized to ``size`` ``(H, W)``
-    upright (an odd source side is cropped by one, see :func:`processing_size`).
-
-    Frames without a timestamp get ``start + index * 1/rate``. A stream that breaks off
-    (a truncated download) ends the iteration, with a note appended to ``notes`` when
-    fewer frames came out than the container lists.
-    """
-    av = _av()
-    H, W = size
-    k = info.rotation // 90
-    # The scaler works in the coded orientation; rotate after (swscale cannot rotate).
-    ch, cw = (W, H) if k % 2 else (H, W)
-    ticks = frame_ticks(info)
-    with _open_input(info.path) as c:
-        stream = c.streams.video[0]
-        stream.thread_type = "AUTO"
-        index = 0
-        last_pts: int | None = None
-        try:
-            for fr in c.decode(stream):
-                pts = fr.pts if fr.pts is not None else info.start + round(index * ticks)
-                if last_pts is not None and pts <= last_pts:  # keep timestamps increasing
-                    pts = last_pts + 1
-                last_pts = pts
-                yield Frame(index, pts, _to_tensor(av, fr, ch, cw, k))
-                index += 1
-        except av.FFmpegError as e:
-            if index == 0:
-                raise GramstyleError(
-                    f"{info.path}: no frame could be decoded ({_reason(e)})"
-                ) from None
-        if index < info.frames and notes is not None:
-            notes.append(
-                f"only {index} of the {info.frames} frames of {info.path} could be decoded "
-                "(is it truncated?); the output has those"
-            )
-
-
-def _to_tensor(av: Any, fr: Any, h: int, w: int, k: int) -> Tensor:
-    from av.video.reformatter import ColorRange, Interpolation
-
-    shrink = w * h < fr.width * fr.height
-    a = fr.to_ndarray(
-        width=w,
-        height=h,
-        format="rgb24",
-        interpolation=Interpolation.AREA if shrink else Interpolation.BICUBIC,
-        src_color_range=ColorRange.JPEG if fr.color_range == ColorRange.JPEG else None,
-    )
-    x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).unsqueeze(0)
-    x = x.float().div_(255.0)
-    return torch.rot90(x, k, dims=(-2, -1)).contiguous() if k else x
 
 
 def check_video_output(path: str | os.PathLike, overwrite: bool = False) -> str:
@@ -406,11 +133,7 @@ class VideoWriter:
             self.notes.append(
                 f"{info.dropped} subtitle/data stream(s) of the input are not carried over"
             )
-        fd, tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp" + self.path.suffix
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = new_temp(self.path, suffix=".tmp" + self.path.suffix)
         self._in = None
         self._out = None
         try:
@@ -558,8 +281,7 @@ class VideoWriter:
                 self._in = None
             if self.path.exists() and not self.overwrite:  # appeared while we worked
                 raise GramstyleError(f"output {self.path} exists; pass --overwrite to replace it")
-            os.chmod(self.tmp, 0o666 & ~_umask())
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, self.path)
         except self._av.FFmpegError as e:
             self.abort()
             raise GramstyleError(f"could not write {self.path}: {_reason(e)}") from None
@@ -607,9 +329,3 @@ def _to_uint8(image: Tensor | np.ndarray) -> np.ndarray:
     if x.dim() == 4:
         x = x[0]
     return x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
