@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gramstyle import registry
 from gramstyle.inputs import Prepared
-from gramstyle.method import MethodInfo, OnePassRun, Record, Temporal
+from gramstyle.method import MethodInfo, OnePassPlan, OnePassRun, Record, Temporal
 
 INFO = MethodInfo(
     name="identity",
@@ -30,28 +30,6 @@ INFO = MethodInfo(
     temporal=Temporal(weight=0.5),
     pace="seconds",
 )
-
-
-@dataclass(frozen=True)
-class Stage:
-    size: tuple[int, int]
-    steps: int = 1
-
-    @property
-    def pixels(self) -> int:
-        return self.size[0] * self.size[1]
-
-
-@dataclass(frozen=True)
-class Plan:
-    stages: tuple[Stage, ...]
-
-    @property
-    def total(self) -> int:
-        return 1
-
-    def describe(self, est: Any) -> str:
-        return "the photo as it is"
 
 
 class Identity:
@@ -70,8 +48,8 @@ class Identity:
     def precision(self, s: Any, device: torch.device) -> None:
         return None
 
-    def plan(self, session: Any, prep: Prepared) -> Plan:
-        return Plan((Stage(prep.size),))
+    def plan(self, session: Any, prep: Prepared) -> OnePassPlan:
+        return OnePassPlan(prep.size, "the photo as it is")
 
     def estimate(self, session: Any, prep: Prepared, plan: Any) -> None:
         return None

@@ -216,6 +216,38 @@ class Method(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OnePassStage:
+    """The one stage of a one-pass plan: the output's size, one unit of work."""
+
+    size: tuple[int, int]
+    steps: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.size[0] * self.size[1]
+
+
+@dataclass(frozen=True)
+class OnePassPlan:
+    """A one-pass method's plan: one pass at ``size``; ``note`` says how (tiles...)."""
+
+    size: tuple[int, int]
+    note: str = ""
+
+    @property
+    def stages(self) -> tuple[OnePassStage, ...]:
+        return (OnePassStage(self.size),)
+
+    @property
+    def total(self) -> int:
+        return 1
+
+    def describe(self, est: Any) -> str:
+        h, w = self.size
+        return f"one pass at {w}x{h}" + (f", {self.note}" if self.note else "")
+
+
 @dataclass
 class OnePassRun:
     """The run of a one-pass method: one record, nothing to resume.

@@ -15,7 +15,7 @@ from ..device import check_ram
 from ..errors import GramstyleError
 from ..image import resize
 from ..inputs import Prepared, check_network_fits
-from ..method import ExtraCost, OnePassRun, OnTile, Record, Session
+from ..method import ExtraCost, OnePassPlan, OnePassRun, OnTile, Record, Session
 from ..nn.colour import with_chroma_of
 from ..nn.weights import cache_dir
 from ..settings import Settings
@@ -40,33 +40,6 @@ class AdainRecord(Record):
 
     def summary(self) -> str:
         return f"adain, {self.elapsed:.1f} s"
-
-
-@dataclass(frozen=True)
-class Stage:
-    size: tuple[int, int]
-    steps: int = 1
-
-    @property
-    def pixels(self) -> int:
-        return self.size[0] * self.size[1]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One pass at the output's size, in tiles of ``tile`` px when it is larger."""
-
-    stages: tuple[Stage, ...]
-    tile: int
-
-    @property
-    def total(self) -> int:
-        return 1
-
-    def describe(self, est: Any) -> str:
-        h, w = self.stages[0].size
-        tiles = f", in tiles of {self.tile} px" if max(h, w) > self.tile else ""
-        return f"one pass at {w}x{h}{tiles}"
 
 
 class AdaIN:
@@ -111,8 +84,10 @@ class AdaIN:
         stats = model.style_stats(styles, prep.blend)
         return model(content, stats, s.alpha, tile=s.tile or DEFAULT_TILE)
 
-    def plan(self, session: Session, prep: Prepared) -> Plan:
-        return Plan((Stage(prep.size),), prep.settings.tile or DEFAULT_TILE)
+    def plan(self, session: Session, prep: Prepared) -> OnePassPlan:
+        tile = prep.settings.tile or DEFAULT_TILE
+        tiled = max(prep.size) > tile
+        return OnePassPlan(prep.size, f"in tiles of {tile} px" if tiled else "")
 
     def estimate(self, session: Session, prep: Prepared, plan: Any) -> None:
         return None  # seconds: nothing worth a bar
