@@ -7,14 +7,15 @@ import sys
 import time
 from typing import Any
 
+from ..fs import output_dir
+from ..insight import DEFAULT_OUTPUT, MARKER
 from ..presets import EXPLAIN, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
 from ..ranges import SIDES, STEPS
+from ..request import check_request
 from .options import add_settings_options, bounded_int, settings_from
 
 
 def add_parser(sub: Any) -> None:
-    from ..insight import DEFAULT_OUTPUT
-
     e = sub.add_parser(
         "explain",
         help="write an HTML report of what the style matrices capture",
@@ -55,10 +56,6 @@ def add_parser(sub: Any) -> None:
 
 
 def command(ns: argparse.Namespace) -> int:
-    from ..fs import output_dir
-    from ..insight import MARKER
-    from ..request import check_request
-
     settings = settings_from(ns)
     output_dir(ns.output, ns.overwrite, marker=MARKER, kind="gramstyle report")
     check_request(ns.content, [ns.style])

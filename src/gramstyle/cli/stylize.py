@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import Checkpoint, checkpoint_path
 from ..errors import GramstyleError
 from ..presets import DEMO
 from ..ranges import STEPS
+from ..request import check_request
 from .options import add_settings_options, bounded_int, floats, settings_from
 
 PROG = "gramstyle"
@@ -108,9 +110,6 @@ def run(
 ) -> int:
     """Stylise and write ``output``: check, run with a bar, write (shared by both commands)."""
     output = Path(output_text)
-    from ..checkpoint import Checkpoint, checkpoint_path
-    from ..request import check_request
-
     settings = settings_from(ns)
     # Snapshot names differ only in the step number: the longest one stands for all.
     longest = [_snapshot_path(output, SAVE_EVERY[1])] if ns.save_every else []

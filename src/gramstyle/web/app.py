@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__, registry
 from ..errors import GramstyleError, TooLarge
+from ..image import reencode_png
 from ..presets import PRESET_NOTES, PRESETS, brackets
 from . import samples
 from .config import ServeConfig, job_blend, job_preset, job_settings
@@ -372,8 +373,6 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         )
 
     def _decode(data: bytes, dest: Path, what: str) -> tuple[int, int]:
-        from ..image import reencode_png
-
         with decode_slots:
             return reencode_png(data, dest, what, config.max_pixels)
 

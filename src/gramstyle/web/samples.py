@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..image import save_image
+from ..samples import demo_content, demo_style
 from .errors import UnknownJob
 
 
@@ -32,9 +34,6 @@ def listing() -> list[dict[str, str]]:
 
 def sample_file(name: str, cache: Path) -> Path:
     """The image file of sample ``name`` (drawn into ``cache`` the first time)."""
-    from ..image import save_image
-    from ..samples import demo_content, demo_style
-
     if name == "grace_hopper":
         return demo_content()
     if name == "swirl":
