@@ -2,50 +2,56 @@
 
 Every error is JSON ``{"error": "..."}``: 400 a malformed request, 401/403 a missing or
 wrong token, 404 an unknown job, 409 an image that is not there yet, 413 too many bytes
-or pixels, 422 a bad image or setting, 429 a full queue.
+or pixels, 422 a bad image or setting, 429 a full queue, 503 a server that cannot take
+work now (also ``/api/health`` when degraded), 507 a full disk; anything unexpected is
+a 500 with a request id (:class:`.guard.Catch`). The upload is read in
+:mod:`.uploads`, hosts and origins are checked in :mod:`.guard`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
+import re
 import secrets
-import shutil
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 
 from .. import __version__, registry
-from ..errors import GramstyleError, TooLarge
-from ..image import reencode_png
+from ..errors import DiskFull, GramstyleError, TooLarge
 from ..presets import PRESET_NOTES, PRESETS, brackets
 from . import samples
-from .config import ServeConfig, job_blend, job_preset, job_settings
-from .errors import BadRequest, NotReady, QueueFull, UnknownJob
-from .hosts import is_loopback
+from .config import ServeConfig
+from .errors import BadRequest, NotReady, QueueFull, Unavailable, UnknownJob
+from .guard import Catch, Guard, allowed_hosts, error
 from .manager import JobManager, client_settings
-from .store import DONE, FINAL, Job, new_id
+from .store import DONE, FINAL
+from .uploads import Uploads
 
+log = logging.getLogger("gramstyle.web")
 COOKIE = "gramstyle_token"
-FORM_FIELDS = ("content", "style", "settings", "blend")
-#: Uploads decoded at once: each may take a few hundred MB at the pixel limit.
-DECODE_SLOTS = 2
 #: An explain report's file names: plain names, never a path.
 REPORT_FILE = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
-STATUS = {TooLarge: 413, BadRequest: 400, UnknownJob: 404, NotReady: 409, QueueFull: 429}
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+STATUS = {
+    TooLarge: 413,
+    BadRequest: 400,
+    UnknownJob: 404,
+    NotReady: 409,
+    QueueFull: 429,
+    Unavailable: 503,
+    DiskFull: 507,
+}
 CSP = (
     "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -54,62 +60,6 @@ CSP = (
 
 def static_dir() -> Path:
     return Path(str(resources.files("gramstyle.web") / "static"))
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _hostname(host: str) -> str:
-    """``"[::1]:8000"`` -> ``"::1"``, ``"localhost:8000"`` -> ``"localhost"``."""
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-class Guard:
-    """ASGI middleware against browsers turned on a local server by another site.
-
-    On a loopback address the Host header must name the loopback (DNS rebinding), and
-    a request that changes anything must not come from another origin (CSRF).
-    """
-
-    def __init__(self, app: Any, hosts: set[str] | None) -> None:
-        self.app, self.hosts = app, hosts
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http":
-            headers = Headers(scope=scope)
-            host = headers.get("host", "")
-            problem = None
-            if self.hosts is not None and _hostname(host).lower() not in self.hosts:
-                problem = f"unexpected Host {host!r}: this server answers on the loopback only"
-            origin = headers.get("origin")
-            unsafe = scope["method"] not in ("GET", "HEAD", "OPTIONS")
-            if unsafe and origin and urlsplit(origin).netloc.lower() != host.lower():
-                problem = "cross-origin request refused"
-            if problem:
-                await _error(403, problem)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises TooLarge once the body passes ``limit`` bytes."""
-    seen = 0
-
-    async def wrapped() -> MutableMapping[str, Any]:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise TooLarge(f"the upload is over {limit / 2**20:.3g} MB (--max-upload-mb)")
-        return message
-
-    return wrapped
 
 
 def _method_json(name: str) -> dict[str, Any]:
@@ -139,7 +89,7 @@ def _finite(value: Any) -> Any:
 def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
     """The app for ``config``; its job workers start and stop with the app (lifespan)."""
     manager = JobManager(config)
-    decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+    uploads = Uploads(config, manager)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,7 +97,10 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         try:
             yield
         finally:
-            await asyncio.to_thread(manager.stop)
+            try:
+                await asyncio.to_thread(manager.stop)
+            except Exception:  # the workers are daemons: they go with the process anyway
+                log.exception("stopping the job manager")
 
     app = FastAPI(
         title="gramstyle",
@@ -158,27 +111,26 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         redoc_url=None,
     )
     app.state.manager = manager
-    name = _hostname(host).lower()
-    hosts = LOOPBACK_NAMES | {name} if is_loopback(host) else None
-    app.add_middleware(Guard, hosts=hosts)  # type: ignore[arg-type]
+    app.add_middleware(Catch)  # type: ignore[arg-type]
+    app.add_middleware(Guard, hosts=allowed_hosts(host))  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- errors
 
     @app.exception_handler(GramstyleError)
     async def _gramstyle_error(request: Request, e: GramstyleError) -> JSONResponse:
         status = next((code for cls, code in STATUS.items() if isinstance(e, cls)), 422)
-        headers = {"Retry-After": "10"} if status == 429 else None
-        return _error(status, str(e), headers)
+        headers = {"Retry-After": "10"} if status in (429, 503, 507) else None
+        return error(status, str(e), headers)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, e: HTTPException) -> JSONResponse:
-        return _error(e.status_code, str(e.detail), dict(e.headers or {}))
+        return error(e.status_code, str(e.detail), dict(e.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0] if e.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
+        return error(422, f"{where}: {first.get('msg', 'invalid request')}"[:500])
 
     # ---------------------------------------------------------------- auth
 
@@ -217,14 +169,11 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
     # ---------------------------------------------------------------- API
 
     @app.get("/api/health", dependencies=api, tags=["server"])
-    async def health() -> dict[str, Any]:
-        """The server is up; how many jobs it holds, by status."""
-        return {
-            "status": "ok",
-            "version": __version__,
-            "workers": manager.alive_workers(),
-            "jobs": manager.counts(),
-        }
+    async def health() -> JSONResponse:
+        """``ok`` (200), or ``degraded`` (503) with the problems: workers down, the jobs
+        folder not writable, its disk nearly full; the jobs it holds, by status."""
+        state = {**manager.health(), "version": __version__}
+        return JSONResponse(state, status_code=200 if state["status"] == "ok" else 503)
 
     @app.get("/api/limits", dependencies=api, tags=["server"])
     async def limits() -> dict[str, Any]:
@@ -308,73 +257,12 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
     )
     async def submit(request: Request) -> JSONResponse:
         """Queue a stylisation: multipart ``content``, ``style`` (repeat), ``settings``."""
-        manager.check_capacity()  # before reading megabytes we would refuse anyway
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > config.max_upload_bytes:
-            mb = config.max_upload_bytes / 2**20
-            raise TooLarge(f"the upload is over {mb:.3g} MB (--max-upload-mb)")
-        limited = Request(request.scope, _limited(request.receive, config.max_upload_bytes))
-        try:
-            form = await limited.form(max_files=config.max_styles + 1, max_fields=8)
-        except GramstyleError:
-            raise
-        except Exception as e:  # python-multipart's errors: not a multipart body
-            raise BadRequest(f"the body is not multipart/form-data ({e})") from None
-        try:
-            unknown = sorted(set(form.keys()) - set(FORM_FIELDS))
-            if unknown:
-                raise BadRequest(
-                    f"unknown form field {unknown[0]!r} (expected {', '.join(FORM_FIELDS)})"
-                )
-            content = form.getlist("content")
-            styles = form.getlist("style")
-            if len(content) != 1 or not isinstance(content[0], UploadFile):
-                raise BadRequest("give the photo as one file in the form field 'content'")
-            if not styles or not all(isinstance(f, UploadFile) for f in styles):
-                raise BadRequest("give one or more style images as files in the field 'style'")
-            if len(styles) > config.max_styles:
-                raise BadRequest(f"at most {config.max_styles} styles per job")
-            texts = {}
-            for name in ("settings", "blend"):
-                values = form.getlist(name)
-                if len(values) > 1 or (values and not isinstance(values[0], str)):
-                    raise BadRequest(f"give {name} once, as text")
-                texts[name] = values[0] if values else None
-            settings = job_settings(texts["settings"], config)  # type: ignore[arg-type]
-            blend = job_blend(texts["blend"], len(styles))  # type: ignore[arg-type]
-            files = [("content.png", "content image", content[0])] + [
-                (f"style_{k}.png", f"style image {k}", f) for k, f in enumerate(styles, start=1)
-            ]
-            staged = manager.store.staging()
-            try:
-                sizes = []
-                for name, what, upload in files:
-                    data = await upload.read()  # type: ignore[union-attr]
-                    sizes.append(await asyncio.to_thread(_decode, data, staged / name, what))
-                job = Job(
-                    id=new_id(),
-                    settings=client_settings(settings),
-                    styles=len(styles),
-                    blend=blend,
-                    width=sizes[0][0],
-                    height=sizes[0][1],
-                    preset=job_preset(texts["settings"]),  # type: ignore[arg-type]
-                )
-                manager.submit(job, staged)
-            except BaseException:
-                shutil.rmtree(staged, ignore_errors=True)
-                raise
-        finally:
-            await form.close()
+        job = await uploads.submit(request)
         return JSONResponse(
             {"id": job.id, "url": f"/api/jobs/{job.id}"},
             status_code=202,
             headers={"Location": f"/api/jobs/{job.id}"},
         )
-
-    def _decode(data: bytes, dest: Path, what: str) -> tuple[int, int]:
-        with decode_slots:
-            return reencode_png(data, dest, what, config.max_pixels)
 
     @app.get("/api/jobs/{job_id}", dependencies=api, tags=["jobs"])
     async def job_state(job_id: str) -> dict[str, Any]:
@@ -451,8 +339,6 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
     )
     async def explain_file(job_id: str, name: str) -> FileResponse:
         """A file of the job's explain report; ``index.html`` is the page."""
-        import re
-
         job = manager.get(job_id)
         if job.explain != DONE:
             raise NotReady(f"job {job_id} has no explain report (status {job.explain})")

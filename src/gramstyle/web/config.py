@@ -26,6 +26,11 @@ from .errors import BadRequest
 #: Settings fields only the server sets (``gramstyle serve --weights ...``): they name
 #: files or devices of the server's machine.
 SERVER_FIELDS = ("weights", "weights_sha256", "device")
+#: What a client's JSON (settings, blend) may be: characters, nesting, and the length
+#: of one number (every setting fits in far fewer; Python's int() stops at 4300 digits).
+MAX_JSON_CHARS = 16_384
+MAX_JSON_DEPTH = 4
+MAX_NUMBER_CHARS = 32
 
 
 def default_workers() -> int:
@@ -67,6 +72,9 @@ class ServeConfig:
     base: Settings = field(default_factory=Settings)
     #: Seconds between two preview JPEGs of a running job (the first and last always).
     preview_every: float = 0.5
+    #: Free bytes the jobs folder's disk must keep: below, health is degraded and new
+    #: jobs get 507 (a job needs a few MB; a full disk fails jobs half-way).
+    min_free_bytes: int = 256 * 2**20
 
     def __post_init__(self) -> None:
         checks = [
@@ -150,7 +158,10 @@ def job_settings(text: str | None, config: ServeConfig) -> Settings:
             s.style_size is None or s.style_size <= 2 * config.max_size,
             f"style_size is at most {2 * config.max_size} on this server",
         ),
-        (s.style_scale <= 4, "style_scale is at most 4 on this server"),
+        (
+            s.style_scale is None or s.style_scale <= 4,
+            "style_scale is at most 4 on this server",
+        ),
         (
             max(s.steps, s.coarse_steps) <= config.max_steps,
             f"steps and coarse_steps are at most {config.max_steps} on this server",
@@ -169,10 +180,7 @@ def job_preset(text: str | None) -> str | None:
 
 def _job_object(text: str | None) -> dict[str, typing.Any]:
     """The ``settings`` form field as a JSON object, its ``preset`` (if any) a string."""
-    try:
-        data = json.loads(text) if text and text.strip() else {}
-    except json.JSONDecodeError as e:
-        raise BadRequest(f"settings is not valid JSON ({e.msg} at character {e.pos})") from None
+    data = load_json(text, "settings") if text and text.strip() else {}
     if not isinstance(data, dict):
         raise BadRequest('settings must be a JSON object of Settings fields, e.g. {"size": 512}')
     preset = data.get("preset")
@@ -185,9 +193,75 @@ def job_blend(text: str | None, n_styles: int) -> list[float] | None:
     """The ``blend`` form field (JSON list or ``"0.7,0.3"``) -> weights normalised to sum 1."""
     if text is None or not text.strip():
         return None
+    if text.lstrip().startswith("["):
+        raw = load_json(text, "blend")
+    else:
+        _check_size(text, "blend")
+        raw = [_number_text(v.strip(), "blend") for v in text.split(",")]
+    if not isinstance(raw, list):
+        raise GramstyleError(f"blend must be numbers, one per style, got {text[:80]!r}")
     try:
-        raw = json.loads(text) if text.lstrip().startswith("[") else text.split(",")
         weights = [float(v) for v in raw]
-    except (json.JSONDecodeError, TypeError, ValueError):
-        raise GramstyleError(f"blend must be numbers, one per style, got {text!r}") from None
+    except (TypeError, ValueError):
+        raise GramstyleError(f"blend must be numbers, one per style, got {text[:80]!r}") from None
     return blend_weights(weights, n_styles)
+
+
+# ---------------------------------------------------------------- JSON with limits
+
+
+def load_json(text: str, what: str) -> typing.Any:
+    """``text`` as JSON, its size, nesting and numbers checked before they are converted.
+
+    Python's parser recurses once per level (deep nesting is a RecursionError) and
+    ``int()`` refuses more than 4300 digits (a ValueError): both would be a 500, so the
+    text is measured first and numbers are converted by hooks that check their length.
+    Raises :class:`~.errors.BadRequest` (400) for anything that is not small, plain JSON.
+    """
+    _check_size(text, what)
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise BadRequest(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(
+            text,
+            parse_int=lambda s: int(_number_text(s, what)),
+            parse_float=lambda s: float(_number_text(s, what)),
+        )
+    except json.JSONDecodeError as e:
+        raise BadRequest(f"{what} is not valid JSON ({e.msg} at character {e.pos})") from None
+
+
+def _check_size(text: str, what: str) -> None:
+    if len(text) > MAX_JSON_CHARS:
+        raise BadRequest(f"{what} is over {MAX_JSON_CHARS} characters")
+
+
+def _number_text(text: str, what: str) -> str:
+    """A number's text, refused when longer than any setting needs."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise BadRequest(
+            f"{what} has a number of {len(text)} characters; at most {MAX_NUMBER_CHARS}"
+        )
+    return text
+
+
+def _depth(text: str) -> int:
+    """How deep brackets nest in ``text``, outside strings (no parsing, no recursion)."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for ch in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest

@@ -23,3 +23,7 @@ class NotReady(GramstyleError):
 
 class QueueFull(GramstyleError):
     """As many jobs are waiting or running as the server accepts: 429."""
+
+
+class Unavailable(GramstyleError):
+    """The server cannot take work now (its jobs folder cannot be written): 503."""

@@ -1,11 +1,12 @@
-"""The job queue: FIFO tasks, worker processes, cancel, and progress fan-out.
+"""The job queue: FIFO tasks on a supervised worker pool, cancel, progress fan-out.
 
-One lock guards the in-memory state (``jobs``, ``pending``, each worker's task). A
-listener thread turns worker messages into state changes, writes ``job.json`` and
-hands the job's public state to every server-sent-event subscriber (asyncio queues,
-fed through the event loop). Workers are spawned (``multiprocessing`` "spawn" context:
-no forked torch state) and each has its own task queue and cancel Event, so the
-server always knows which task a worker runs and a cancel reaches exactly that one.
+One lock guards the in-memory state (the jobs of the :class:`~.ledger.Ledger`, the
+pending tasks, each slot's task). A listener thread reads the workers' pipes and turns
+their messages into state changes; between messages it supervises: a dead worker's
+job fails with the reason and the slot gets a new worker (:mod:`.pool`), job folders
+deleted under the server are noticed, and the jobs folder's disk is looked at for
+``/api/health`` (:mod:`.health`). No failed write, dead worker or deleted folder stops
+the queue: each ends one job (see :mod:`.ledger`), and the next one runs.
 """
 
 from __future__ import annotations
@@ -14,32 +15,27 @@ import asyncio
 import dataclasses
 import logging
 import multiprocessing
-import queue
 import threading
 import time
-from collections import defaultdict, deque
-from dataclasses import dataclass
+from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ..errors import DiskFull
 from ..settings import Settings
+from . import health
 from .config import SERVER_FIELDS, ServeConfig, available_cores
-from .errors import NotReady, QueueFull, UnknownJob
+from .errors import NotReady, QueueFull, Unavailable, UnknownJob
+from .ledger import Ledger
+from .pool import Pool, Slot
 from .store import CANCELLED, DONE, FAILED, FINAL, QUEUED, RUNNING, Job, JobStore, _clean
-from .worker import EXPLAIN, STYLIZE, Task, worker_main
+from .worker import EXPLAIN, STYLIZE, Task
 
 log = logging.getLogger("gramstyle.web")
-#: A worker that dies this many times in a row without finishing a task stays dead.
-MAX_DEATHS = 3
-
-
-@dataclass
-class _Worker:
-    process: Any  # multiprocessing.Process
-    tasks: Any  # multiprocessing.Queue of Task | None
-    cancel: Any  # multiprocessing.Event
-    task: Task | None = None
-    deaths: int = 0  # in a row, without finishing a task in between
+#: Seconds between two rounds of supervision (and the longest wait for a message).
+TICK = 0.25
+#: What a worker's step message sets on its job.
+STEP_FIELDS = ("done", "total", "loss", "elapsed", "eta", "scale", "scales", "size", "preview")
 
 
 class JobManager:
@@ -48,87 +44,58 @@ class JobManager:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.store = JobStore(config.jobs_dir)
-        self.jobs: dict[str, Job] = {}
+        self.ledger = Ledger(self.store, self.public, self._stop_job)
+        self.jobs = self.ledger.jobs
         self.pending: deque[Task] = deque()
-        self.workers: list[_Worker] = []
         self.lock = threading.RLock()
-        self.ctx = multiprocessing.get_context("spawn")
-        self.results = self.ctx.Queue()
-        self.subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.threads = config.threads or max(1, available_cores() // config.workers)
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = Pool(ctx, config.workers, config.base, self.threads, config.preview_every)
         self.stopping = False
+        self.disk = health.Disk()
         self._closed = threading.Event()
         self._listener = threading.Thread(target=self._listen, name="gramstyle-jobs", daemon=True)
-        self.threads = config.threads or max(1, available_cores() // config.workers)
+        self._next_round = self._next_look = 0.0
 
     # ------------------------------------------------------------ life cycle
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Recover the jobs on disk, spawn the workers, start dispatching."""
-        self.loop = loop
+        self.ledger.watchers.loop = loop
         with self.lock:
-            for job in self.store.recover():
-                self.jobs[job.id] = job
+            for job in self.ledger.load():
                 if job.status == QUEUED:
                     self.pending.append(self._task(STYLIZE, job))
-            self.workers = [self._spawn(i) for i in range(self.config.workers)]
+            self.pool.start()
+            self.disk = health.look(self.store.root, self.config.min_free_bytes)
             self._listener.start()
             self._dispatch()
-
-    def _spawn(self, index: int) -> _Worker:
-        tasks, cancel = self.ctx.Queue(), self.ctx.Event()
-        process = self.ctx.Process(
-            target=worker_main,
-            name=f"gramstyle-worker-{index}",
-            args=(
-                index,
-                tasks,
-                self.results,
-                cancel,
-                self.config.base,
-                self.threads,
-                self.config.preview_every,
-            ),
-            daemon=True,
-        )
-        process.start()
-        return _Worker(process, tasks, cancel)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the workers within a step; running jobs go back to the queue.
 
         A graceful stop requeues what was running (it starts again on the next start);
-        only a crash leaves jobs marked running, which come back failed.
+        only a crash leaves jobs marked running, which come back failed. A state that
+        cannot be written now stays in memory and is logged; nothing here raises.
         """
         with self.lock:
             self.stopping = True
-            for w in self.workers:
-                if w.task is not None:
-                    w.cancel.set()
-                w.tasks.put(None)
-        for w in self.workers:
-            w.process.join(timeout)
-            if w.process.is_alive():
-                w.process.terminate()
-                w.process.join(5)
+        self.pool.stop(timeout)
         self._closed.set()
         if self._listener.is_alive():
             self._listener.join()
-        for q in (self.results, *(w.tasks for w in self.workers)):
-            q.close()
         with self.lock:
+            self.pool.close()
             for job in self.jobs.values():
                 changed = False
                 if job.status == RUNNING:  # its worker died without a word
-                    self._requeue(job)
+                    self.ledger.requeue(job)
                     changed = True
                 if job.explain in (QUEUED, RUNNING):
                     job.explain, changed = None, True  # ask again after the restart
                 if changed:
-                    self.store.save(job)
-            for subs in self.subscribers.values():
-                for q in subs:
-                    self._put(q, None)  # ends every event stream
+                    self.ledger.save_quietly(job)
+        self.ledger.watchers.close()
 
     # ------------------------------------------------------------ requests
 
@@ -137,19 +104,27 @@ class JobManager:
         with self.lock:
             if self.stopping:
                 raise QueueFull("the server is stopping")
-            busy = len(self.pending) + sum(w.task is not None for w in self.workers)
+            busy = len(self.pending) + sum(s.task is not None for s in self.pool.slots)
             if busy >= self.config.max_queue:
                 raise QueueFull(
                     f"{busy} jobs are waiting or running, the most this server accepts; "
                     "try again later"
                 )
 
+    def check_disk(self) -> None:
+        """Refuse a new job while the jobs folder cannot take it (as last looked at)."""
+        disk = self.disk
+        if disk.unwritable:
+            raise Unavailable(f"this server cannot take jobs now: {disk.unwritable}")
+        if disk.full:
+            raise DiskFull(f"this server cannot take jobs now: {disk.full}")
+
     def submit(self, job: Job, staged: Path) -> Job:
         """Make the staged folder a job and queue it (FIFO)."""
         with self.lock:
             self.check_capacity()
             self.store.commit(job, staged)
-            self.jobs[job.id] = job
+            self.ledger.add(job)
             self.pending.append(self._task(STYLIZE, job))
             self._dispatch()
             return job
@@ -169,16 +144,10 @@ class JobManager:
         """A queued job is cancelled now; a running one within a step (its worker stops)."""
         with self.lock:
             job = self.get(job_id)
+            if job.status in (QUEUED, RUNNING):
+                self._stop_job(job_id, STYLIZE)
             if job.status == QUEUED:
-                self.pending = deque(
-                    t for t in self.pending if not (t.kind == STYLIZE and t.job_id == job_id)
-                )
-                self._finish(job, CANCELLED)
-                self._publish_queue()
-            elif job.status == RUNNING:
-                for w in self.workers:
-                    if w.task is not None and w.task.kind == STYLIZE and w.task.job_id == job_id:
-                        w.cancel.set()
+                self.ledger.finish(job, CANCELLED)
             return job
 
     def request_explain(self, job_id: str) -> Job:
@@ -191,11 +160,10 @@ class JobManager:
                 return job
             self.check_capacity()
             job.explain, job.explain_error = QUEUED, None
-            self.store.save(job)
-            self.pending.append(self._task(EXPLAIN, job))
-            self._dispatch()
-            self._publish(job)
-            return job
+            if self.ledger.commit(job, explain=True):
+                self.pending.append(self._task(EXPLAIN, job))
+                self._dispatch()
+            return self.get(job_id)  # a job forgotten with its folder: 404
 
     def listing(self) -> list[dict[str, Any]]:
         """Every job's public state, newest first."""
@@ -203,13 +171,21 @@ class JobManager:
             jobs = sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
             return [self.public(j) for j in jobs]
 
-    def alive_workers(self) -> int:
+    def health(self) -> dict[str, Any]:
+        """``ok``, or ``degraded`` with the problems; from what was last looked at."""
         with self.lock:
-            return sum(w.process.is_alive() for w in self.workers)
+            problems = self.pool.problems() + self.disk.problems()
+            return {
+                "status": "degraded" if problems else "ok",
+                "problems": problems,
+                "workers": self.pool.alive(),
+                "pool": len(self.pool.slots),
+                "jobs": self.counts(),
+            }
 
     def counts(self) -> dict[str, int]:
         with self.lock:
-            out = {s: 0 for s in (QUEUED, RUNNING, DONE, FAILED, CANCELLED)}
+            out = dict.fromkeys((QUEUED, RUNNING, DONE, FAILED, CANCELLED), 0)
             for j in self.jobs.values():
                 out[j.status] += 1
             return out
@@ -223,46 +199,16 @@ class JobManager:
             data["queue_length"] = len(self.pending)
             return data
 
-    # ------------------------------------------------------------ events
-
     def subscribe(self, job_id: str) -> asyncio.Queue:
-        """A queue of the job's public states: the current one first, then every change.
-
-        Call from the event loop. ``None`` in the queue means the server is stopping.
-        """
-        q: asyncio.Queue = asyncio.Queue()
+        """A queue of the job's public states: the current one first, then every change
+        (``None`` ends it; see :class:`.events.Watchers`). Call from the event loop."""
         with self.lock:
-            job = self.get(job_id)
-            q.put_nowait(self.public(job))
-            self.subscribers[job_id].add(q)
-        return q
+            return self.ledger.watchers.add(job_id, self.public(self.get(job_id)))
 
     def unsubscribe(self, job_id: str, q: asyncio.Queue) -> None:
-        with self.lock:
-            subs = self.subscribers.get(job_id)
-            if subs is not None:
-                subs.discard(q)
-                if not subs:
-                    del self.subscribers[job_id]
+        self.ledger.watchers.remove(job_id, q)
 
-    def _put(self, q: asyncio.Queue, item: Any) -> None:
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(q.put_nowait, item)
-
-    def _publish(self, job: Job) -> None:
-        subs = self.subscribers.get(job.id)
-        if subs:
-            data = self.public(job)
-            for q in subs:
-                self._put(q, data)
-
-    def _publish_queue(self) -> None:
-        """Queue positions moved: tell the queued jobs' watchers."""
-        for t in self.pending:
-            if t.kind == STYLIZE and t.job_id in self.subscribers:
-                self._publish(self.jobs[t.job_id])
-
-    # ------------------------------------------------------------ internals (lock held)
+    # ------------------------------------------------------------ the queue (lock held)
 
     def _task(self, kind: str, job: Job) -> Task:
         server = {k: getattr(self.config.base, k) for k in SERVER_FIELDS}
@@ -277,126 +223,152 @@ class JobManager:
                 return k
         return None
 
+    def _publish_queue(self) -> None:
+        """Queue positions moved: tell the queued jobs' watchers."""
+        for t in self.pending:
+            job = self.jobs.get(t.job_id)
+            if t.kind == STYLIZE and job is not None:
+                self.ledger.publish(job)
+
+    def _stop_job(self, job_id: str, kind: str | None) -> None:
+        """Drop the job's queued tasks of ``kind`` (None: all); stop the running one."""
+        before = len(self.pending)
+        self.pending = deque(
+            t for t in self.pending if not (t.job_id == job_id and kind in (None, t.kind))
+        )
+        if len(self.pending) != before:
+            self._publish_queue()
+        for slot in self.pool.slots:
+            task = slot.task
+            if task is not None and task.job_id == job_id and kind in (None, task.kind):
+                self.pool.cancel(slot)
+
     def _dispatch(self) -> None:
         """Hand pending tasks to idle workers, oldest first."""
         moved = False
-        for w in self.workers:
-            if not self.pending or self.stopping:
+        while self.pending and not self.stopping:
+            idle = self.pool.idle()
+            if not idle:
                 break
-            if w.task is not None or not w.process.is_alive():
+            task, moved = self.pending.popleft(), True
+            job = self.jobs.get(task.job_id)
+            if job is None:
                 continue
-            task = self.pending.popleft()
-            job = self.jobs[task.job_id]
-            # Cleared by the server, before the task is sent: a cancel meant for the
-            # previous task can never stop this one.
-            w.cancel.clear()
-            w.task = task
-            w.tasks.put(task)
-            if task.kind == STYLIZE:
-                job.status, job.started = RUNNING, time.time()
-            else:
+            explain = task.kind == EXPLAIN
+            if explain:
                 job.explain = RUNNING
-            self.store.save(job)
-            self._publish(job)
-            moved = True
+            else:
+                job.status, job.started = RUNNING, time.time()
+            if not self.ledger.commit(job, explain=explain):
+                continue  # the job failed instead (or is gone); the worker is still free
+            if not self.pool.send(idle[0], task):  # its worker is dying: wait for the next
+                if explain:
+                    job.explain = QUEUED
+                else:
+                    self.ledger.requeue(job)
+                self.pending.appendleft(task)
+                self.ledger.commit(job, explain=explain)
+                break
         if moved:
             self._publish_queue()
 
-    def _finish(self, job: Job, status: str, error: str | None = None) -> None:
-        job.status, job.error, job.finished, job.eta = status, error, time.time(), None
-        if status == DONE:
-            job.eta = 0.0
-        self.store.save(job)
-        self._publish(job)
-
-    def _requeue(self, job: Job) -> None:
-        job.status, job.started, job.done, job.loss, job.eta = QUEUED, None, 0, None, None
-        job.preview, job.scale, job.size = 0, 0, None
+    # ------------------------------------------------------------ the listener thread
 
     def _listen(self) -> None:
-        while True:
+        while not self._closed.is_set():
+            for slot, message in self.pool.receive(TICK):
+                self._handle(slot, message)
             try:
-                message = self.results.get(timeout=0.5)
-            except queue.Empty:
-                if self._closed.is_set():
-                    return
-                self._check_workers()
-                continue
-            try:
-                self._handle(*message)
-            except Exception:  # a bad message must not stop the queue
-                log.exception("worker message %r", message)
+                self._supervise()
+            except Exception:  # supervision must go on whatever one round met
+                log.exception("supervising the workers")
+        for slot in self.pool.slots:  # the last words of the workers that stopped
+            for _, message in self.pool.drain(slot):
+                self._handle(slot, message)
 
-    def _handle(self, index: int, kind: str, job_id: str, event: str, data: dict) -> None:
-        with self.lock:
-            w = self.workers[index]
-            if w.task is None or (w.task.kind, w.task.job_id) != (kind, job_id):
-                return  # from a worker already replaced, about a task already failed
-            job = self.jobs[job_id]
-            if event == "started":
-                return
-            if kind == EXPLAIN:
-                if event in ("done", "failed"):
-                    job.explain = DONE if event == "done" else FAILED
-                    job.explain_error = data.get("error")
-                    self.store.save(job)
-                    self._publish(job)
-            elif event == "step":
-                for key in (
-                    "done",
-                    "total",
-                    "loss",
-                    "elapsed",
-                    "eta",
-                    "scale",
-                    "scales",
-                    "size",
-                    "preview",
-                ):
-                    setattr(job, key, data[key])
-                self.store.save(job)
-                self._publish(job)
-            elif event == "done":
-                job.size, job.elapsed = data["size"], data["elapsed"]
-                self._finish(job, DONE)
-            elif event == "failed":
-                self._finish(job, FAILED, data["error"])
-            elif event == "cancelled":
-                if self.stopping:
-                    self._requeue(job)
-                    self.store.save(job)
-                else:
-                    self._finish(job, CANCELLED)
-            if event in ("done", "failed", "cancelled"):
-                w.task, w.deaths = None, 0
-                self._dispatch()
+    def _handle(self, slot: Slot, message: Any) -> None:
+        try:
+            kind, job_id, event, data = message
+            with self.lock:
+                if slot.task is None or (slot.task.kind, slot.task.job_id) != (kind, job_id):
+                    return  # about a task already failed and forgotten
+                final = event in ("done", "failed", "cancelled")
+                if final:
+                    self.pool.finished_task(slot)
+                job = self.jobs.get(job_id)
+                if job is not None and event != "started":
+                    if kind == EXPLAIN:
+                        if final and job.explain == RUNNING:
+                            job.explain = DONE if event == "done" else FAILED
+                            job.explain_error = data.get("error")
+                            self.ledger.commit(job, explain=True)
+                    elif job.status == RUNNING:  # else it failed meanwhile: nothing to add
+                        self._stylize_event(job, event, data)
+                if final:
+                    self._dispatch()
+        except Exception:  # a bad message must not stop the queue
+            log.exception("worker %d: message %r", slot.index, message)
 
-    def _check_workers(self) -> None:
-        """A worker that died (killed, out of memory) fails its task and is replaced."""
+    def _stylize_event(self, job: Job, event: str, data: dict) -> None:
+        if event == "step":
+            for key in STEP_FIELDS:
+                setattr(job, key, data[key])
+            self.ledger.commit(job)
+        elif event == "done":
+            job.size, job.elapsed = data["size"], data["elapsed"]
+            self.ledger.finish(job, DONE)
+        elif event == "failed":
+            self.ledger.finish(job, FAILED, data["error"])
+        elif event == "cancelled":
+            if self.stopping:
+                self.ledger.requeue(job)
+                self.ledger.commit(job)
+            else:
+                self.ledger.finish(job, CANCELLED)
+
+    def _supervise(self) -> None:
+        """Bury dead workers and start new ones; look at the jobs folder now and then."""
+        now = time.monotonic()
+        if now < self._next_round:
+            return
+        self._next_round = now + TICK
         with self.lock:
             if self.stopping:
                 return
-            for i, w in enumerate(self.workers):
-                if w.process.is_alive() or w.deaths >= MAX_DEATHS:
-                    continue
-                log.error("worker %d died (exit code %s)", i, w.process.exitcode)
-                if w.task is not None:
-                    job = self.jobs[w.task.job_id]
-                    error = "the worker process died (out of memory?); try a smaller size"
-                    if w.task.kind == STYLIZE:
-                        self._finish(job, FAILED, error)
-                    else:
-                        job.explain, job.explain_error = FAILED, error
-                        self.store.save(job)
-                        self._publish(job)
-                deaths = w.deaths + 1
-                if deaths >= MAX_DEATHS:  # it dies on its own: restarting would loop
-                    log.error("worker %d died %d times in a row; not restarting it", i, deaths)
-                    w.task, w.deaths = None, deaths
-                    continue
-                self.workers[i] = self._spawn(i)
-                self.workers[i].deaths = deaths
+            for slot in self.pool.dead():
+                for _, message in self.pool.drain(slot):  # what it said before it died
+                    self._handle(slot, message)
+                task, reason = self.pool.bury(slot)
+                if task is not None:
+                    self._worker_died(task, reason)
+            self.pool.restart_due()
             self._dispatch()
+        if now >= self._next_look:
+            self._next_look = now + health.EVERY
+            self._look()
+
+    def _worker_died(self, task: Task, reason: str) -> None:
+        job = self.jobs.get(task.job_id)
+        if job is None:
+            return
+        if task.kind == STYLIZE and job.status == RUNNING:
+            self.ledger.finish(job, FAILED, reason)
+        elif task.kind == EXPLAIN and job.explain == RUNNING:
+            job.explain, job.explain_error = FAILED, reason
+            self.ledger.commit(job, explain=True)
+
+    def _look(self) -> None:
+        """The jobs folder's disk, for health; job folders deleted under the server."""
+        disk = health.look(self.store.root, self.config.min_free_bytes)
+        with self.lock:
+            known = set(self.jobs)
+        try:
+            names = self.store.names()
+        except OSError:
+            names = known  # the jobs folder itself is gone or unreadable: health says so
+        with self.lock:
+            self.disk = disk
+            self.ledger.sweep(known, names)
 
 
 def client_settings(s: Settings) -> dict[str, Any]:

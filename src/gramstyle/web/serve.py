@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 from typing import Any
 
@@ -54,12 +55,22 @@ def make_server(config: ServeConfig, host: str, port: int, quiet: bool = False) 
             f"gramstyle serve needs the web extra ({e.name} is missing): "
             "pip install 'gramstyle[web]'"
         ) from None
+    # The app's own lines (a worker restarted, a job whose state could not be written, a
+    # 500's traceback) go where uvicorn's go, in its format.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    level = "WARNING" if quiet else "INFO"
+    log_config["loggers"]["gramstyle"] = {
+        "handlers": ["default"],
+        "level": level,
+        "propagate": False,
+    }
     return uvicorn.Server(
         uvicorn.Config(
             create_app(config, host=host),
             host=host.strip("[]"),
             port=port,
-            log_level="warning" if quiet else "info",
+            log_config=log_config,
+            log_level=level.lower(),
             timeout_graceful_shutdown=3,  # open event streams must not hold up a stop
             server_header=False,
         )

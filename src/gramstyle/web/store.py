@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import secrets
@@ -22,7 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import GramstyleError
+from ..fs import write_error, write_json
 from .errors import UnknownJob
+
+log = logging.getLogger("gramstyle.web")
 
 #: ``secrets.token_urlsafe(12)``: 16 characters of [A-Za-z0-9_-], 96 random bits.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16}")
@@ -30,6 +35,9 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 FINAL = (DONE, FAILED, CANCELLED)
 #: The error of a job that was running when the server died (see :meth:`JobStore.recover`).
 CRASHED = "the server stopped unexpectedly while this job ran; submit it again"
+#: The error of a job whose folder disappeared (deleted by hand, disk trouble) before it
+#: finished; a finished job whose folder is deleted is forgotten, as after a restart.
+VANISHED = "the job's folder was deleted before the job finished; submit it again"
 
 
 def new_id() -> str:
@@ -73,18 +81,6 @@ class Job:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, allow_nan=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 class JobStore:
     """The jobs folder. Only the server process writes ``job.json``."""
 
@@ -100,15 +96,31 @@ class JobStore:
 
     def staging(self) -> Path:
         """A hidden folder to build a new job in; :meth:`commit` makes it a job."""
-        return Path(tempfile.mkdtemp(dir=self.root, prefix=".new-"))
+        try:
+            return Path(tempfile.mkdtemp(dir=self.root, prefix=".new-"))
+        except OSError as e:
+            raise write_error(self.root, e) from None
 
     def commit(self, job: Job, staged: Path) -> None:
         """Write ``job.json`` into ``staged`` and rename it to the job's folder (atomic)."""
-        write_json_atomic(staged / "job.json", _clean(job.to_json()))
-        os.replace(staged, self.folder(job.id))
+        write_json(staged / "job.json", _clean(job.to_json()))
+        try:
+            os.replace(staged, self.folder(job.id))
+        except OSError as e:
+            raise write_error(self.folder(job.id), e) from None
 
     def save(self, job: Job) -> None:
-        write_json_atomic(self.folder(job.id) / "job.json", _clean(job.to_json()))
+        """Replace ``job.json`` atomically; a GramstyleError (DiskFull when out of room)
+        if it cannot be written, the previous one left whole."""
+        write_json(self.folder(job.id) / "job.json", _clean(job.to_json()))
+
+    def exists(self, job_id: str) -> bool:
+        """Whether the job's folder is still there (deleting it by hand removes a job)."""
+        return self.folder(job_id).is_dir()
+
+    def names(self) -> set[str]:
+        """The names in the jobs folder (one listing: cheap enough to repeat often)."""
+        return set(os.listdir(self.root))
 
     def recover(self) -> list[Job]:
         """Every job on disk, oldest first, after a restart.
@@ -137,7 +149,10 @@ class JobStore:
             if job.explain in (QUEUED, RUNNING):
                 job.explain, job.explain_error, changed = FAILED, CRASHED, True
             if changed:
-                self.save(job)
+                try:
+                    self.save(job)
+                except GramstyleError as e:  # known in memory; disk trouble is reported
+                    log.warning("job %s: %s", job.id, e)
             jobs.append(job)
         return sorted(jobs, key=lambda j: j.created)
 

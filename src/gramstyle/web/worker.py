@@ -1,10 +1,12 @@
 """The worker process: loads the network once, then runs tasks one at a time.
 
-A task is a job id and its folder; progress goes back as small messages on a queue
-(``(worker, kind, job_id, event, data)``) and images go to the job folder, written
-atomically (``preview.jpg`` at most every ``preview_every`` seconds, ``result.png`` at
-the end). Cancel is an Event the server sets; it is checked between optimiser steps,
-so a run stops within one step (stopping the iteration is how a run is stopped).
+A task is a job id and its folder, received on the worker's own pipe; progress goes
+back on it as small messages (``(kind, job_id, event, data)``) and images go to the job
+folder, written atomically (``preview.jpg`` at most every ``preview_every`` seconds,
+``result.png`` at the end). Cancel is a flag the server sets in shared memory; it is
+checked between optimiser steps, so a run stops within one step (stopping the
+iteration is how a run is stopped). A write that fails (disk full, the folder deleted)
+fails the task with the reason, never the worker.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
-import queue
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from .. import presets
 from ..errors import GramstyleError, out_of_memory
+from ..fs import os_reason
 from ..image import save_image
 from ..insight.report import command_line, explain
 from ..session import Stylizer
@@ -133,14 +136,20 @@ def _describe(e: BaseException) -> str:
         return str(e)
     if out_of_memory(e):
         return "the worker ran out of memory; try a smaller size"
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if e.filename else ""
+        return f"{os_reason(e)}{where}"
     return f"internal error ({type(e).__name__}: {e})"
+
+
+class _ServerGone(BaseException):
+    """The server's end of the pipe is closed: nobody is left to work for."""
 
 
 def worker_main(
     index: int,
-    tasks: multiprocessing.Queue,
-    results: multiprocessing.Queue,
-    cancel: Any,  # multiprocessing.Event, set by the server to stop the current task
+    conn: Connection,
+    cancel: Any,  # a shared byte (multiprocessing RawValue), set by the server to stop
     base: Settings,
     threads: int,
     preview_every: float,
@@ -164,28 +173,39 @@ def worker_main(
     def orphaned() -> bool:
         return parent is not None and not parent.is_alive()
 
-    while True:
-        try:
-            task = tasks.get(timeout=1.0)
-        except queue.Empty:
-            if orphaned():
-                return  # the server was killed: do not linger
-            continue
-        if task is None:
-            return
+    try:
+        while True:
+            try:
+                if not conn.poll(1.0):
+                    if orphaned():
+                        return  # the server was killed: do not linger
+                    continue
+                task = conn.recv()
+            except (EOFError, OSError):
+                return
+            if task is None:
+                return
+            _run_task(task, session, conn, lambda: bool(cancel.value) or orphaned(), preview_every)
+    except _ServerGone:
+        return
 
-        def send(event: str, data: dict[str, Any], task: Task = task) -> None:
-            results.put((index, task.kind, task.job_id, event, data))
 
-        send("started", {})
+def _run_task(
+    task: Task, session: Stylizer, conn: Connection, cancelled: Callable[[], bool], every: float
+) -> None:
+    def send(event: str, data: dict[str, Any]) -> None:
         try:
-            if task.kind == EXPLAIN:
-                run_explain(task, session, send)
-            else:
-                run_stylize(
-                    task, session, send, lambda: cancel.is_set() or orphaned(), preview_every
-                )
-        except Exception as e:  # a job's failure is reported, never kills the worker
-            if not isinstance(e, GramstyleError):
-                log.exception("job %s failed", task.job_id)
-            send("failed", {"error": _describe(e)})
+            conn.send((task.kind, task.job_id, event, data))
+        except OSError:
+            raise _ServerGone from None
+
+    send("started", {})
+    try:
+        if task.kind == EXPLAIN:
+            run_explain(task, session, send)
+        else:
+            run_stylize(task, session, send, cancelled, every)
+    except Exception as e:  # a job's failure is reported, never kills the worker
+        if not isinstance(e, (GramstyleError, OSError)):
+            log.exception("job %s failed", task.job_id)
+        send("failed", {"error": _describe(e)})
