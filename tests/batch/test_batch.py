@@ -378,7 +378,8 @@ def test_sigterm_stops_the_batch_and_a_rerun_finishes(imgs, tmp_path, tiny_weigh
     finally:
         proc.kill()
     assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1].startswith("gramstyle: terminated")
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("gramstyle: terminated; 1 output written;"), err
     assert "Traceback" not in err
     assert sorted(p.name for p in out.iterdir()) == ["c1__s1.png", RESULTS]  # no temporaries
     # The rerun (row 2 now short) skips row 1 and does row 2.

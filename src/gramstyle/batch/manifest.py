@@ -10,8 +10,8 @@ OUTDIR.
 Two kinds of problems, kept apart on purpose:
 
 - the manifest itself is wrong (unreadable, no ``content``/``style`` column, an unknown
-  column, two rows writing one file, an output escaping OUTDIR): :class:`ManifestError`,
-  nothing runs (the CLI exits 2);
+  column, two rows writing one file however each spells it, an output escaping OUTDIR
+  by ``..`` or a symlink): :class:`ManifestError`, nothing runs (the CLI exits 2);
 - one row is wrong (a value ``Settings`` refuses, an empty cell): the row's
   :attr:`Row.error` says why, and it is reported ``failed`` without sinking the batch.
   Missing or unreadable images are found when the row runs, with the same result.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import difflib
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -117,17 +118,24 @@ def default_output_name(content: str, styles: Sequence[str]) -> str:
 def resolve_output(text: str, outdir: Path) -> Path:
     """An ``output`` cell -> a path: absolute stays, relative goes under ``outdir``.
 
-    A relative name that climbs out of ``outdir`` (``../x.png``) is refused: a manifest
-    must not write elsewhere by accident. Outputs must be PNG or JPEG, the formats that
-    carry the settings hash (see :mod:`gramstyle.batch.work`).
+    A relative name that leaves ``outdir`` is refused, whether it climbs out
+    (``../x.png``) or goes through a symlink inside ``outdir`` that leads elsewhere: a
+    manifest must not write elsewhere by accident. Outputs must be PNG or JPEG, the
+    formats that carry the settings hash (see :mod:`gramstyle.batch.work`).
     """
     p = Path(text).expanduser()
     if not p.is_absolute():
         root = os.path.normpath(outdir.absolute())
         p = Path(os.path.normpath(os.path.join(root, p)))
-        if os.path.commonpath([root, p]) != root or p == Path(root):
+        if not _inside(str(p), root):
             raise ManifestError(
                 f"output {text!r} is outside the output folder; give an absolute path"
+            )
+        real = os.path.realpath(p)
+        if not _inside(real, os.path.realpath(root)):
+            raise ManifestError(
+                f"output {text!r} leads outside the output folder through a symlink "
+                f"(to {real}); give an absolute path"
             )
     fmt = output_format(p)
     if fmt not in METADATA_FORMATS:
@@ -135,6 +143,54 @@ def resolve_output(text: str, outdir: Path) -> Path:
             f"output {text!r}: batch outputs must be .png or .jpg (they carry the settings hash)"
         )
     return p
+
+
+def _inside(path: str, root: str) -> bool:
+    """``path`` is below ``root`` (not ``root`` itself); both absolute and normalised."""
+    return path != root and os.path.commonpath([root, path]) == root
+
+
+@functools.lru_cache(maxsize=256)
+def folds_case(folder: str) -> bool:
+    """Whether names in ``folder`` are compared without case (macOS, Windows volumes).
+
+    Tried on the file system: the deepest existing part of the path with letters is
+    looked up spelled the other way round. A path with no letters at all is taken as
+    case-sensitive. Remembered per folder (a batch has few).
+    """
+    p = Path(os.path.abspath(folder))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    for q in (p, *p.parents):
+        swapped = q.name.swapcase()
+        if swapped != q.name:
+            try:
+                return os.path.samefile(q, q.with_name(swapped))
+            except OSError:
+                return False
+    return False
+
+
+def same_file(path: str) -> str:
+    """One spelling per file: ``path`` with symlinks and ``..`` resolved, and case-folded
+    where the file system folds case (two spellings of one file give one answer)."""
+    real = os.path.realpath(path)
+    return real.casefold() if folds_case(os.path.dirname(real)) else real
+
+
+def check_outputs(rows: Sequence[Row], where: str) -> None:
+    """Refuse two rows writing one file, however each spells it (before any work)."""
+    seen: dict[str, int] = {}
+    for row in rows:
+        if not row.output:
+            continue
+        key = same_file(row.output)
+        if key in seen:
+            raise ManifestError(
+                f"{where}: rows {seen[key]} and {row.row} both write {row.output}"
+                + (f" (as {key})" if key != row.output else "")
+            )
+        seen[key] = row.row
 
 
 def _check_header(header: Sequence[str], known: set[str], where: str) -> None:
@@ -185,18 +241,6 @@ def _row(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: 
     return Row(row, content, styles, output, settings, error)
 
 
-def _check_duplicates(rows: Sequence[Row], where: str) -> None:
-    seen: dict[str, int] = {}
-    for row in rows:
-        if not row.output:
-            continue
-        if row.output in seen:
-            raise ManifestError(
-                f"{where}: rows {seen[row.output]} and {row.row} both write {row.output}"
-            )
-        seen[row.output] = row.row
-
-
 def read_manifest(
     path: str | os.PathLike, outdir: str | os.PathLike, base: Settings | Recipe | None = None
 ) -> list[Row]:
@@ -234,7 +278,7 @@ def read_manifest(
             )
         cells = dict(zip(header, line, strict=False))  # short rows: empty cells
         rows.append(_row(n, cells, recipe, p.parent.absolute(), out))
-    _check_duplicates(rows, f"manifest {p}")
+    check_outputs(rows, f"manifest {p}")
     return rows
 
 
@@ -263,5 +307,5 @@ def pairs(
         _row(k, {CONTENT: str(c.absolute()), STYLE: str(s.absolute())}, recipe, Path("."), out)
         for k, (c, s) in enumerate(((c, s) for c in cs for s in ss), start=1)
     ]
-    _check_duplicates(rows, "--contents/--styles")
+    check_outputs(rows, "--contents/--styles")
     return rows

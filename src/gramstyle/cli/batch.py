@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 
 from ..batch.status import EXECUTORS, FAILED, RESULTS
-from ..errors import GramstyleError
+from ..errors import GramstyleError, Terminated
 from .options import add_settings_options, recipe_from
 
 PROG = "gramstyle"
@@ -148,6 +148,7 @@ def _run(ns: argparse.Namespace, rows) -> int:
 
     counts = {"done": 0, "skipped": 0, "failed": 0}
     bar = tqdm(total=len(rows), unit="image", disable=ns.quiet, dynamic_ncols=True)
+    results = None
     try:
         results = run_batch(
             rows,
@@ -166,6 +167,17 @@ def _run(ns: argparse.Namespace, rows) -> int:
                 bar.write(f"{PROG}: row {r.row} failed: {r.error}", file=sys.stderr)
             bar.set_postfix(counts, refresh=False)
             bar.update(1)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): say what is kept
+        if results is not None:
+            results.close()  # stops the workers now
+        bar.close()
+        how, code = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+        print(
+            f"{PROG}: {how}; {_written(counts)}; results in {ns.output}/{RESULTS}; "
+            "run it again to do the rest",
+            file=sys.stderr,
+        )
+        return code
     finally:
         bar.close()
     if not ns.quiet:
@@ -175,3 +187,20 @@ def _run(ns: argparse.Namespace, rows) -> int:
             file=sys.stderr,
         )
     return 1 if counts["failed"] else 0
+
+
+def _written(counts: dict[str, int]) -> str:
+    """``"50 outputs written (3 skipped, already done; 1 failed)"``.
+
+    >>> _written({"done": 1, "skipped": 0, "failed": 0})
+    '1 output written'
+    """
+    n = counts["done"]
+    extra = [
+        f"{counts['skipped']} skipped, already done" if counts["skipped"] else "",
+        f"{counts['failed']} failed" if counts["failed"] else "",
+    ]
+    extra = [x for x in extra if x]
+    return f"{n} output{'s' if n != 1 else ''} written" + (
+        f" ({'; '.join(extra)})" if extra else ""
+    )
