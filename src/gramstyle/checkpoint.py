@@ -89,14 +89,15 @@ def load_checkpoint(path: str | os.PathLike, digest: str) -> dict[str, Any]:
             data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
         raise GramstyleError(f"{p} is not a gramstyle checkpoint ({type(e).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or "state" not in data:
+    state = data.get("state") if isinstance(data, dict) else None
+    if not isinstance(state, dict) or data.get("format") != FORMAT:
         raise GramstyleError(f"{p} is not a gramstyle checkpoint (format {FORMAT})")
     if data.get("fingerprint") != digest:
         raise GramstyleError(
             f"the checkpoint {p} was made from other inputs or settings; "
             "run with the same ones, or delete it to start over"
         )
-    return dict(data["state"])
+    return dict(state)
 
 
 class Checkpoint:

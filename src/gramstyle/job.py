@@ -168,17 +168,18 @@ class Job:
         estimate, once, before the first step.
         """
         resume = checkpoint.load(self.prep.key) if checkpoint is not None else None
-        plan = self.plan
-        if on_plan is not None:
-            on_plan(plan, self.estimate())
+        # Made before anything is announced: a resumed state is checked against the plan
+        # here, so a bad checkpoint is refused before a "resuming" line or any work.
         self.run = self.session.run(
             self.prep,
-            plan,
+            self.plan,
             resume=resume,
             init=self.start,
             extra_cost=self.extra_cost,
             on_tile=on_tile,
         )
+        if on_plan is not None:
+            on_plan(self.run.plan, self.estimate())
         guard = ResultGuard()
         try:
             for rec in self.run:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from ..nn.masks import mask_at
 from .objective import Costs, Objective
 from .optimize import NonFiniteCost, make_optimizer
 from .plan import Plan, Stage
+from .resume import check_fields, resumed_plan
 from .targets import style_targets
 from .tiles import TiledObjective
 
@@ -94,6 +95,8 @@ class RunState:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunState:
+        """A saved state, refused in one line unless every field is there and sound."""
+        check_fields(d)
         return cls(**d)
 
 
@@ -129,8 +132,8 @@ class Run:
             raise GramstyleError(
                 "the saved state belongs to other inputs or settings; start afresh"
             )
-        if resume is not None and resume.stages is not None:
-            plan = replace(plan, stages=tuple(Stage(**d) for d in resume.stages))
+        if resume is not None:  # checked against the fresh plan before any work
+            plan = resumed_plan(resume, prep, plan)
         if not plan.stages:
             raise GramstyleError("the plan has no stages (the image is too small?)")
         self.session, self.prep, self.plan = session, prep, plan
