@@ -16,7 +16,9 @@ size, step budget and style side (they define the picture and the work). What th
 may differ in, since it is chosen from the memory free when a run starts: each stage's
 tiles (exact tiling computes the same J and gradient either way), its L-BFGS history
 length and storage, and its memory estimate. A resumed run keeps its own choices of
-those, so its optimiser continues exactly, within the ranges a plan can produce.
+those, so its optimiser continues exactly: an L-BFGS history of 1 to
+:data:`~gramstyle.gatys.budget.HISTORY` pairs, tiles no finer than the network's
+pooling stride (the tiler's own floor).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from torch import Tensor
 from ..device import DTYPES, dtype_name
 from ..errors import GramstyleError
 from ..inputs import Prepared
-from .budget import HISTORY, MIN_TILE
+from .budget import HISTORY
 from .plan import Plan, Stage
 
 
@@ -101,7 +103,7 @@ def check_fields(d: Any) -> None:
 def resumed_plan(state: Any, prep: Prepared, plan: Plan) -> Plan:
     """The plan a run resumed from ``state`` (a RunState) follows: ``plan``, the fresh
     one, with the saved stages' own tiles and L-BFGS memory, after every check above."""
-    stages = plan.stages if state.stages is None else _stages(state.stages, plan, prep)
+    stages = plan.stages if state.stages is None else _stages(state.stages, plan)
     k = state.stage
     if k >= len(stages):
         raise BadState(f"stage {k} of a plan of {len(stages)}")
@@ -130,11 +132,12 @@ STAGE_KEYS = {"size", "steps", "style_side", "history", "history_dtype", "tile"}
 STAGE_KEYS |= {"style_tile", "memory"}
 
 
-def _stages(saved: list[Any], plan: Plan, prep: Prepared) -> tuple[Stage, ...]:
+def _stages(saved: list[Any], plan: Plan) -> tuple[Stage, ...]:
     if len(saved) != len(plan.stages):
         raise BadState(f"{len(saved)} stages, the plan has {len(plan.stages)}")
     out = []
-    smallest_tile = min(MIN_TILE, prep.settings.tile or MIN_TILE)
+    # Tiles are exact at any size; finer than the pooling stride the tiler cannot cut.
+    finest = plan.cost.stride if plan.cost is not None else 1
     for k, (d, fresh) in enumerate(zip(saved, plan.stages, strict=True)):
         if not isinstance(d, dict) or set(d) != STAGE_KEYS:
             raise BadState(f"stage {k} is not a stage")
@@ -150,8 +153,8 @@ def _stages(saved: list[Any], plan: Plan, prep: Prepared) -> tuple[Stage, ...]:
         choices = [
             ("history", _int(d["history"], 1) and d["history"] <= HISTORY),
             ("history_dtype", d["history_dtype"] in ("fp32", "bf16")),
-            ("tile", d["tile"] is None or _int(d["tile"], smallest_tile)),
-            ("style_tile", d["style_tile"] is None or _int(d["style_tile"], MIN_TILE)),
+            ("tile", d["tile"] is None or _int(d["tile"], finest)),
+            ("style_tile", d["style_tile"] is None or _int(d["style_tile"], finest)),
             ("memory", _int(d["memory"])),
         ]
         for name, ok in choices:
