@@ -95,15 +95,20 @@ class Pool:
 
     def _spawn(self, slot: Slot) -> None:
         ours, theirs = self.ctx.Pipe(duplex=True)
-        cancel = self.ctx.RawValue("b", 0)
-        process = self.ctx.Process(
-            target=worker_main,
-            name=f"gramstyle-worker-{slot.index}",
-            args=(slot.index, theirs, cancel, *self.args),
-            daemon=True,
-        )
-        process.start()
-        theirs.close()  # the worker's end lives in the worker: its death is our EOF
+        try:
+            cancel = self.ctx.RawValue("b", 0)
+            process = self.ctx.Process(
+                target=worker_main,
+                name=f"gramstyle-worker-{slot.index}",
+                args=(slot.index, theirs, cancel, *self.args),
+                daemon=True,
+            )
+            process.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # the worker's end lives in the worker: its death is our EOF
         slot.process, slot.conn, slot.cancel = process, ours, cancel
         slot.started, slot.task = time.monotonic(), None
 
@@ -188,7 +193,13 @@ class Pool:
         now = time.monotonic()
         for slot in self.slots:
             if slot.process is None and now >= slot.restart_at:
-                self._spawn(slot)
+                try:
+                    self._spawn(slot)
+                except OSError as e:  # no process or pipe to be had now: like a death
+                    slot.deaths += 1
+                    slot.restart_at = now + pause(slot.deaths)
+                    slot.died = f"a worker could not be started ({e})"
+                    log.error("worker %d: %s", slot.index, slot.died)
 
     def finished_task(self, slot: Slot) -> None:
         """The slot's worker finished a task: it works, so its next death is a first."""
