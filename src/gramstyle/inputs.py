@@ -27,7 +27,7 @@ from .nn.masks import load_masks
 from .nn.weights import check_source
 from .request import as_list, blend_weights
 from .settings import Settings, inits
-from .sizes import fit_size, fit_style_side, style_side
+from .sizes import fit_size, shown_side, style_side, upscale_note
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,9 @@ class Prepared:
         return self.content.shape[-2], self.content.shape[-1]
 
     def style_sides(self, side: int) -> tuple[int, ...]:
-        """Each style's longest side at a stage that shows styles at ``side`` (the same
-        unless ``style_fit="area"``: see :func:`gramstyle.sizes.fit_style_side`)."""
-        fit = self.settings.style_fit
-        return tuple(fit_style_side(side, fit, hw, self.size) for hw in self.style_hw)
+        """Each style's longest side at a stage that shows styles at ``side``: fitted to
+        the output and never upscaled by default (:func:`gramstyle.sizes.shown_side`)."""
+        return tuple(shown_side(self.settings, side, hw, self.size) for hw in self.style_hw)
 
 
 def working_image(x: Tensor, preserve_color: str) -> Tensor:
@@ -114,6 +113,15 @@ def check_method(
             registry.engine(name).check(s, content_hw, style_hws, regions, device)
 
 
+def _name(src: ImageLike, number: int | None) -> str:
+    """How a note names a style: ``the style image x.jpg``, or ``style 2 (x.jpg)`` of
+    several (the file's name when it has one)."""
+    file = Path(src).name if isinstance(src, (str, Path)) else None
+    if number is None:
+        return f"the style image {file}" if file else "the style image"
+    return f"style {number} ({file})" if file else f"style {number}"
+
+
 def _load_style(
     src: ImageLike, s: Settings, out_hw: tuple[int, int]
 ) -> tuple[Tensor, tuple[int, int]]:
@@ -124,7 +132,7 @@ def _load_style(
     cost memory (a 6000 px scan is 430 MB in float) and time.
     """
     img, (w, h) = open_source(src, "style image")
-    largest = fit_style_side(style_side(s, s.size), s.style_fit, (h, w), out_hw)
+    largest = shown_side(s, style_side(s, s.size), (h, w), out_hw)
     return load_image(img, largest if max(w, h) > largest else None, "style image"), (h, w)
 
 
@@ -164,11 +172,15 @@ def prepare(
     check_method(s, (out_h, out_w), style_hws, regions, device)
     C = load_image(src, s.size, "content image").to(device)
     S = [_load_style(img, s, (out_h, out_w))[0].to(device) for img, _ in opened]
-    notes: tuple[str, ...] = ()
+    notes: list[str] = []
+    for k, hw in enumerate(style_hws):
+        name = _name(styles[k], None if len(styles) == 1 else k + 1)
+        notes.append(upscale_note(s, hw, (out_h, out_w), name) or "")
     M = None
     if masks is not None:
         M, mask_notes = load_masks(list(masks), (C.shape[-2], C.shape[-1]), len(S))
-        M, notes = M.to(device), tuple(mask_notes)
+        M = M.to(device)
+        notes.extend(mask_notes)
     C_rgb = C
     ref = C if colour_reference is None else colour_reference.to(device)
     if s.preserve_color == "luminance":
@@ -186,7 +198,7 @@ def prepare(
         style_hw=tuple(style_hws),
         blend=tuple(weights) if weights is not None else None,
         masks=M,
-        notes=notes,
+        notes=tuple(n for n in notes if n),
         device=device,
         dtype=registry.engine(s.method).precision(s, device),
         key=fingerprint(C_rgb, style_keys, s, weights, M, shift),

@@ -31,6 +31,7 @@ from .keys import fingerprint
 from .method import ExtraCost, Method, OnTile, Record, Run
 from .nn.backbone import VGG19
 from .nn.weights import load_vgg19
+from .progress import ProgressBar
 from .settings import Settings
 
 _networks: LRU[VGG19] = LRU(4)
@@ -244,18 +245,32 @@ class Stylizer:
         *,
         blend: Sequence[float] | None = None,
         masks: Sequence[ImageLike] | None = None,
+        progress: bool | Callable[[Record], None] = False,
         callback: Callable[[Record], None] | None = None,
         **overrides: Any,
     ) -> Image.Image | Tensor:
         """Repaint ``content`` in the style of ``style``; return the image.
 
         Returns a PIL image, or a tensor on the content's device if ``content`` was a
-        tensor. ``callback`` receives each record.
+        tensor. ``progress``: True draws a progress bar with an ETA on stderr; a
+        function receives each record (as ``callback`` does); False (the default) says
+        nothing.
         """
         job = self.job(content, style, settings, blend=blend, masks=masks, **overrides)
-        for rec in job.records():
-            if callback is not None:
-                callback(rec)
+        bar = ProgressBar() if progress is True else None
+        try:
+            records = job.records(
+                on_plan=bar.plan if bar else None, on_tile=bar.tile if bar else None
+            )
+            for rec in records:
+                for tell in (callback, None if progress is True else progress or None):
+                    if tell is not None:
+                        tell(rec)
+                if bar is not None:
+                    bar.update(rec)
+        finally:
+            if bar is not None:
+                bar.close()
         return job.output(like=content)
 
 
@@ -309,6 +324,7 @@ def stylize(
     decoder: torch.nn.Module | None = None,
     blend: Sequence[float] | None = None,
     masks: Sequence[ImageLike] | None = None,
+    progress: bool | Callable[[Record], None] = False,
     callback: Callable[[Record], None] | None = None,
     **overrides: Any,
 ) -> Image.Image | Tensor:
@@ -317,9 +333,18 @@ def stylize(
     ``content``/``style``: paths, PIL images or ``(1, 3, H, W)`` tensors in [0, 1].
     Settings come from ``settings`` and/or keyword overrides (see :class:`Settings`);
     ``method="adain"`` gives a fast one-pass result instead. ``blend``/``masks``: see
-    :meth:`Stylizer.stylize_iter`. ``callback`` receives a record per step. Returns a
-    PIL image, or a tensor on the content's device if ``content`` was a tensor.
+    :meth:`Stylizer.stylize_iter`. ``progress=True`` draws a progress bar with an ETA on
+    stderr, or give a function to receive a record per step (``callback`` too); the
+    default is silence. Returns a PIL image, or a tensor on the content's device if
+    ``content`` was a tensor.
     """
     return session_for(backbone, decoder).stylize(
-        content, style, settings, blend=blend, masks=masks, callback=callback, **overrides
+        content,
+        style,
+        settings,
+        blend=blend,
+        masks=masks,
+        progress=progress,
+        callback=callback,
+        **overrides,
     )

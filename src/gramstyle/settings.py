@@ -65,6 +65,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 POOLINGS = ("max", "avg")
 PRESERVE_COLOR = ("none", "luminance", "match")
 STYLE_FITS = ("side", "area")
+PALETTES = ("style", "decoder")
 #: --strength spans this many decades of style_weight, centred on strength 0.5.
 STRENGTH_DECADES = 4.0
 
@@ -194,6 +195,16 @@ class Settings:
             UNIT,
         ),
     )
+    palette: str = field(
+        default="style",
+        metadata=_opt(
+            "colours of a one-pass method's result (--method adain): style (recoloured "
+            "to the painting's colour mean and covariance) or decoder (the decoder's "
+            "own, which can paint hues the painting does not have); not with "
+            "--preserve-color, which keeps the photo's",
+            choices=PALETTES,
+        ),
+    )
     tile: int | None = field(
         default=None,
         metadata=_opt(
@@ -230,12 +241,14 @@ class Settings:
             choices=PRESERVE_COLOR,
         ),
     )
-    style_scale: float = field(
-        default=1.0,
+    style_scale: float | None = field(
+        default=None,
         metadata=_opt(
             "size of the style image as the network sees it, relative to the output's "
-            "longest side at every scale (<1: smaller strokes, >1: larger); "
-            "not together with --style-size",
+            "longest side at every scale (<1: smaller strokes, >1: larger; a style shown "
+            "above its own size is upscaled, which blurs it, and a note says so); "
+            "not together with --style-size (default: 1, or less for a style image "
+            "smaller than that, which is shown at its own size)",
             STYLE_SCALES,
         ),
     )
@@ -294,10 +307,11 @@ class Settings:
                 f"preserve color must be one of {', '.join(PRESERVE_COLOR)}",
             ),
             (
-                self.style_size is None or self.style_scale == 1.0,
+                self.style_size is None or self.style_scale is None,
                 "give --style-size (pixels) or --style-scale (relative), not both",
             ),
             (self.style_fit in STYLE_FITS, f"style fit must be one of {', '.join(STYLE_FITS)}"),
+            (self.palette in PALETTES, f"palette must be one of {', '.join(PALETTES)}"),
             (
                 self.style_size is None or self.style_fit == "side",
                 "give --style-size (pixels) or --style-fit area, not both",

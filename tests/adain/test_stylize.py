@@ -10,6 +10,7 @@ from gramstyle.adain.decoder import Decoder
 from gramstyle.adain.maths import adain, adain_affine, mean_std
 from gramstyle.adain.stylize import adain_stylize, encode, style_stats
 from gramstyle.image import resize
+from gramstyle.nn.colour import color_stats, match_color
 
 from ..conftest import TINY_WIDTHS, tiny_vgg
 
@@ -151,11 +152,25 @@ def test_pipeline_adain_method(nets, images):
             size=40,
             alpha=0.5,
             precision="fp32",
+            palette="decoder",
         )
     )
     assert len(recs) == 1 and recs[0].size == (30, 40)
     want = adain_stylize(resize(content, 40), [resize(style, 40)], enc, dec, alpha=0.5)
     torch.testing.assert_close(recs[0].image, want)
+    # The default palette: the same picture with the painting's colour statistics.
+    styled = stylize(
+        content,
+        style,
+        backbone=enc,
+        decoder=dec,
+        method="adain",
+        size=40,
+        alpha=0.5,
+        precision="fp32",
+    )
+    torch.testing.assert_close(styled, match_color(want, resize(style, 40)), atol=2e-3, rtol=0)
+    assert torch.allclose(color_stats(styled)[0], color_stats(style)[0], atol=0.02)  # its mean
     out = stylize(content, style, backbone=enc, decoder=dec, method="adain", size=40)
     assert out.shape == (1, 3, 30, 40)
 
@@ -164,7 +179,10 @@ def test_init_adain_starts_from_the_adain_image(nets, images):
     enc, dec = nets
     content, style = images
     fast = dict(size=48, min_size=48, steps=3, seed=0)
-    start = stylize(content, style, backbone=enc, decoder=dec, method="adain", size=48)
+    # The start is the decoder's own picture (its palette is a one-pass result's finish).
+    start = stylize(
+        content, style, backbone=enc, decoder=dec, method="adain", size=48, palette="decoder"
+    )
     zero = stylize(content, style, backbone=enc, decoder=dec, init="adain", **{**fast, "steps": 0})
     torch.testing.assert_close(zero, start)
     recs = list(stylize_iter(content, style, backbone=enc, decoder=dec, init="adain", **fast))
@@ -176,7 +194,9 @@ def test_init_adain_starts_from_the_adain_image(nets, images):
 def test_init_blend_mixes_the_content_and_the_adain_image(nets, images, share):
     enc, dec = nets
     content, style = images
-    start = stylize(content, style, backbone=enc, decoder=dec, method="adain", size=48)
+    start = stylize(
+        content, style, backbone=enc, decoder=dec, method="adain", size=48, palette="decoder"
+    )
     zero = stylize(
         content,
         style,

@@ -28,7 +28,26 @@ def test_controls_run(files, masks, capsys):  # noqa: F811
     code, _, err = run(argv, capsys)
     assert code == 0, err
     assert Image.open(d / "out.png").size == (48, 36)
-    assert "note" not in err
+    # The 40 px style shown at 1.5 x 48 px is upscaled 1.8x: said, once per style.
+    note = (
+        "gramstyle: note: --style-scale shows style 1 (s.jpg) (40x40) at 1.8x its own size: "
+        "upscaled, which blurs it rather than enlarging its strokes; --style-scale 0.83 is "
+        "the largest that does not"
+    )
+    assert err.splitlines()[0] == note and len(err.splitlines()) == 2  # style 2 the same
+
+
+def test_a_small_style_is_not_upscaled_by_default(files, capsys):  # noqa: F811
+    from gramstyle import Settings
+    from gramstyle.sizes import shown_side, style_cap
+
+    d, c, s = files  # s is 40x40; the output 48x36
+    assert style_cap(Settings(size=48), (40, 40), (36, 48)) == pytest.approx(40 / 48)
+    assert shown_side(Settings(size=48), 48, (40, 40), (36, 48)) == 40
+    assert shown_side(Settings(size=48), 24, (40, 40), (36, 48)) == 20  # the same ratio
+    assert shown_side(Settings(size=48, style_scale=1.0), 48, (40, 40), (36, 48)) == 48
+    code, _, err = run(["stylize", c, s, "-o", d / "o.png", *FAST], capsys)
+    assert code == 0 and "note" not in err  # capped, not upscaled: nothing to say
 
 
 def test_wrong_shape_mask_is_stretched_with_a_note(files, masks, capsys):  # noqa: F811

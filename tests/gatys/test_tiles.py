@@ -294,7 +294,7 @@ def test_network_copy_is_untouched(net64):
 
 
 def test_the_bar_names_a_new_scale_from_its_first_tile():
-    from gramstyle.cli.progress import ProgressBar
+    from gramstyle.progress import ProgressBar
 
     bar = ProgressBar(total=10)
     bar.sizes = [(48, 64), (96, 128)]

@@ -16,7 +16,7 @@ from ..errors import GramstyleError
 from ..image import resize
 from ..inputs import Prepared, check_network_fits
 from ..method import ExtraCost, OnePassPlan, OnePassRun, OnTile, Record, Session
-from ..nn.colour import with_chroma_of
+from ..nn.colour import match_color, mixed_stats, with_chroma_of
 from ..nn.weights import cache_dir
 from ..settings import Settings
 from ..sizes import style_side
@@ -119,6 +119,10 @@ class AdaIN:
                 out = self.image(session, prep, canvas, side)[..., oy : oy + H, ox : ox + W]
             if s.preserve_color == "luminance":
                 out = with_chroma_of(out, prep.content_rgb)
+            elif s.preserve_color == "none" and s.palette == "style":
+                # The decoder paints saturated hues the painting lacks (clipped channels
+                # shift them): the result takes the painting's colour statistics.
+                out = match_color(out, out, target=mixed_stats(prep.styles, prep.blend))
             if extra_cost is not None:  # no J to add it to: its minimiser near `out`
                 out = extra_cost.proximal(out)
             model = self.model(session, s)

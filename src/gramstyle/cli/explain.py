@@ -61,7 +61,7 @@ def command(ns: argparse.Namespace) -> int:
     check_request(ns.content, [ns.style])
     # torch and matplotlib load only once the files are known to be good.
     from ..insight.report import command_line, explain
-    from .progress import ExplainProgressBar
+    from ..progress import ExplainProgressBar
 
     command = command_line(ns.content, ns.style, ns.output, settings, ns.layer_size, ns.layer_steps)
     bar = ExplainProgressBar(disable=ns.quiet)

@@ -125,8 +125,8 @@ def run(
     # torch loads only now, once the files are known to be good; the rest of the checks
     # (layer names, weights, sizes, memory) come first in the job, before any work.
     from ..image import save_image
+    from ..progress import ProgressBar
     from ..session import Stylizer
-    from .progress import ProgressBar
 
     job = Stylizer(settings).job(content, styles, blend=blend, masks=masks)
     every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)

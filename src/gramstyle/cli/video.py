@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import registry
 from ..errors import GramstyleError
 from ..video.settings import VideoSettings
-from .options import add_settings_options, floats, settings_from
+from .options import add_settings_options, floats, recipe_from, settings_from
 
 PROG = "gramstyle"
 
@@ -88,8 +88,9 @@ def add_parser(sub: typing.Any) -> None:
         help="stylise every frame of a video, temporally consistent, sound kept",
         description="Stylise IN frame by frame in the style of STYLE and write OUT with the "
         "input's audio, frame rate and timestamps. Each frame is tied to the flow-warped "
-        "earlier outputs (--temporal-weight), so the result does not flicker. Finished "
-        "frames are kept beside OUT, so the same command continues an interrupted run.",
+        "earlier outputs (--temporal-weight), so the result does not flicker. Frames keep "
+        "the clip's size (--size makes them smaller, never larger). Finished frames are "
+        "kept beside OUT, so the same command continues an interrupted run.",
     )
     p.add_argument("input", metavar="IN", help="the video (.mp4, .mov, .mkv, .webm, ...)")
     p.add_argument("styles", metavar="STYLE", nargs="+", help="one or more style images")
@@ -112,10 +113,13 @@ def add_parser(sub: typing.Any) -> None:
 
 
 def command(ns: argparse.Namespace) -> int:
+    from ..progress import FrameBar
+    from ..video.probe import probe
     from ..video.run import FrameDone, FrameStep, VideoDone, VideoStart, stylize_video
-    from .progress import FrameBar
 
     settings = settings_from(ns)
+    if "size" not in recipe_from(ns).changes:  # --size not given: the clip's own size
+        settings = settings.replace(size=max(probe(ns.input).display_size))
     video = VideoSettings(
         **{f.name: getattr(ns, f.name) for f in dataclasses.fields(VideoSettings)}
     )

@@ -10,15 +10,14 @@ from torch import Tensor
 
 from ..device import check_ram, pick_precision
 from ..errors import GramstyleError
-from ..inputs import Prepared
+from ..inputs import Prepared, check_network_fits
 from ..method import ExtraCost, OnTile, Session
 from ..nn.backbone import deepest, min_input_side
 from ..settings import Settings
-from ..sizes import fit_size, fit_style_side, style_side
+from ..sizes import fit_size, shown_side, style_side
 from . import INFO
 from .budget import measure_speed, net_cost, widths_of
 from .plan import Estimate, Plan, check_fits, estimate, make_plan
-from .pyramid import schedule
 from .run import Run, RunState
 
 #: Bytes of memory per output pixel that no tiling can shed (the full-size image
@@ -44,21 +43,16 @@ class Gatys:
         device: torch.device,
     ) -> None:
         H, W = content_hw
+        check_network_fits(s, content_hw)
         layers = [*s.content_layers, *s.style_layers]
         side = min_input_side(layers)
-        if min(H, W) < side:
-            raise GramstyleError(
-                f"the image is too small for the chosen layers: its short side is "
-                f"{min(H, W)} px, {deepest(layers)} needs at least {side} (raise --size)"
-            )
-        scales = [sc for sc in schedule(s) if min(H, W) * sc.size / s.size >= side]
-        for h, w in style_hws if scales else ():
-            z = fit_style_side(style_side(s, scales[0].size), s.style_fit, (h, w), (H, W))
+        for h, w in style_hws:  # at the final scale (coarser ones too small are skipped)
+            z = shown_side(s, style_side(s, s.size), (h, w), (H, W))
             if min(fit_size(w, h, z)) < side:
                 raise GramstyleError(
-                    f"the style image is too small for the chosen layers at a "
-                    f"{scales[0].size} px scale (needs a short side of {side} px); raise "
-                    "--style-scale or --min-size"
+                    f"the style image is too small for the chosen layers: shown at "
+                    f"{z} px, {deepest(layers)} needs a short side of {side} px; raise "
+                    "--style-scale"
                 )
         # The budget first (exact); the machine's RAM for a budget set above it.
         check_fits(s, (H, W), device, self.precision(s, device), regions=regions)

@@ -138,9 +138,11 @@ def make_plan(prep: Prepared, widths: tuple[int, ...] = VGG19_WIDTHS) -> Plan:
             for x, z in zip(prep.styles, prep.style_sides(s_side), strict=True)
         ]
         if min(min(d) for d in dims) < side:
+            if sc.size < s.size:  # a coarse scale too small to show the style: skipped
+                continue
             raise GramstyleError(
-                f"the style image is too small for the chosen layers at a {sc.size} px scale "
-                f"(needs a short side of {side} px); raise --style-scale or --min-size"
+                f"the style image is too small for the chosen layers (needs a short side "
+                f"of {side} px); raise --style-scale"
             )
         steps = print_steps(sc.size, sc.steps, s.step_falloff)
         need = Need((h, w), steps, fixed, max(a * b for a, b in dims), regions)

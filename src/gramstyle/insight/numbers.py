@@ -50,7 +50,7 @@ from ..nn.losses import (
 from ..presets import EXPLAIN, EXPLAIN_LAYER_SIZE, EXPLAIN_LAYER_STEPS
 from ..session import Stylizer, default_backbone
 from ..settings import Settings
-from ..sizes import fit_style_side, style_side
+from ..sizes import shown_side, style_side
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,7 @@ def one_layer_settings(s: Settings, layer: str, size: int, steps: int) -> Settin
 
 def _shown_side(s: Settings, S: Tensor, G: Tensor) -> int:
     """The longest side ``S`` is shown at for an output like ``G`` (as a run shows it)."""
-    return fit_style_side(style_side(s, s.size), s.style_fit, S.shape[-2:], G.shape[-2:])
+    return shown_side(s, style_side(s, s.size), S.shape[-2:], G.shape[-2:])
 
 
 def compute_explanation(

@@ -14,6 +14,8 @@ Two modes, chosen by ``Settings.preserve_color``:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -63,14 +65,34 @@ def grey(y: Tensor) -> Tensor:
     return y.expand(-1, 3, -1, -1).contiguous()
 
 
-def match_luminance(style: Tensor, content: Tensor, eps: float = 1e-5) -> Tensor:
-    """The style's luminance with the content's mean and std, as a grey RGB image.
+def match_histogram(values: Tensor, reference: Tensor) -> Tensor:
+    """``values`` remapped so their distribution is ``reference``'s (any shapes): each
+    value goes to the reference's value at the same quantile (ties keep their order).
 
-    Gatys et al. 2016 (section 3) match the luminance histograms' first two moments so
-    the style's overall brightness and contrast do not leak into the result.
+    >>> match_histogram(torch.tensor([3.0, 1.0, 2.0]), torch.tensor([10.0, 30.0, 20.0]))
+    tensor([30., 10., 20.])
     """
-    y_s, y_c = luminance(style), luminance(content)
-    y = (y_s - y_s.mean()) / (y_s.std() + eps) * y_c.std() + y_c.mean()
+    flat = values.flatten()
+    ref = reference.flatten().sort().values
+    ranks = torch.empty_like(flat)
+    ranks[flat.argsort()] = torch.linspace(0, 1, flat.numel(), dtype=flat.dtype)
+    pos = ranks * (ref.numel() - 1)  # fractional index into the sorted reference
+    lo = pos.floor().long().clamp(max=ref.numel() - 1)
+    hi = (lo + 1).clamp(max=ref.numel() - 1)
+    t = pos - lo
+    return (ref[lo] * (1 - t) + ref[hi] * t).reshape(values.shape)
+
+
+def match_luminance(style: Tensor, content: Tensor) -> Tensor:
+    """The style's luminance with the content's luminance histogram, as a grey RGB image.
+
+    Gatys et al. 2016 (section 3) match the luminance histograms so that the style's
+    overall brightness and contrast do not leak into the result; the paper matches the
+    first two moments, here the whole histogram, so the style's strokes span the
+    content's own range of light (two moments leave a painting's skewed histogram
+    skewed: its strokes then clip to white in a bright sky).
+    """
+    y = match_histogram(luminance(style), luminance(content))
     return grey(y.clamp(0, 1))
 
 
@@ -96,17 +118,33 @@ def _sym_power(c: Tensor, power: float, eps: float) -> Tensor:
     return vecs @ torch.diag(vals.clamp_min(eps) ** power) @ vecs.T
 
 
-def match_color(style: Tensor, content: Tensor, eps: float = 1e-6) -> Tensor:
+def mixed_stats(images: Sequence[Tensor], weights: Sequence[float] | None = None
+                ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """Mean and covariance of the pixels of several images pooled, each weighted
+    (default equal): the statistics of their blend as one palette."""
+    w = list(weights) if weights is not None else [1.0] * len(images)
+    total = sum(w)
+    stats = [color_stats(x) for x in images]
+    mu = sum(wk / total * m for wk, (m, _) in zip(w, stats, strict=True))
+    second = sum(wk / total * (c + torch.outer(m, m)) for wk, (m, c) in zip(w, stats, strict=True))
+    assert isinstance(mu, Tensor) and isinstance(second, Tensor)
+    return mu, second - torch.outer(mu, mu)
+
+
+def match_color(
+    style: Tensor, content: Tensor, eps: float = 1e-6, target: tuple[Tensor, Tensor] | None = None
+) -> Tensor:
     """Recolour ``style`` so its pixels' mean and covariance equal ``content``'s.
 
     ``x' = C_c^(1/2) C_s^(-1/2) (x - mu_s) + mu_c`` with symmetric matrix square roots
     from ``torch.linalg.eigh`` (the "image analogies" variant of Gatys et al. 2016;
     unlike Cholesky it does not depend on the channel order). The result is clamped to
     [0, 1], which moves the statistics slightly where colours leave the gamut.
-    ``style``: ``(1, 3, H, W)``; ``content``: ``(1, 3, H', W')``.
+    ``style``: ``(1, 3, H, W)``; ``content``: ``(1, 3, H', W')``; ``target``: the
+    mean and covariance to give it instead of ``content``'s (:func:`mixed_stats`).
     """
     mu_s, cov_s = color_stats(style)
-    mu_c, cov_c = color_stats(content)
+    mu_c, cov_c = color_stats(content) if target is None else target
     A = _sym_power(cov_c, 0.5, eps) @ _sym_power(cov_s, -0.5, eps)  # (3, 3)
     p = style[0].flatten(1).double()  # (3, H*W)
     out = A @ (p - mu_s[:, None]) + mu_c[:, None]

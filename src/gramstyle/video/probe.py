@@ -197,11 +197,19 @@ def _is_vfr(pts: list[int]) -> bool:
 def processing_size(info: VideoInfo, longest: int) -> tuple[tuple[int, int], list[str]]:
     """``((H, W), notes)``: upright frame size with longest side ``longest``, even sides.
 
+    Frames are never upscaled: a ``longest`` above the clip's own keeps the clip's size
+    and a note says so (an upscaled clip is a blurrier one, not a larger picture).
     yuv420p (what players expect from H.264) stores colour at half resolution, so both
     sides must be even: an odd side loses its last row or column, and a note says so.
     """
-    w, h = fit_size(*info.display_size, longest)
     notes = []
+    W0, H0 = info.display_size
+    if longest > max(W0, H0):
+        notes.append(
+            f"the clip is {W0}x{H0}: its frames are kept at that size, not upscaled to {longest} px"
+        )
+        longest = max(W0, H0)
+    w, h = fit_size(W0, H0, longest)
     if w % 2 or h % 2:
         we, he = max(2, w - w % 2), max(2, h - h % 2)
         notes.append(

@@ -258,7 +258,7 @@ function applyLimits() {
   $("methods").querySelector("input").checked = true;
   state.shown = method();
   $("strength").value = state.strength[method()];
-  $("style-scale").value = d.style_scale;
+  $("style-scale").value = d.style_scale ?? 1; // unset: 1, never above the painting's own size
   $("steps").value = d.steps;
   $("coarse-steps").value = d.coarse_steps;
   $("seed").value = d.seed;
@@ -321,10 +321,11 @@ function collectSettings() {
     method: info.name,
     ...(m === "quality" ? { preset: "quality" } : {}),
     size: chosenSize(),
-    style_scale: Number($("style-scale").value),
     preserve_color: document.querySelector('input[name="preserve_color"]:checked').value,
   };
   if (m !== "quality" || state.touched) s[info.control] = Number($("strength").value);
+  // Left at 1: the server's default, which never upscales a small painting.
+  if (Number($("style-scale").value) !== 1) s.style_scale = Number($("style-scale").value);
   for (const [id, key] of [["steps", "steps"], ["coarse-steps", "coarse_steps"], ["seed", "seed"]]) {
     if ($(id).value !== "" && (info.iterative || key === "seed")) s[key] = Number($(id).value);
   }

@@ -1,6 +1,7 @@
-"""The CLI's progress bars: records (and tile progress) -> a tqdm line with an ETA.
+"""Progress bars: records (and tile progress) -> a tqdm line with an ETA.
 
-The only place that draws progress; the library hands it data.
+The library hands progress out as data (records); these bars draw it, on stderr, for
+the CLI and for a caller who asks for one (``gramstyle.stylize(..., progress=True)``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..method import Record
-from ..units import duration
+from .method import Record
+from .units import duration
 
 #: Share of a tiled step spent in its first pass (style matrices, no gradients): the
 #: rest is the second pass (gradients); only for the ETA inside a step.
