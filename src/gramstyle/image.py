@@ -80,14 +80,23 @@ def pil_to_tensor(img: Image.Image, what: str = "image") -> Tensor:
     return torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+#: Longest side of the small copies a page shows (:func:`write_thumbnail`).
+THUMBNAIL_SIDE = 160
+
+
 def reencode_png(
-    data: bytes, dest: str | os.PathLike, what: str = "image", max_pixels: int | None = None
+    data: bytes,
+    dest: str | os.PathLike,
+    what: str = "image",
+    max_pixels: int | None = None,
+    thumbnail: str | os.PathLike | None = None,
 ) -> tuple[int, int]:
     """Decode untrusted image bytes and write them to ``dest`` as a fresh sRGB PNG.
 
     Nothing of the original file but its pixels survives (no name, format, metadata or
     trailing bytes): the image is decoded upright, colour-managed to sRGB and flattened
-    over white, then written atomically. Returns ``(width, height)``. Raises
+    over white, then written atomically; a ``thumbnail`` path gets a small JPEG copy
+    too (:func:`write_thumbnail`). Returns ``(width, height)``. Raises
     :class:`~gramstyle.errors.TooLarge` for more than ``max_pixels`` (checked from the
     header, before decoding) and a GramstyleError for anything Pillow cannot decode.
     """
@@ -97,7 +106,17 @@ def reencode_png(
     rgb = img.convert("RGB")
     with atomic_write(dest) as f:
         rgb.save(f, format="PNG", compress_level=1)  # fast: inputs are not archives
+    if thumbnail is not None:
+        write_thumbnail(rgb, thumbnail)
     return rgb.width, rgb.height
+
+
+def write_thumbnail(img: Image.Image, dest: str | os.PathLike) -> None:
+    """A JPEG copy of the RGB ``img``, longest side at most :data:`THUMBNAIL_SIDE`."""
+    small = img.copy()
+    small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    with atomic_write(dest) as f:
+        small.save(f, format="JPEG", quality=85)
 
 
 def open_source(src: ImageLike, what: str = "image") -> tuple[ImageLike, tuple[int, int]]:

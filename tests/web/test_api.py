@@ -100,6 +100,43 @@ def test_a_job_streams_every_step_and_serves_the_library_result(server, tiny_net
     assert any(j["id"] == job_id for j in server.client.get("/api/jobs").json()["jobs"])
 
 
+def test_inputs_names_and_thumbnails(server):
+    content, style = png_bytes(400, 300, seed=31), png_bytes(180, 320, seed=32)
+    files = [
+        ("content", ("C:\\Users\\me\\coffee cup.jpg", content, "image/png")),
+        ("style", ("../paintings/" + "m" * 90 + ".png", style, "image/png")),
+    ]
+    r = server.client.post("/api/jobs", files=files, data={"settings": json.dumps(LONG)})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    # The names as the page shows them: the last path part, at most 80 characters.
+    names = ["coffee cup.jpg", "m" * 79 + "…"]
+    assert server.job(job_id)["names"] == names
+    listed = {j["id"]: j for j in server.client.get("/api/jobs").json()["jobs"]}
+    assert listed[job_id]["names"] == names
+    # The inputs as the worker reads them, and small copies for the list.
+    for name, data, small in (("content", content, (160, 120)), ("style_1", style, (90, 160))):
+        full = server.client.get(f"/api/jobs/{job_id}/inputs/{name}")
+        assert full.status_code == 200 and full.headers["content-type"] == "image/png"
+        assert np.array_equal(
+            np.asarray(Image.open(io.BytesIO(full.content))),
+            np.asarray(Image.open(io.BytesIO(data)).convert("RGB")),
+        )
+        thumb = server.client.get(f"/api/jobs/{job_id}/inputs/{name}?small=true")
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(thumb.content)).size == small
+    # A job from before thumbnails were written gets one on first asking.
+    folder = server.jobs_dir / job_id
+    (folder / "content.thumb.jpg").unlink()
+    thumb = server.client.get(f"/api/jobs/{job_id}/inputs/content?small=true")
+    assert thumb.status_code == 200 and (folder / "content.thumb.jpg").is_file()
+    for bad in ("style_2", "style_0", "result", "job.json", "..%2fjob.json"):
+        r = server.client.get(f"/api/jobs/{job_id}/inputs/{bad}")
+        assert r.status_code == 404 and "error" in r.json(), bad
+    server.client.delete(f"/api/jobs/{job_id}")
+    server.wait_status(job_id)
+
+
 def test_cancel_queued_and_running(server):
     a = server.submit(LONG).json()["id"]
     b = server.submit(LONG).json()["id"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from web_helpers import FAST, WAIT, png_bytes
+from web_helpers import FAST, WAIT, png_bytes, wait_for
 
 ARGS = [
     "--no-sandbox",
@@ -43,7 +43,10 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page = browser_page
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on(
+        "console",
+        lambda m: m.type == "error" and problems.append(f"console: {m.text} {m.location}"),
+    )
     previews: list[tuple[int, str]] = []
 
     def on_response(response):
@@ -51,6 +54,7 @@ def test_upload_preview_download(server, browser_page, tmp_path):
             previews.append((response.status, response.headers.get("content-type", "")))
 
     page.on("response", on_response)
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}"))
     photo, style = tmp_path / "photo.png", tmp_path / "painting.jpg"
     photo.write_bytes(png_bytes(64, 48, seed=21))
     style.write_bytes(png_bytes(48, 48, seed=22, fmt="JPEG"))
@@ -113,4 +117,36 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page.goto(server.base + "/")
     page.wait_for_selector(f'.job[data-id="{preset_id}"]')
     assert "48 px · Quality" in page.inner_text(f'.job[data-id="{preset_id}"]')
-    assert "256 px · Gatys" in page.inner_text(f'.job[data-id="{job_id}"]')
+    listed = page.inner_text(f'.job[data-id="{job_id}"]')
+    assert "photo.png × painting.jpg" in listed and "256 px · Gatys" in listed
+    # Each input shows small, from the server's copies.
+    shown = f"""[...document.querySelectorAll('.job[data-id="{job_id}"] .inputs img')]
+        .every(i => i.complete && i.naturalWidth > 0)"""
+    wait_for(lambda: page.evaluate(shown), what="the inputs' thumbnails")
+    assert page.locator(f'.job[data-id="{job_id}"] .inputs img').count() == 2
+
+    # Opening #job=ID puts that job's photo, style and settings back in the form ...
+    page.goto(f"{server.base}/#job={job_id}")
+    page.wait_for_selector(".style-item")
+    assert page.inner_text("#content-name") == "photo.png"
+    assert page.inner_text(".style-item .name") == "painting.jpg"
+    again = page.evaluate("collectSettings()")
+    assert (again["size"], again["steps"], again["coarse_steps"]) == (256, 30, 10)
+    assert again["method"] == "gatys" and "preset" not in again and again["strength"] == 0.5
+    # ... and running it again gives the same picture (same inputs, same settings).
+    page.click("#go")
+    rerun = wait_for(
+        lambda: (
+            page.evaluate("location.hash").removeprefix("#job=") not in ("", job_id)
+            and page.evaluate("location.hash").removeprefix("#job=")
+        ),
+        what="the new job",
+    )
+    assert server.wait_status(rerun)["status"] == "done"
+    assert server.client.get(f"/api/jobs/{rerun}/result").content == data
+    # A quality job comes back as Quality, its steps left to the preset.
+    page.goto(f"{server.base}/#job={preset_id}")
+    page.wait_for_selector(".style-item")
+    wait_for(lambda: page.evaluate("collectSettings().preset") == "quality", what="Quality")
+    assert page.input_value("#steps") == ""
+    assert not problems, problems

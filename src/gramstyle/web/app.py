@@ -26,10 +26,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from starlette.exceptions import HTTPException
 
 from .. import __version__, registry
 from ..errors import DiskFull, GramstyleError, TooLarge
+from ..image import write_thumbnail
 from ..presets import PRESET_NOTES, PRESETS, brackets
 from . import samples
 from .config import ServeConfig
@@ -37,7 +39,7 @@ from .errors import BadRequest, NotReady, QueueFull, Unavailable, UnknownJob
 from .guard import Catch, Guard, allowed_hosts, error
 from .manager import JobManager, client_settings
 from .store import DONE, FINAL
-from .uploads import Uploads
+from .uploads import Uploads, thumb
 
 log = logging.getLogger("gramstyle.web")
 COOKIE = "gramstyle_token"
@@ -84,6 +86,14 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def _thumbnail(png: Path, dest: Path) -> Path:
+    """``dest``, written from ``png`` first if a job from before thumbnails lacks it."""
+    if not dest.is_file():
+        with Image.open(png) as img:
+            write_thumbnail(img.convert("RGB"), dest)
+    return dest
 
 
 def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
@@ -163,6 +173,11 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             static_dir() / "index.html",
             headers={"Content-Security-Policy": CSP, "Cache-Control": "no-cache"},
         )
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        # Pages without an icon link (the explain report, /docs) ask for this one.
+        return FileResponse(static_dir() / "favicon.svg", media_type="image/svg+xml")
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
@@ -313,6 +328,27 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         except FileNotFoundError:
             raise NotReady(f"job {job_id} has no preview yet (status {job.status})") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get(
+        "/api/jobs/{job_id}/inputs/{name}",
+        dependencies=api,
+        tags=["jobs"],
+        response_class=FileResponse,
+    )
+    async def job_input(job_id: str, name: str, small: bool = False) -> FileResponse:
+        """The job's photo (``content``) or a style (``style_1`` ...) as uploaded and
+        re-encoded, PNG; ``?small=true``: a JPEG of at most 160 px a side."""
+        job = manager.get(job_id)
+        names = ["content"] + [f"style_{k}" for k in range(1, job.styles + 1)]
+        if name not in names:
+            raise UnknownJob(f"job {job_id} has no input {name!r} (it has {', '.join(names)})")
+        path = manager.folder(job_id) / f"{name}.png"
+        if not path.is_file():
+            raise UnknownJob(f"job {job_id}'s input {name!r} is gone")
+        if small:
+            path = await asyncio.to_thread(_thumbnail, path, path.with_name(thumb(name)))
+        cache = {"Cache-Control": "private, max-age=86400"}  # inputs never change
+        return FileResponse(path, headers=cache)
 
     @app.get(
         "/api/jobs/{job_id}/result", dependencies=api, tags=["jobs"], response_class=FileResponse

@@ -1,11 +1,11 @@
 """Jobs on disk: one folder per job under ``--jobs-dir``, its state in ``job.json``.
 
 A job folder holds ``content.png`` and ``style_1.png`` ... (uploads decoded and
-re-encoded), ``job.json`` (the state, replaced atomically on every change),
-``preview.jpg`` while it runs, ``result.png`` when done and ``explain/`` once a report
-was asked for. A folder appears whole (built under a hidden name, then renamed), so a
-crash leaves no half job. Ids are random and pass :data:`ID_PATTERN` before they become
-a path.
+re-encoded), their small JPEG copies ``content.thumb.jpg`` ... for the page,
+``job.json`` (the state, replaced atomically on every change), ``preview.jpg`` while it
+runs, ``result.png`` when done and ``explain/`` once a report was asked for. A folder
+appears whole (built under a hidden name, then renamed), so a crash leaves no half job.
+Ids are random and pass :data:`ID_PATTERN` before they become a path.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class Job:
     styles: int  # number of style images, style_1.png ... style_N.png
     blend: list[float] | None = None
     preset: str | None = None  # the preset the client named; settings holds its values
+    names: list[str] | None = None  # the uploads' file names: the photo's, then each style's
     status: str = QUEUED
     created: float = field(default_factory=time.time)
     started: float | None = None

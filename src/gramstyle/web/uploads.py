@@ -28,6 +28,8 @@ from .manager import JobManager, client_settings
 from .store import Job, new_id
 
 FORM_FIELDS = ("content", "style", "settings", "blend")
+#: Longest upload file name kept for the page (longer ones are cut with an ellipsis).
+NAME_CHARS = 80
 #: Uploads decoded at once: each may take a few hundred MB at the pixel limit.
 DECODE_SLOTS = 2
 
@@ -104,15 +106,15 @@ class Uploads:
             texts[name] = values[0] if values else None
         settings = job_settings(texts["settings"], config)
         blend = job_blend(texts["blend"], len(styles))
-        files = [("content.png", "content image", content[0])] + [
-            (f"style_{k}.png", f"style image {k}", f) for k, f in enumerate(styles, start=1)
+        files = [("content", "content image", content[0])] + [
+            (f"style_{k}", f"style image {k}", f) for k, f in enumerate(styles, start=1)
         ]
         staged = self.manager.store.staging()
         try:
             sizes = []
             for name, what, upload in files:
                 data = await upload.read()
-                sizes.append(await asyncio.to_thread(self._decode, data, staged / name, what))
+                sizes.append(await asyncio.to_thread(self._decode, data, staged, name, what))
             job = Job(
                 id=new_id(),
                 settings=client_settings(settings),
@@ -121,12 +123,36 @@ class Uploads:
                 width=sizes[0][0],
                 height=sizes[0][1],
                 preset=job_preset(texts["settings"]),
+                names=[upload_name(f.filename, what) for _, what, f in files],
             )
             return self.manager.submit(job, staged)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
 
-    def _decode(self, data: bytes, dest: Path, what: str) -> tuple[int, int]:
+    def _decode(self, data: bytes, folder: Path, name: str, what: str) -> tuple[int, int]:
         with self.decode_slots:
-            return reencode_png(data, dest, what, self.config.max_pixels)
+            return reencode_png(
+                data, folder / f"{name}.png", what, self.config.max_pixels, folder / thumb(name)
+            )
+
+
+def thumb(name: str) -> str:
+    """The file name of an input's small copy (``content`` -> ``content.thumb.jpg``)."""
+    return f"{name}.thumb.jpg"
+
+
+def upload_name(filename: str | None, what: str) -> str:
+    """A file name fit to show: its last path part, printable, at most
+    :data:`NAME_CHARS` characters; ``what`` when the client sent none.
+
+    >>> upload_name("C:\\photos\\cup\x07.jpg", "content image")
+    'cup.jpg'
+    >>> upload_name("", "style image 1")
+    'style image 1'
+    """
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    shown = "".join(c for c in base if c.isprintable()).strip()
+    if len(shown) > NAME_CHARS:
+        shown = shown[: NAME_CHARS - 1] + "…"
+    return shown or what

@@ -476,6 +476,7 @@ function render(job) {
   download.href = `/api/jobs/${id}/result`;
   download.download = `gramstyle-${id}.png`;
   $("cancel").hidden = !(running || status === "queued");
+  $("reuse").hidden = false;
   renderExplain(job);
 }
 
@@ -530,6 +531,77 @@ function highlightCurrent() {
   for (const li of document.querySelectorAll(".job")) li.classList.toggle("current", li.dataset.id === state.jobId);
 }
 
+// A job's inputs as the API names them: the photo, then each style.
+function inputNames(job) {
+  return ["content", ...Array.from({ length: job.styles }, (_, k) => `style_${k + 1}`)];
+}
+
+function inputUrl(job, name, small = false) {
+  return `/api/jobs/${job.id}/inputs/${name}${small ? "?small=true" : ""}`;
+}
+
+// The uploads' file names (a job from before names were kept: what they were).
+function jobNames(job) {
+  return job.names || ["photo", ...Array.from({ length: job.styles }, (_, k) => `style ${k + 1}`)];
+}
+
+// ---------------------------------------------------------------- a job back in the form
+
+function check(selector) {
+  const input = document.querySelector(selector);
+  if (input) input.checked = true;
+  return Boolean(input);
+}
+
+// Puts a job's photo, styles (with their blend weights) and settings back in the form,
+// so that it can be changed and run again.
+async function restoreJob(job) {
+  const s = job.settings;
+  const info = methodInfo(s.method);
+  const choice = job.preset && check(`input[name="method"][value="${job.preset}"]`) ? job.preset
+    : info && check(`input[name="method"][value="${s.method}"]`) ? s.method : null;
+  if (choice) {
+    swapSteps(state.shown, choice);
+    state.shown = choice;
+  }
+  const sizes = [...document.querySelectorAll('input[name="size"]')].map((i) => Number(i.value));
+  const size = sizes.reduce((a, b) => (Math.abs(b - s.size) < Math.abs(a - s.size) ? b : a), sizes[0]);
+  check(`input[name="size"][value="${size}"]`);
+  check(`input[name="preserve_color"][value="${s.preserve_color || "none"}"]`);
+  const control = (info || chosenMethod()).control;
+  if (control in s) {
+    $("strength").value = s[control];
+    if (choice === "quality") state.touched = s[control] !== presetValues("quality", s.size)[control];
+    else if (info) state.strength[info.name] = s[control];
+  }
+  $("style-scale").value = s.style_scale ?? 1;
+  $("seed").value = s.seed ?? "";
+  if (choice !== "quality") {
+    $("steps").value = s.steps ?? "";
+    $("coarse-steps").value = s.coarse_steps ?? "";
+  }
+  showSliders();
+  const names = jobNames(job);
+  const files = await Promise.all(inputNames(job).map(async (name, k) => {
+    const blob = await (await api(inputUrl(job, name))).blob();
+    return new File([blob], names[k], { type: blob.type || "image/png" });
+  }));
+  setContent(files[0]);
+  for (const style of state.styles) URL.revokeObjectURL(style.url);
+  state.styles = [];
+  addStyles(files.slice(1));
+  (job.blend || []).forEach((w, k) => { if (state.styles[k]) state.styles[k].weight = w; });
+  renderStyles();
+}
+
+async function reuse(id) {
+  try {
+    await restoreJob(await jsonOf(await api(`/api/jobs/${id}`)));
+  } catch (e) {
+    if (!(e instanceof AuthError)) showError(`Could not restore job ${id}: ${e.message}`);
+  }
+}
+
 async function refreshJobs() {
   let jobs;
   try {
@@ -542,18 +614,23 @@ async function refreshJobs() {
     list.replaceChildren(el("li", { class: "none" }, "No jobs yet."));
   } else {
     list.replaceChildren(...jobs.slice(0, 12).map((job) => {
-      const thumb = job.preview
-        ? el("img", { class: "thumb", alt: "", loading: "lazy", src: `/api/jobs/${job.id}/preview?v=${job.preview}` })
-        : el("span", { class: "thumb" });
+      // The picture so far (or the result); before the first preview, the photo.
+      const src = job.preview ? `/api/jobs/${job.id}/preview?v=${job.preview}` : inputUrl(job, "content", true);
+      const thumb = el("img", { class: "thumb", alt: "", loading: "lazy", src });
       const s = job.settings;
+      const names = jobNames(job);
       const detail = job.status === "queued" ? `position ${job.queue_position}`
         : job.status === "running" ? `step ${job.done} of ${job.total}` : ago(job.created);
-      const li = el("li", { class: "job", tabindex: "0", "data-id": job.id },
+      const inputs = el("div", { class: "inputs" },
+        ...inputNames(job).map((name, k) => el("img", {
+          alt: "", loading: "lazy", title: names[k], src: inputUrl(job, name, true),
+        })));
+      const li = el("li", { class: "job", tabindex: "0", "data-id": job.id, title: names.join(" · ") },
         thumb,
         el("div", { class: "what" },
-          el("div", {}, bold(`${s.size} px · ${methodLabel(job)}`),
-            ` · ${job.styles} style${job.styles > 1 ? "s" : ""}`),
-          el("div", {}, detail)),
+          el("div", { class: "names" }, bold(names[0]), " × ", names.slice(1).join(" + ")),
+          el("div", {}, `${s.size} px · ${methodLabel(job)} · ${detail}`),
+          inputs),
         el("span", { class: `pill ${job.status}` }, job.status));
       li.addEventListener("click", () => watch(job.id, true));
       li.addEventListener("keydown", (e) => { if (e.key === "Enter") watch(job.id, true); });
@@ -599,8 +676,17 @@ async function start() {
   loadSamples().catch((e) => showError(e.message));
   refreshJobs();
   setInterval(refreshJobs, 5000);
-  const m = location.hash.match(/job=([A-Za-z0-9_-]{16})/);
-  if (m) watch(m[1]);
+  $("reuse").addEventListener("click", () => state.jobId && reuse(state.jobId));
+  // A link to #job=ID (opened, or pasted into this page) shows the job and puts its
+  // inputs and settings back in the form.
+  const open = () => {
+    const m = location.hash.match(/job=([A-Za-z0-9_-]{16})/);
+    if (!m || m[1] === state.jobId) return;
+    watch(m[1]);
+    reuse(m[1]);
+  };
+  window.addEventListener("hashchange", open);
+  open();
 }
 
 start();
