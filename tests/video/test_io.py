@@ -129,6 +129,14 @@ def test_odd_sizes_are_cropped_even_with_a_note(tmp_path):
     assert vprobe.processing_size(info, 64)[1] == []
 
 
+def test_frames_are_never_upscaled_and_a_note_says_so(clip):
+    info = vprobe.probe(clip[0])  # 64x48
+    size, notes = vprobe.processing_size(info, 512)
+    assert size == (48, 64)
+    assert notes == ["the clip is 64x48: its frames are kept at that size, not upscaled to 512 px"]
+    assert vprobe.processing_size(info, 32) == ((24, 32), [])  # smaller: as asked, no note
+
+
 def test_variable_frame_rate_keeps_each_timestamp(tmp_path):
     frames = render(texture(seed=5), Motion("pan", (48, 64), 8))
     pts = [0, 1, 2, 4, 5, 8, 9, 12]  # in 1/30 s

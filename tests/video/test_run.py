@@ -330,6 +330,23 @@ def test_cli_writes_the_video(pan, style_png, tmp_path, tiny_cli, capsys):
     assert code == 2 and "exists" in one_line_error(capsys.readouterr().err)
 
 
+def test_cli_keeps_the_clips_size_and_says_when_size_asks_for_more(
+    pan, style_png, tmp_path, tiny_cli, capsys
+):
+    path, _ = pan  # 64x48
+    fast = [a for a in CLI_FAST if a not in ("--size", "64")]
+    out = tmp_path / "own.mp4"
+    assert cli.main(["video", str(path), str(style_png), "-o", str(out), *fast]) == 0
+    assert "note" not in capsys.readouterr().err  # no --size: the clip's own, nothing to say
+    assert vprobe.probe(out).display_size == (64, 48)
+    out = tmp_path / "asked.mp4"
+    args = ["video", str(path), str(style_png), "-o", str(out), *fast, "--size", "128"]
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "note: the clip is 64x48: its frames are kept at that size, not upscaled to 128" in err
+    assert vprobe.probe(out).display_size == (64, 48)
+
+
 def test_cli_ctrl_c_keeps_frames_and_the_rerun_continues(
     pan, style_png, tmp_path, tiny_cli, capsys, monkeypatch
 ):
