@@ -183,7 +183,7 @@ class Worker:
         self.p.wait(timeout=60)
 
 
-def latency(ns: argparse.Namespace) -> None:
+def latency(ns: argparse.Namespace) -> list[dict]:
     import torch
 
     sizes = [int(v) for v in ns.sizes.split(",")]
@@ -235,9 +235,21 @@ def latency(ns: argparse.Namespace) -> None:
             f"| {size} | {n} | {info['precision']} | {statistics.median(wl):.3f} (n={len(wl)}) "
             f"| {statistics.median(cl):.3f} | {mb:.0f} | {info['ready_s']:.1f} |"
         )
+    return [
+        {
+            "size": size,
+            "tool": n,
+            "precision": info["precision"],
+            "ready_s": info["ready_s"],
+            "warm": wl,
+            "cold": cl,
+            "peak_rss_mb": mb,
+        }
+        for size, n, info, wl, cl, mb in rows
+    ]
 
 
-def quality(ns: argparse.Namespace) -> None:
+def quality(ns: argparse.Namespace) -> list[dict]:
     from benchmarks.judge import Judge
     from gramstyle.image import load_image
 
@@ -259,6 +271,7 @@ def quality(ns: argparse.Namespace) -> None:
     print("| pair | " + " | ".join(runners) + " |")
     print("|---" * (len(runners) + 1) + "|")
     sums: dict[str, list[tuple[float, float]]] = {t: [] for t in runners}
+    scored = []
     for cn, sn in itertools.product(CONTENTS, STYLES):
         cp, sp = _paths(cn, sn)
         C, S = load_image(cp), load_image(sp)
@@ -266,6 +279,7 @@ def quality(ns: argparse.Namespace) -> None:
         for tool, run in runners.items():
             sc = judge.scores(run(cp, sp, q), C, S)
             sums[tool].append((sc["style"], sc["content"]))
+            scored.append({"pair": f"{cn[:-4]} x {sn[:-4]}", "tool": tool, **sc})
             cells.append(f"{sc['style']:.4g} / {sc['content']:.4g}")
         print(f"| {cn[:-4]} x {sn[:-4]} | " + " | ".join(cells) + " |", flush=True)
     cells = [
@@ -273,6 +287,7 @@ def quality(ns: argparse.Namespace) -> None:
         for vs in sums.values()
     ]
     print("| mean | " + " | ".join(cells) + " |")
+    return scored
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,10 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     if ns.worker:
         worker(ns.worker)
         return 0
+    results: dict = {"options": vars(ns)}
     if not ns.skip_latency:
-        latency(ns)
+        results["latency"] = latency(ns)
     if not ns.skip_quality:
-        quality(ns)
+        results["quality"] = quality(ns)
+        results["quality_size"] = ns.quality_size
+    from benchmarks import record
+
+    record.write("adain", results, script=__file__, argv=argv)
     return 0
 
 

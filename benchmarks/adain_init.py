@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     s = Settings(size=ns.size, min_size=ns.size, steps=ns.steps, seed=0, device="cpu")
     net = default_backbone(s)
     marks = sorted({m for m in (10, 25, 50, 100, ns.steps) if m <= ns.steps})
+    measured = []
     print(f"{ns.size} px, one scale, {ns.steps} L-BFGS steps, style_weight {s.style_weight:g}\n")
     for cn, sn in PAIRS[: ns.pairs]:
         cp, sp = IMAGES / "content" / cn, IMAGES / "style" / sn
@@ -82,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
             ]
             print(f"| {init} | " + " | ".join(cells) + " |")
         print(flush=True)
+        measured.append(
+            {
+                "pair": f"{cn[:-4]} x {sn[:-4]}",
+                "losses": losses,
+                "scores": {init: {str(k): v for k, v in by.items()} for init, by in scores.items()},
+            }
+        )
+    from benchmarks import record
+
+    record.write("adain_init", {"options": vars(ns), "pairs": measured}, script=__file__, argv=argv)
     return 0
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
 IMAGES = ROOT.parent / "shared" / "images"
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(r)
                 ref = next(x for x in rows if x["workload"] == r["workload"])
                 same = "yes" if same_pixels(r["outputs"], ref["outputs"]) else "no"
+                r["same_pixels"] = "(reference)" if r is ref else same
                 print(
                     f"| {r['workload']} | {r['executor']} | {r['workers']} x {r['threads']} | "
                     f"{r['images']} | {r['wall']:.1f} | {r['per_min']:.2f} | "
@@ -139,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ray['wall'] / loc['wall']:.2f}, steady throughput Ray/local "
                     f"{ray['steady'] / loc['steady']:.2f}"
                 )
+    from benchmarks import record
+
+    kept = [{k: v for k, v in r.items() if k != "outputs"} for r in rows]
+    record.write(
+        "batch",
+        {"options": vars(args), "precision": args.precision, "rows": kept},
+        script=__file__,
+        argv=argv,
+    )
     return 0
 
 

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         kw["steps"] = ns.steps
     print("| pair | curve | final steps | J | style | content |")
     print("|---|---|---|---|---|---|")
+    curves = []
     for c_name, s_name in parse_pairs(ns.pairs):
         c_path, s_path = image_path(c_name, "content"), image_path(s_name, "style")
         style = load_image(s_path)
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {sc['style']:.3g} | {sc['content']:.3g} |",
                     flush=True,
                 )
+        curves.append({"pair": f"{c_name}+{s_name}", "name": ns.name, "rows": rows})
         if ns.out:
             out = Path(ns.out)
             out.mkdir(parents=True, exist_ok=True)
@@ -86,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     + "\n"
                 )
+    from benchmarks import record
+
+    record.write(
+        "curve", {"options": vars(ns), "settings": kw, "curves": curves}, script=__file__, argv=argv
+    )
     return 0
 
 

@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {pair} | {ps['style']:.3g} / {ps['content']:.3g} | {' | '.join(cells)} |")
     if ns.plot:
         plot(results, strengths, Path(ns.plot), ns.size)
+    from benchmarks import record
+
+    record.write("frontier", {"options": vars(ns), "pairs": results}, script=__file__, argv=argv)
     return 0
 
 

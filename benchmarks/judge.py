@@ -149,12 +149,21 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge()
     print(f"| picture | size | style dist ({ns.sizes**2} sizes) | content dist |")
     print("|---|---|---|---|")
+    scored = []
     for path, x in pictures:
         content = load_image(ns.content, max(x.shape[-2:]))
         r = judge.scores(x, content, style, sizes=ns.sizes)
         print(f"| {path} | {x.shape[-1]}x{x.shape[-2]} | {r['style']:.2f} | {r['content']:.2f} |")
+        scored.append({"picture": path, "size": f"{x.shape[-1]}x{x.shape[-2]}", **r})
+    from benchmarks import record
+
+    record.write("judge", {"options": vars(ns), "scores": scored}, script=__file__, argv=argv)
     return 0
 
 
 if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     raise SystemExit(main())

@@ -240,6 +240,16 @@ def main(argv: list[str] | None = None) -> None:
                 f"| mean ({len(ms)}) | {name} | | {mean['colour']:.2f} | "
                 f"{mean['photoreal']:.4f} | {mean['structure']:.4f} |"
             )
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks import record
+
+    measured = [{"pair": p, "result": n, "size": f"{w}x{h}", **m} for p, n, w, h, m in rows]
+    record.write(
+        "photoreal_measures",
+        {"options": vars(args), "results": results, "rows": measured},
+        script=__file__,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -149,15 +149,16 @@ def machine() -> str:
     )
 
 
-def cmd_run(ns: argparse.Namespace) -> int:
+def cmd_run(ns: argparse.Namespace) -> dict:
     settings = json.loads(ns.settings) if ns.settings else {}
     args = run_args(ns, ns.size, **settings)
     args["output"] = ns.out
-    print(json.dumps(child(CHILD, args)))
-    return 0
+    r = child(CHILD, args)
+    print(json.dumps(r))
+    return {"run": r}
 
 
-def cmd_table(ns: argparse.Namespace) -> int:
+def cmd_table(ns: argparse.Namespace) -> dict:
     rows = []
     for size in [int(v) for v in ns.sizes.split(",")]:
         for mode in ns.modes.split(","):
@@ -195,10 +196,14 @@ def cmd_table(ns: argparse.Namespace) -> int:
             f"{r['final_step_s']:.1f} | {r['est_step_s']:.1f} | {r['run']:.0f} | "
             f"{r['est_s']:.0f} |"
         )
-    return 0
+    return {
+        "rows": [
+            {**r, "size": size, "mode": mode, "final_size": r.get("size")} for size, mode, r in rows
+        ]
+    }
 
 
-def cmd_ratio(ns: argparse.Namespace) -> int:
+def cmd_ratio(ns: argparse.Namespace) -> dict:
     tiles = [int(v) for v in ns.tiles.split(",")]
     settings = {"size": ns.size, "precision": ns.precision}
     args = {
@@ -221,6 +226,17 @@ def cmd_ratio(ns: argparse.Namespace) -> int:
     print("| objective | tiles | pixels computed | J+grad s | ratio | L-BFGS step s | ratio |")
     print("|---|---|---|---|---|---|---|")
     print(f"| one pass | 1 | 1.00x | {base:.2f} | 1.00 | {base_step:.2f} | 1.00 |")
+    measured = [
+        {
+            "objective": "one pass",
+            "tiles": 1,
+            "pixels_computed": 1.0,
+            "grad_s": res["one"]["grad"],
+            "grad_ratio": 1.0,
+            "step_s": res["one"]["step"],
+            "step_ratio": 1.0,
+        }
+    ]
     for t in tiles:
         k = f"tile{t}"
         g, s = statistics.median(res[k]["grad"]), statistics.median(res[k]["step"])
@@ -229,6 +245,23 @@ def cmd_ratio(ns: argparse.Namespace) -> int:
             f"| tiles of {t} px | {info['tiles']} | {info['area'] / r['pixels']:.2f}x | "
             f"{g:.2f} | {g / base:.2f} | {s:.2f} | {s / base_step:.2f} |"
         )
+        measured.append(
+            {
+                "objective": f"tiles of {t} px",
+                "tiles": info["tiles"],
+                "pixels_computed": info["area"] / r["pixels"],
+                "grad_s": res[k]["grad"],
+                "grad_ratio": g / base,
+                "step_s": res[k]["step"],
+                "step_ratio": s / base_step,
+            }
+        )
+    results: dict = {
+        "size": ns.size,
+        "precision": r["precision"],
+        "pixels": r["pixels"],
+        "rows": measured,
+    }
     if ns.image_steps:
         from gramstyle.image import load_image
 
@@ -254,7 +287,15 @@ def cmd_ratio(ns: argparse.Namespace) -> int:
             f"mean |difference| = {mad * 255:.3f}/255 (max {float((a - b).abs().max()) * 255:.0f}"
             f"/255); J {outs['one']['loss']:.5g} vs {outs['tiled']['loss']:.5g}"
         )
-    return 0
+        results["images"] = {
+            "steps": outs["one"]["steps"],
+            "tile": tiles[0],
+            "mean_abs_diff_255": mad * 255,
+            "max_abs_diff_255": float((a - b).abs().max()) * 255,
+            "loss_one": outs["one"]["loss"],
+            "loss_tiled": outs["tiled"]["loss"],
+        }
+    return results
 
 
 CHILD_HISTORY = r"""
@@ -290,7 +331,7 @@ print(json.dumps({"out": out, "tile": stage.tile}))
 """
 
 
-def cmd_history(ns: argparse.Namespace) -> int:
+def cmd_history(ns: argparse.Namespace) -> dict:
     variants = [(int(p), d) for p, d in (v.split(":") for v in ns.variants.split(","))]
     settings = {"size": ns.size, "precision": ns.precision, "max_memory": ns.max_memory}
     r = child(
@@ -317,7 +358,7 @@ def cmd_history(ns: argparse.Namespace) -> int:
             + " | ".join(f"{v['J'][k - 1]:.5g}" for k in marks)
             + f" | {v['s']:.0f} |"
         )
-    return 0
+    return {"size": ns.size, "tile": r["tile"], "variants": r["out"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,10 +391,19 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--variants", default="5:fp32,10:bf16,10:fp32,20:bf16")
     h.add_argument("--max-memory", default="8G")
     ns = p.parse_args(argv)
-    return {"run": cmd_run, "table": cmd_table, "ratio": cmd_ratio, "history": cmd_history}[ns.cmd](
-        ns
+    commands = {"run": cmd_run, "table": cmd_table, "ratio": cmd_ratio, "history": cmd_history}
+    results = commands[ns.cmd](ns)
+    from benchmarks import record
+
+    record.write(
+        "printsize",
+        {"subcommand": ns.cmd, "options": vars(ns), **results},
+        script=__file__,
+        argv=argv,
     )
+    return 0
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
+    from benchmarks import record
     from benchmarks.judge import Judge
     from benchmarks.pairs import image_path, parse_pairs
     from gramstyle import Settings, load_image
@@ -430,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"| {a['style'] / b['style']:.2f} | {a['content'] / b['content']:.2f} |"
                 )
 
+    steps_timed: list[dict] = []
     if ns.roofline:
         c0, s0 = parse_pairs(ns.pairs)[0]
         c_path = image_path(c0, "content")
@@ -439,13 +441,20 @@ def main(argv: list[str] | None = None) -> int:
             "| share |"
         )
         print("|---|---|---|---|---|---|---|")
-        for t in roofline(c_path, image_path(s0, "style"), max(w, h)):
+        steps_timed = roofline(c_path, image_path(s0, "style"), max(w, h))
+        for t in steps_timed:
             print(
                 f"| {t['precision']} | {t['size']} | {t['step_s']:.2f} | {t['gflop']:.0f} "
                 f"| {t['achieved']:.0f} | {t['peak']:.0f} "
                 f"| {100 * t['achieved'] / t['peak']:.0f}% |"
             )
     print(f"\noutputs in {out_dir}")
+    record.write(
+        "speed",
+        {"options": vars(ns), "rows": rows, "roofline": steps_timed},
+        script=__file__,
+        argv=argv,
+    )
     return 0
 
 

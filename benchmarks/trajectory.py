@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     judge = Judge()
     session = Stylizer(Settings(precision=ns.precision))
     variants = [parse_variant(v) for v in ns.variant] or [("default", {}, {})]
+    measured = []
     print(
         "| pair | variant | steps | J at the first steps of each scale | best J | style | content |"
     )
@@ -157,6 +158,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             steps = "+".join(str(len(js)) for js in per_scale.values())
             best = recs[-1].best
+            measured.append(
+                {
+                    "pair": f"{c_name}+{s_name}",
+                    "variant": name,
+                    "opt": opt,
+                    "settings": settings,
+                    "steps": steps,
+                    "best": best,
+                    **scores,
+                }
+            )
             print(
                 f"| {c_name}+{s_name} | {name} | {steps} | {starts} | {best:.4g} "
                 f"| {scores['style']:.3g} | {scores['content']:.3g} |",
@@ -181,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         + "\n"
                     )
+    from benchmarks import record
+
+    record.write("trajectory", {"options": vars(ns), "rows": measured}, script=__file__, argv=argv)
     return 0
 
 

@@ -231,6 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "video.json").write_text(
         json.dumps({"rows": rows, "adain_timing": timing}, indent=1)
     )
+    from benchmarks import record
+
+    record.write(
+        "video",
+        {"options": vars(args), "rows": rows, "adain_timing": timing},
+        script=__file__,
+        argv=argv,
+    )
     print(
         "| method | clip | size | frames | W | E_warp (true flow) | x independent "
         "| E_warp (DIS) | style dist | x independent | style dist, shift-averaged "

@@ -14,7 +14,8 @@ At the end the clients stop and the script checks what the service must guarante
 every job in a final state, no 5xx answer, the pool back at its size with health
 ``ok``, a clean stop, and memory (RSS of the server, and of server and workers,
 sampled every 10 s) flat. It prints a summary and writes everything it measured to
-``benchmarks/results/soak-<time>.json``; the exit status is 1 if a guarantee failed.
+``benchmarks/results/soak-<UTC time>.json`` (``benchmarks/record.py``: with the machine, the
+commit and the date); the exit status is 1 if a guarantee failed.
 """
 
 from __future__ import annotations
@@ -192,8 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the JSON record (default: benchmarks/results/soak-<time>.json)",
     )
     ns = ap.parse_args(argv)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = ns.out or ROOT / "benchmarks" / "results" / f"soak-{stamp}.json"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     work = Path(tempfile.mkdtemp(prefix="gramstyle-soak-"))
     weights = work / "tiny_vgg19.pth"
     torch.save(tiny_vgg().state_dict(), weights)
@@ -301,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         "memory": memory,
         "samples": samples,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import record as records  # the machine, commit and date with the results
+
+    out = records.write("soak", record, script=__file__, argv=argv, path=ns.out)
     print(
         json.dumps(
             {
