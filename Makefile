@@ -1,19 +1,19 @@
-# Two entry points for a fresh clone: `make demo` and `make test`.
+# Two entry points for a fresh clone: `make demo` and `make test` (`make docs`: the site).
 # torch is installed first at the exact CPU build (a looser pin would pull CUDA wheels).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
-CODE   := src tests benchmarks scripts
+CODE   := src tests benchmarks scripts docs
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[test,web,fast,video,batch]'
+	$(PY) -m pip install -q -e '.[test,web,fast,video,batch,docs]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,7 +28,13 @@ lint: setup
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+# The site, offline and strict (a broken link or reference fails), into site/; the
+# benchmark page's tables must be what its records give (scripts/tables.py).
+docs: setup
+	$(PY) scripts/tables.py --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+test: lint docs
 	sh scripts/ensure_chromium.sh
 	$(PY) -m pytest
 
@@ -38,4 +44,4 @@ bench: setup
 	$(PY) benchmarks/adain.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

