@@ -129,7 +129,10 @@ def test_a_record_becomes_a_row_that_cites_it(tmp_path):
         "[speed-20261201-100000](../benchmarks/results/speed-20261201-100000.json) `0123456+`"
     )
     assert "Prose stays as it is." in out
-    assert "*No record gives this table yet: `nice -n 10 python scripts/soak.py --minutes 10` makes one.*" in out
+    assert (
+        "*No record gives this table yet: "
+        "`nice -n 10 python scripts/soak.py --minutes 10` makes one.*"
+    ) in out
 
 
 def test_the_newest_record_gives_the_row(tmp_path):
