@@ -23,9 +23,10 @@ from .image import ImageLike, load_image, open_source
 from .keys import fingerprint
 from .nn.backbone import check_layer_names, deepest, min_input_side
 from .nn.colour import grey, luminance, match_color, match_luminance
+from .nn.labels import Regions, align_regions, read_label_maps
 from .nn.masks import load_masks
 from .nn.weights import check_source
-from .request import as_list, blend_weights
+from .request import as_list, blend_weights, check_labels
 from .settings import Settings, inits
 from .sizes import fit_size, shown_side, style_side, upscale_note
 
@@ -39,7 +40,9 @@ class Prepared:
     ``styles`` are full-size, recoloured as the settings ask; ``style_keys`` fingerprint
     each one (they key the session's caches). ``masks``: ``(K, 1, H, W)`` at the
     content's size, or None. ``dtype``: the autocast dtype of the network passes (None
-    = fp32), as the method chose it.
+    = fp32), as the method chose it. ``labels``: the regions of the content's and each
+    style's label map (each region of the output takes its style from the style's
+    region of the same label), or None.
     """
 
     settings: Settings
@@ -58,6 +61,7 @@ class Prepared:
     #: method whose strokes move only in steps of its stride (video aligns frames so);
     #: None: not placed on a canvas at all.
     shift: tuple[int, int] | None = None
+    labels: Regions | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -145,12 +149,15 @@ def prepare(
     masks: Sequence[ImageLike] | None = None,
     colour_reference: Tensor | None = None,
     shift: tuple[int, int] | None = None,
+    content_labels: ImageLike | None = None,
+    style_labels: ImageLike | Sequence[ImageLike] | None = None,
 ) -> Prepared:
-    """Load and check the inputs, apply colour preservation, load masks.
+    """Load and check the inputs, apply colour preservation, load masks or label maps.
 
     ``colour_reference``: the image the styles are recoloured against (default: the
     content), so a video's frames share one look and one set of style targets.
-    ``shift``: see :attr:`Prepared.shift`. Raises
+    ``shift``: see :attr:`Prepared.shift`. ``content_labels``, ``style_labels`` (one
+    per style): colour-coded label maps (:mod:`gramstyle.nn.labels`). Raises
     :class:`GramstyleError` on anything wrong with them, before any network work (and,
     for a print-size output, before the image is made).
     """
@@ -167,7 +174,12 @@ def prepare(
     out_w, out_h = fit_size(w0, h0, s.size)
     opened = [open_source(x, "style image") for x in styles]
     style_hws = [(h, w) for _, (w, h) in opened]
-    regions = len(masks) if masks is not None else 0
+    style_maps = as_list(style_labels) if style_labels is not None else None
+    check_labels(content_labels, style_maps, len(styles), masks)
+    maps = None
+    if content_labels is not None and style_maps:  # decoded now: a bad map costs no work
+        maps = read_label_maps(content_labels, style_maps, (h0, w0), style_hws)
+    regions = len(masks) if masks is not None else len(maps[0].palette) if maps else 0
     check_network_fits(s, (out_h, out_w))
     check_method(s, (out_h, out_w), style_hws, regions, device)
     C = load_image(src, s.size, "content image").to(device)
@@ -181,6 +193,11 @@ def prepare(
         M, mask_notes = load_masks(list(masks), (C.shape[-2], C.shape[-1]), len(S))
         M = M.to(device)
         notes.extend(mask_notes)
+    R = None
+    if maps is not None:
+        sizes = [(x.shape[-2], x.shape[-1]) for x in S]
+        R = align_regions(maps[0], maps[1], (C.shape[-2], C.shape[-1]), sizes).to(device)
+        notes.extend(R.notes)
     C_rgb = C
     ref = C if colour_reference is None else colour_reference.to(device)
     if s.preserve_color == "luminance":
@@ -201,6 +218,9 @@ def prepare(
         notes=tuple(n for n in notes if n),
         device=device,
         dtype=registry.engine(s.method).precision(s, device),
-        key=fingerprint(C_rgb, style_keys, s, weights, M, shift),
+        key=fingerprint(
+            C_rgb, style_keys, s, weights, M, shift, *(() if R is None else (R.content, R.styles))
+        ),
         shift=shift,
+        labels=R,
     )

@@ -52,6 +52,8 @@ class Session(Protocol):
         masks: Any = None,
         colour_reference: Tensor | None = None,
         shift: tuple[int, int] | None = None,
+        content_labels: Any = None,
+        style_labels: Any = None,
     ) -> Prepared: ...
     def plan(self, prep: Prepared) -> Any: ...
     def estimate(self, prep: Prepared, plan: Any) -> Any | None: ...
@@ -74,7 +76,10 @@ class Job:
     ``start``: the start image instead of ``settings.init``'s; ``extra_cost``: pixel-space
     terms added to J (video's temporal cost); ``colour_reference``: what the styles are
     recoloured against (default: the content); ``shift``: where the scene sits on a
-    one-pass network's grid (:attr:`~gramstyle.inputs.Prepared.shift`). Nothing runs
+    one-pass network's grid (:attr:`~gramstyle.inputs.Prepared.shift`);
+    ``content_labels``/``style_labels``: colour-coded label maps of the content and of
+    each style (each region takes its style from the same region of the style; see
+    :mod:`gramstyle.nn.labels`). Nothing runs
     until :meth:`records` (or :meth:`result`) is called; :attr:`prep` and :attr:`plan`
     are made once, on demand.
     """
@@ -92,8 +97,12 @@ class Job:
         extra_cost: ExtraCost | None = None,
         colour_reference: Tensor | None = None,
         shift: tuple[int, int] | None = None,
+        content_labels: ImageLike | None = None,
+        style_labels: ImageLike | Sequence[ImageLike] | None = None,
     ) -> None:
         self.session, self.settings = session, settings
+        self.content_labels = content_labels
+        self.style_labels = None if style_labels is None else as_list(style_labels)
         self.shift = shift
         self.content, self.styles = content, as_list(style)
         self.blend, self.masks = blend, masks
@@ -121,6 +130,8 @@ class Job:
             output,
             blend=self.blend,
             masks=self.masks,
+            content_labels=self.content_labels,
+            style_labels=self.style_labels,
             overwrite=overwrite,
             also_writes=also_writes,
         )
@@ -139,6 +150,8 @@ class Job:
             masks=self.masks,
             colour_reference=self.colour_reference,
             shift=self.shift,
+            content_labels=self.content_labels,
+            style_labels=self.style_labels,
         )
 
     @cached_property

@@ -40,6 +40,27 @@ def blend_weights(blend: Sequence[float] | None, n_styles: int) -> list[float] |
     return [v / sum(w) for v in w]
 
 
+def check_labels(
+    content_labels: Any, style_labels: Sequence[Any] | None, n_styles: int, masks: Any = None
+) -> None:
+    """Label maps come as a pair: the content's and one per style image (or none), and
+    not together with masks (both say where each style goes)."""
+    if content_labels is None and not style_labels:
+        return
+    if content_labels is None or not style_labels:
+        raise GramstyleError(
+            "give the content's label map and one label map per style image, or neither"
+        )
+    if len(style_labels) != n_styles:
+        n, k = len(style_labels), n_styles
+        raise GramstyleError(
+            f"{n} style label map{'s' if n != 1 else ''} for {k} style{'s' if k != 1 else ''}:"
+            " give one per style image"
+        )
+    if masks is not None:
+        raise GramstyleError("give masks or label maps, not both")
+
+
 def check_request(
     content: Any,
     styles: Sequence[Any],
@@ -47,12 +68,15 @@ def check_request(
     *,
     blend: Sequence[float] | None = None,
     masks: Sequence[Any] | None = None,
+    content_labels: Any = None,
+    style_labels: Sequence[Any] | None = None,
     overwrite: bool = False,
     also_writes: Sequence[str | os.PathLike] = (),
 ) -> None:
     """Everything a stylisation reads and writes, cheapest first: the output (and
     ``also_writes``, other files it will write), the input files (fully decoded), the
-    blend weights and the masks. Images given as PIL images or tensors pass."""
+    blend weights, the masks and the label maps. Images given as PIL images or tensors
+    pass."""
     from .decode import check_image_file
     from .image import check_output
 
@@ -78,3 +102,13 @@ def check_request(
         for i, m in enumerate(masks, start=1):
             if isinstance(m, (str, os.PathLike)):
                 check_image_file(m, f"mask {i}")
+    style_labels = as_list(style_labels) if style_labels is not None else None
+    check_labels(content_labels, style_labels, len(styles), masks)
+    several = style_labels is not None and len(style_labels) > 1
+    named = [(content_labels, "content labels")] + [
+        (x, f"style {i} labels" if several else "style labels")
+        for i, x in enumerate(style_labels or (), start=1)
+    ]
+    for x, what in named:
+        if isinstance(x, (str, os.PathLike)):
+            check_image_file(x, what)

@@ -135,6 +135,8 @@ class Stylizer:
         masks: Sequence[ImageLike] | None = None,
         colour_reference: Tensor | None = None,
         shift: tuple[int, int] | None = None,
+        content_labels: ImageLike | None = None,
+        style_labels: ImageLike | Sequence[ImageLike] | None = None,
         **overrides: Any,
     ) -> Prepared:
         """Load and check the inputs (see :func:`gramstyle.inputs.prepare`)."""
@@ -146,6 +148,8 @@ class Stylizer:
             masks=masks,
             colour_reference=colour_reference,
             shift=shift,
+            content_labels=content_labels,
+            style_labels=style_labels,
         )
 
     def plan(self, prep: Prepared) -> Any:
@@ -197,6 +201,8 @@ class Stylizer:
         extra_cost: ExtraCost | None = None,
         colour_reference: Tensor | None = None,
         shift: tuple[int, int] | None = None,
+        content_labels: ImageLike | None = None,
+        style_labels: ImageLike | Sequence[ImageLike] | None = None,
         **overrides: Any,
     ) -> Job:
         """One stylisation through the seams: see :class:`gramstyle.job.Job`."""
@@ -211,6 +217,8 @@ class Stylizer:
             extra_cost=extra_cost,
             colour_reference=colour_reference,
             shift=shift,
+            content_labels=content_labels,
+            style_labels=style_labels,
         )
 
     def stylize_iter(
@@ -221,6 +229,8 @@ class Stylizer:
         *,
         blend: Sequence[float] | None = None,
         masks: Sequence[ImageLike] | None = None,
+        content_labels: ImageLike | None = None,
+        style_labels: ImageLike | Sequence[ImageLike] | None = None,
         on_plan: OnPlan | None = None,
         on_tile: OnTile | None = None,
         **overrides: Any,
@@ -231,10 +241,21 @@ class Stylizer:
         ``style`` may be one image or several: their targets are mixed by ``blend``
         weights (not negative, normalised to sum 1; default equal), or, with ``masks``
         (one grey image per style, white = its region), style k is matched inside
-        region k only. ``on_plan`` receives the plan and its estimate before the first
-        step; ``on_tile``: see :meth:`run`.
+        region k only. ``content_labels`` and ``style_labels`` (one per style):
+        colour-coded label maps, each region of the content styled from the style's
+        region of the same colour (:mod:`gramstyle.nn.labels`). ``on_plan`` receives
+        the plan and its estimate before the first step; ``on_tile``: see :meth:`run`.
         """
-        job = self.job(content, style, settings, blend=blend, masks=masks, **overrides)
+        job = self.job(
+            content,
+            style,
+            settings,
+            blend=blend,
+            masks=masks,
+            content_labels=content_labels,
+            style_labels=style_labels,
+            **overrides,
+        )
         return job.records(on_plan=on_plan, on_tile=on_tile)
 
     def stylize(
@@ -245,6 +266,8 @@ class Stylizer:
         *,
         blend: Sequence[float] | None = None,
         masks: Sequence[ImageLike] | None = None,
+        content_labels: ImageLike | None = None,
+        style_labels: ImageLike | Sequence[ImageLike] | None = None,
         progress: bool | Callable[[Record], None] = False,
         callback: Callable[[Record], None] | None = None,
         **overrides: Any,
@@ -254,9 +277,18 @@ class Stylizer:
         Returns a PIL image, or a tensor on the content's device if ``content`` was a
         tensor. ``progress``: True draws a progress bar with an ETA on stderr; a
         function receives each record (as ``callback`` does); False (the default) says
-        nothing.
+        nothing. ``content_labels``/``style_labels``: see :meth:`stylize_iter`.
         """
-        job = self.job(content, style, settings, blend=blend, masks=masks, **overrides)
+        job = self.job(
+            content,
+            style,
+            settings,
+            blend=blend,
+            masks=masks,
+            content_labels=content_labels,
+            style_labels=style_labels,
+            **overrides,
+        )
         bar = ProgressBar() if progress is True else None
         try:
             records = job.records(
@@ -296,6 +328,8 @@ def stylize_iter(
     decoder: torch.nn.Module | None = None,
     blend: Sequence[float] | None = None,
     masks: Sequence[ImageLike] | None = None,
+    content_labels: ImageLike | None = None,
+    style_labels: ImageLike | Sequence[ImageLike] | None = None,
     on_plan: OnPlan | None = None,
     on_tile: OnTile | None = None,
     **overrides: Any,
@@ -309,6 +343,8 @@ def stylize_iter(
         settings,
         blend=blend,
         masks=masks,
+        content_labels=content_labels,
+        style_labels=style_labels,
         on_plan=on_plan,
         on_tile=on_tile,
         **overrides,
@@ -324,6 +360,8 @@ def stylize(
     decoder: torch.nn.Module | None = None,
     blend: Sequence[float] | None = None,
     masks: Sequence[ImageLike] | None = None,
+    content_labels: ImageLike | None = None,
+    style_labels: ImageLike | Sequence[ImageLike] | None = None,
     progress: bool | Callable[[Record], None] = False,
     callback: Callable[[Record], None] | None = None,
     **overrides: Any,
@@ -332,7 +370,9 @@ def stylize(
 
     ``content``/``style``: paths, PIL images or ``(1, 3, H, W)`` tensors in [0, 1].
     Settings come from ``settings`` and/or keyword overrides (see :class:`Settings`);
-    ``method="adain"`` gives a fast one-pass result instead. ``blend``/``masks``: see
+    ``method="adain"`` gives a fast one-pass result instead; ``photoreal=True`` keeps
+    the result a photo (a look transferred between photos, no strokes).
+    ``blend``/``masks``/``content_labels``/``style_labels``: see
     :meth:`Stylizer.stylize_iter`. ``progress=True`` draws a progress bar with an ETA on
     stderr, or give a function to receive a record per step (``callback`` too); the
     default is silence. Returns a PIL image, or a tensor on the content's device if
@@ -344,6 +384,8 @@ def stylize(
         settings,
         blend=blend,
         masks=masks,
+        content_labels=content_labels,
+        style_labels=style_labels,
         progress=progress,
         callback=callback,
         **overrides,

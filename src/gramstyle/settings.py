@@ -68,6 +68,9 @@ STYLE_FITS = ("side", "area")
 PALETTES = ("style", "decoder")
 #: --strength spans this many decades of style_weight, centred on strength 0.5.
 STRENGTH_DECADES = 4.0
+#: lambda_m of --photoreal: Luan et al.'s setting in this project's units (the cost per
+#: pixel, the normalised VGG19), checked on their eight pairs (docs/maths.md).
+PHOTOREAL_WEIGHT = 1e4
 
 
 def inits() -> tuple[str, ...]:
@@ -286,6 +289,26 @@ class Settings:
         ),
     )
 
+    photoreal: bool = field(
+        default=False,
+        metadata=_opt(
+            "photorealistic transfer: the result stays a photo, a locally affine "
+            "recolouring of the content (no strokes, no warped edges); gatys adds the "
+            "matting-Laplacian regulariser of Luan et al. 2017 (weight "
+            "--photoreal-weight), adain smooths its result with the content as the "
+            "guide (FastPhotoStyle's step, as a guided filter)"
+        ),
+    )
+    photoreal_weight: float = field(
+        default=PHOTOREAL_WEIGHT,
+        metadata=_opt(
+            "lambda_m, the weight of the photorealism regulariser with --photoreal "
+            "(gatys); the cost is a mean per pixel, so the weight does not depend on "
+            "the image size",
+            WEIGHTS,
+        ),
+    )
+
     def __post_init__(self) -> None:
         # Types and ranges first, from the fields' metadata (one place for both the check
         # and --help), so the cross-field checks below compare numbers, never NaN.
@@ -408,8 +431,8 @@ class Recipe:
 
 @functools.cache
 def field_kinds() -> dict[str, tuple[type, bool]]:
-    """Each field's value type (``int``, ``float``, ``str`` or ``dict``: layer weights)
-    and whether it may be None, read from the annotations once (for every parser).
+    """Each field's value type (``int``, ``float``, ``bool``, ``str`` or ``dict``: layer
+    weights) and whether it may be None, read from the annotations once (for every parser).
 
     >>> field_kinds()["tile"], field_kinds()["style_layers"]
     ((<class 'int'>, True), (<class 'dict'>, False))
@@ -432,6 +455,8 @@ def _field_problem(f: dataclasses.Field, value: Any) -> str | None:
     bounds = f.metadata.get("bounds")
     if kind is str:
         return None if isinstance(value, str) else f"{name} must be a string, got {value!r}"
+    if kind is bool:
+        return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
     if kind is dict:  # layer -> weight
         if not isinstance(value, dict) or not all(isinstance(k, str) and k for k in value):
             return f"{name} must map layer names to weights, got {value!r}"

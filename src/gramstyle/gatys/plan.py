@@ -32,6 +32,7 @@ from .budget import (
     net_cost,
     step_seconds,
 )
+from .photoreal import stage_bytes
 from .pyramid import schedule
 
 #: Above this longest side a step costs most: step budgets shrink (Settings.step_falloff).
@@ -125,8 +126,11 @@ def make_plan(prep: Prepared, widths: tuple[int, ...] = VGG19_WIDTHS) -> Plan:
     side = min_input_side([*s.content_layers, *s.style_layers])
     budget = memory_budget(s, prep.device)
     cost = net_cost(s, widths)
-    fixed = fixed_bytes(prep.device, [prep.content, prep.content_rgb, *prep.styles, prep.masks])
-    regions = 0 if prep.masks is None else prep.masks.shape[0]
+    labels = [] if prep.labels is None else [prep.labels.content, *prep.labels.styles]
+    fixed = fixed_bytes(
+        prep.device, [prep.content, prep.content_rgb, *prep.styles, prep.masks, *labels]
+    )
+    regions = next((m.shape[0] for m in [prep.masks, *labels] if m is not None), 0)
     stages = []
     for sc in schedule(s):
         w, h = fit_size(W, H, sc.size) if sc.size != max(H, W) else (W, H)
@@ -145,7 +149,8 @@ def make_plan(prep: Prepared, widths: tuple[int, ...] = VGG19_WIDTHS) -> Plan:
                 f"of {side} px); raise --style-scale"
             )
         steps = print_steps(sc.size, sc.steps, s.step_falloff)
-        need = Need((h, w), steps, fixed, max(a * b for a, b in dims), regions)
+        extra = stage_bytes(s, (h, w))
+        need = Need((h, w), steps, fixed + extra, max(a * b for a, b in dims), regions)
         f = fit(need, budget, cost, prep.dtype, tile=s.tile, optimizer=s.optimizer)
         stages.append(
             Stage(
@@ -177,6 +182,7 @@ def check_fits(
     fixed = (
         RUNTIME_BYTES.get(device.type, RUNTIME_BYTES["cpu"]) + (copies * 3 + regions) * 4 * H * W
     )
+    fixed += stage_bytes(s, size)
     need = Need(size, print_steps(max(H, W), s.steps, s.step_falloff), fixed, 0, regions)
     fit(need, memory_budget(s, device), net_cost(s), dtype, tile=s.tile, optimizer=s.optimizer)
 

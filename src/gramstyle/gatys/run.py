@@ -27,6 +27,7 @@ from ..nn.colour import with_chroma_of
 from ..nn.masks import mask_at
 from .objective import Costs, Objective
 from .optimize import NonFiniteCost, make_optimizer
+from .photoreal import photo_start, stage_cost
 from .plan import Plan, Stage
 from .resume import check_fields, resumed_plan
 from .targets import style_targets
@@ -174,6 +175,8 @@ class Run:
             noise = torch.rand(C.shape, generator=gen).to(C.device)
             if s.init == "noise":
                 x0 = noise
+            elif s.init == "content" and s.photoreal:
+                x0 = photo_start(prep, resize(prep.content_rgb, stage.size))
             elif s.init == "content":
                 x0 = C.clone()
             elif s.init == "blend":
@@ -187,7 +190,8 @@ class Run:
         """Stage ``k``'s J: one pass over the image, or tile by tile where the plan says."""
         prep, stage = self.prep, self.plan.stages[k]
         C = resize(prep.content, stage.size)
-        M = None if prep.masks is None else mask_at(prep.masks, stage.size)
+        regions = prep.labels.content if prep.labels is not None else prep.masks
+        M = None if regions is None else mask_at(regions, stage.size)
         targets = style_targets(
             self.session, prep, stage.style_side, dtype, stage.style_tile, self.on_tile
         )
@@ -200,7 +204,8 @@ class Run:
             prep.blend,
             dtype,
         )
-        extra = self.extra_cost if last else None
+        C_rgb = resize(prep.content_rgb, stage.size)
+        extra = stage_cost(prep.settings, C_rgb, self.extra_cost if last else None)
         if stage.tile is not None:
             return TiledObjective(
                 *args, masks=M, targets=targets, extra=extra, tile=stage.tile, on_tile=self.on_tile

@@ -167,15 +167,25 @@ def tiled_style_targets(
     tile: int,
     dtype: torch.dtype | None = None,
     on_tile: OnTile | None = None,
+    masks: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """``G[l](S) / (nH nW)`` per layer, as :func:`gramstyle.objective.style_targets`, with
-    the Gram matrices summed over tiles of at most ``tile`` px (``on_tile``: phase 0)."""
+    the Gram matrices summed over tiles of at most ``tile`` px (``on_tile``: phase 0).
+    ``masks`` ``(K, 1, h, w)`` (any size: taken to each layer's): each region's mask-weighted mean
+    ``(K, nC, nC)`` instead, as :func:`gramstyle.nn.labels.masked_targets`."""
     grid = Grid((image.shape[-2], image.shape[-1]), tile, layers)
+    at = {n: mask_at(masks, layer_size(grid.size, n)) for n in layers} if masks is not None else {}
     sums: dict[str, Tensor] = {}
-    for _, feats in _target_pass(net, image, layers, grid, dtype, on_tile):
+    for t, feats in _target_pass(net, image, layers, grid, dtype, on_tile):
         for name in layers:
-            g = gram_matrix(feats[name])
+            a = feats[name]
+            if at:  # as masks.masked_gram, tile by tile
+                a = a.float() * at[name][(..., *grid.interior(t, name))].sqrt()
+            g = gram_matrix(a)
             sums[name] = sums[name] + g if name in sums else g
+    if at:
+        area = {n: m.sum(dim=(-3, -2, -1)).clamp_min(1e-8)[:, None, None] for n, m in at.items()}
+        return {n: g / area[n] for n, g in sums.items()}
     return {n: g / math.prod(layer_size(grid.size, n)) for n, g in sums.items()}
 
 

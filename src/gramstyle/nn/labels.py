@@ -162,9 +162,16 @@ def load_labels(src: ImageLike, size: tuple[int, int], what: str = "label map") 
     H, W = size
     if (h, w) == (H, W):
         return labels
-    index = F.interpolate(labels.index[None, None].float(), size=(H, W), mode="nearest-exact")
     note = f"{what} is {w}x{h}, its image {W}x{H}: resized to fit (nearest)"
-    return LabelMap(index[0, 0].long(), labels.palette, (*labels.notes, note))
+    return resized(LabelMap(labels.index, labels.palette, (*labels.notes, note)), size)
+
+
+def resized(labels: LabelMap, size: tuple[int, int]) -> LabelMap:
+    """``labels`` at ``size = (H, W)``, nearest (no new colours appear), notes kept."""
+    if tuple(labels.index.shape) == tuple(size):
+        return labels
+    index = F.interpolate(labels.index[None, None].float(), size=size, mode="nearest-exact")
+    return LabelMap(index[0, 0].long(), labels.palette, labels.notes)
 
 
 def _rgb(colour: Tensor) -> tuple[int, int, int]:
@@ -200,6 +207,79 @@ def region_masks(content: LabelMap, style: LabelMap) -> LabelRegions:
         )
     colours = tuple(_rgb(c) for c in content.palette)
     return LabelRegions(c_masks, s_masks, colours, tuple(notes))
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The regions of a content and of each of its styles, from their label maps.
+
+    ``content``: ``(K, 1, H, W)`` one-hot at the output's size; ``styles``: per style
+    image ``(K, 1, Hs, Ws)`` at that style's size, region k the content's label k (all
+    ones where the style's map lacks it); ``colours``: the K labels' RGB (0-255);
+    ``notes``: plain sentences for the caller to show.
+    """
+
+    content: Tensor
+    styles: tuple[Tensor, ...]
+    colours: tuple[tuple[int, int, int], ...]
+    notes: tuple[str, ...]
+
+    def to(self, device: torch.device) -> Regions:
+        return Regions(
+            self.content.to(device),
+            tuple(m.to(device) for m in self.styles),
+            self.colours,
+            self.notes,
+        )
+
+
+def read_label_maps(
+    content_labels: ImageLike,
+    style_labels: Sequence[ImageLike],
+    content_hw: tuple[int, int],
+    style_hws: Sequence[tuple[int, int]],
+) -> tuple[LabelMap, list[LabelMap]]:
+    """Decode the content's label map and one per style, each at its image's ``(H, W)``
+    as given (a map of another size is resized, nearest, with a note). One-line
+    :class:`GramstyleError` for a wrong count, a file that is not an image, or a map
+    with no region (:func:`palette_of`)."""
+    if len(style_labels) != len(style_hws):
+        n, k = len(style_labels), len(style_hws)
+        raise GramstyleError(
+            f"{n} style label map{'s' if n != 1 else ''} for {k} style{'s' if k != 1 else ''}:"
+            " give one per style image"
+        )
+    content = load_labels(content_labels, content_hw, "content labels")
+    several = len(style_labels) > 1
+    styles = [
+        load_labels(src, hw, f"style {i} labels" if several else "style labels")
+        for i, (src, hw) in enumerate(zip(style_labels, style_hws, strict=True), start=1)
+    ]
+    return content, styles
+
+
+def align_regions(
+    content: LabelMap,
+    styles: Sequence[LabelMap],
+    content_size: tuple[int, int],
+    style_sizes: Sequence[tuple[int, int]],
+) -> Regions:
+    """Decoded maps (:func:`read_label_maps`) as aligned masks at the sizes the images
+    are worked at (resized silently: the maps' own sizes were noted when read)."""
+    c = resized(content, content_size)
+    plain = LabelMap(c.index, c.palette)
+    notes = list(c.notes)
+    masks = []
+    for i, (style, size) in enumerate(zip(styles, style_sizes, strict=True), start=1):
+        s = resized(style, size)
+        r = region_masks(plain, LabelMap(s.index, s.palette))  # its own notes: below
+        masks.append(r.style)
+        prefix = f"style {i}: " if len(styles) > 1 else ""
+        notes.extend(style.notes)
+        notes.extend(prefix + n for n in r.notes)
+    colours = tuple(_rgb(x) for x in c.palette)
+    content_masks = F.one_hot(c.index, len(c.palette)).permute(2, 0, 1)[:, None].float()
+    return Regions(content_masks, tuple(masks), colours, tuple(notes))
 
 
 def load_regions(
