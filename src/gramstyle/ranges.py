@@ -25,7 +25,7 @@ class Bounds:
     :class:`~gramstyle.errors.GramstyleError`, and the CLI prints it in ``--help``, so
     the range is written once, here. The limits are what makes sense on any machine
     (e.g. no output side above 16384 px); whether a run fits *this* machine's memory is
-    :func:`gramstyle.validate.check_memory`'s question.
+    :func:`gramstyle.device.check_ram`'s question.
 
     >>> str(Bounds(16, 16384)), str(Bounds(0, 10, lo_open=True))
     ('[16, 16384]', '(0, 10]')

@@ -246,7 +246,7 @@ def read_manifest(
 ) -> list[Row]:
     """Parse a manifest CSV into rows; ``base`` gives the settings of empty cells.
 
-    A :class:`~gramstyle.config.Recipe` (what ``gramstyle batch`` passes) lets a preset
+    A :class:`~gramstyle.settings.Recipe` (what ``gramstyle batch`` passes) lets a preset
     follow each row's size; plain settings are taken as they are.
     """
     p, out, recipe = Path(path), Path(outdir), _recipe(base)

@@ -81,9 +81,9 @@ class Objective:
     """``J(G) = alpha J_content + beta sum_l lambda[l] J_style[l] (+ tv)`` for fixed C, S.
 
     ``dtype`` is the autocast dtype for the network passes (None = float32); the Gram
-    matrices and costs are float32 regardless (see :mod:`gramstyle.losses`).
+    matrices and costs are float32 regardless (see :mod:`gramstyle.nn.losses`).
     ``masks`` ``(K, 1, H, W)`` at G's size, one per style: style k is matched inside
-    region k only (see :mod:`gramstyle.masks`); ``blend`` is then unused.
+    region k only (see :mod:`gramstyle.nn.masks`); ``blend`` is then unused.
     ``targets``: precomputed style targets (:func:`style_targets` per style, mixed by
     :func:`blend_targets`), so a session can cache them; ``styles`` is then unused.
     ``extra``: pixel-space terms added to J (see :data:`ExtraCost`).

@@ -211,7 +211,7 @@ class Estimate:
 
 def estimate(plan: Plan, speed: Speed = DEFAULT_SPEED) -> Estimate:
     """Seconds per step and peak bytes of each stage of ``plan`` at ``speed`` (measured
-    by :func:`gramstyle.budget.measure_speed`, or assumed)."""
+    by :func:`gramstyle.gatys.budget.measure_speed`, or assumed)."""
     cost = plan.cost
     if cost is None:
         raise ValueError("the plan has no network cost (made by make_plan?)")

@@ -169,7 +169,7 @@ def tiled_style_targets(
     on_tile: OnTile | None = None,
     masks: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """``G[l](S) / (nH nW)`` per layer, as :func:`gramstyle.objective.style_targets`, with
+    """``G[l](S) / (nH nW)`` per layer, as :func:`gramstyle.gatys.objective.style_targets`, with
     the Gram matrices summed over tiles of at most ``tile`` px (``on_tile``: phase 0).
     ``masks`` ``(K, 1, h, w)`` (any size: taken to each layer's): each region's mask-weighted mean
     ``(K, nC, nC)`` instead, as :func:`gramstyle.nn.labels.masked_targets`."""
@@ -190,7 +190,7 @@ def tiled_style_targets(
 
 
 class TiledObjective:
-    """:class:`gramstyle.objective.Objective`, computed tile by tile (see the module).
+    """:class:`gramstyle.gatys.objective.Objective`, computed tile by tile (see the module).
 
     Same arguments, plus ``tile`` (interior side in px) and ``on_tile`` (a callback
     receiving a :class:`TileProgress` after each tile). :meth:`value_and_grad` gives

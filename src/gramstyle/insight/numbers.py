@@ -4,9 +4,9 @@
 for every style layer the style matrices ``G[l](S)`` and ``G[l](G)``, ``J_style[l]``, a
 strongly and a weakly correlated channel pair of the style image with their activation
 maps; the cost history; and the images made by matching one style layer alone.
-Rendering (matplotlib, HTML) lives in :mod:`gramstyle.report`; nothing here draws.
+Rendering (matplotlib, HTML) lives in :mod:`gramstyle.insight.report`; nothing here draws.
 
-Every number comes from :mod:`gramstyle.losses` (``gram_matrix``, ``layer_style_cost``,
+Every number comes from :mod:`gramstyle.nn.losses` (``gram_matrix``, ``layer_style_cost``,
 ``content_cost``, ``style_cost``, ``total_cost``) applied to the images *as saved in
 the report*: the content and style as the network saw them at the final scale and the
 result, each rounded to 8 bits. So ``load_image`` on the report's PNGs gives exactly the
@@ -144,7 +144,7 @@ class Explanation:
     seconds: float
 
     def numbers(self) -> dict[str, Any]:
-        """The report's numbers as plain JSON-ready data (see :mod:`gramstyle.explain.report`)."""
+        """The report's numbers as plain JSON-ready data (see :mod:`gramstyle.insight.report`)."""
         s = self.settings
         J_style = {v.name: v.J_style for v in self.layers}
         return {

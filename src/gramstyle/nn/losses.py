@@ -107,7 +107,7 @@ def gram_cost(target: Tensor, G: Tensor) -> Tensor:
     """``1/(4 nC^2) ||target - G||_F^2`` for per-position style matrices ``(B, nC, nC)``.
 
     :func:`style_matrix_cost` once ``G(G)/(nH nW)`` is known; the tiled objective
-    (:mod:`gramstyle.tiles`) sums ``G(G)`` over tiles first, then calls this.
+    (:mod:`gramstyle.gatys.tiles`) sums ``G(G)`` over tiles first, then calls this.
     """
     n_C = G.shape[-1]
     diff = target - G

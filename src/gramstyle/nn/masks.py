@@ -88,7 +88,7 @@ def masked_gram(a: Tensor, m: Tensor, eps: float = 1e-8) -> Tensor:
 
     ``a``: ``(1, nC, nH, nW)``; ``m``: ``(K, 1, nH, nW)`` -> ``(K, nC, nC)`` with
     ``G_k = sum_ij m_kij a_ij a_ij^T / sum_ij m_kij``. With ``m`` all ones this is
-    :func:`gramstyle.losses.normalized_gram`.
+    :func:`gramstyle.nn.losses.normalized_gram`.
     """
     f = a * m.sqrt()  # (K, nC, nH, nW): sqrt so the product of two factors carries m
     area = m.sum(dim=(-3, -2, -1)).clamp_min(eps)  # (K,)
@@ -101,7 +101,7 @@ def masked_style_cost(targets: Tensor, a_G: Tensor, m: Tensor) -> Tensor:
     ``targets``: ``(K, nC, nC)`` (each style's ``G(S)/(nH nW)``); ``a_G``:
     ``(1, nC, nH, nW)``; ``m``: ``(K, 1, nH, nW)`` at the layer's resolution.
     ``area_k`` is the mean of mask k, so a single all-white mask reproduces
-    :func:`gramstyle.losses.style_matrix_cost`.
+    :func:`gramstyle.nn.losses.style_matrix_cost`.
     """
     return region_cost(targets, masked_gram(a_G, m), m.mean(dim=(-3, -2, -1)))
 

@@ -1,4 +1,4 @@
-"""Video-only settings (image settings stay in :class:`~gramstyle.config.Settings`).
+"""Video-only settings (image settings stay in :class:`~gramstyle.settings.Settings`).
 
 Kept apart from :mod:`~gramstyle.video.run` so the CLI builds its parser without
 importing torch, PyAV or OpenCV.
@@ -19,7 +19,7 @@ def _opt(help: str, **extra: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class VideoSettings:
-    """Video-only knobs (image settings stay in :class:`~gramstyle.config.Settings`)."""
+    """Video-only knobs (image settings stay in :class:`~gramstyle.settings.Settings`)."""
 
     temporal_weight: float | None = field(
         default=None,
