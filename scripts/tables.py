@@ -359,6 +359,67 @@ def batch_rows(res: dict[str, Any]) -> Iterable[Row]:
         )
 
 
+def converge_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for r in res.get("rows", []):
+        changes = r.get("last_changes") or []
+        mean = sum(changes[:-1]) / len(changes[:-1]) if len(changes) > 1 else None
+        yield (
+            (r.get("size"), r.get("pair"), r.get("variant")),
+            [
+                text(r.get("size")),
+                text(r.get("pair")),
+                text(r.get("variant")),
+                "+".join(str(n) for n in r.get("steps", [])),
+                num(r.get("seconds"), ".1f"),
+                num(None if mean is None else 100 * mean, ".2f"),
+                num(r.get("style"), ".2f"),
+                num(r.get("content"), ".2f"),
+            ],
+        )
+
+
+def converge_ratio_rows(res: dict[str, Any]) -> Iterable[Row]:
+    """Each variant against the first one of its pair (the draft preset), and the mean."""
+    sums: dict[tuple, list[tuple[float, float, float]]] = {}
+    for (size, pair), rs in grouped(res.get("rows", []), "size", "pair"):
+        ref = rs[0]
+        for r in rs[1:]:
+            ratio = (
+                r["seconds"] / ref["seconds"],
+                r["style"] / ref["style"] - 1,
+                r["content"] / ref["content"] - 1,
+            )
+            sums.setdefault((size, ref["variant"], r["variant"]), []).append(ratio)
+            yield (
+                (size, pair, r["variant"]),
+                [text(size), text(pair), f"{r['variant']} / {ref['variant']}"]
+                + [f"{ratio[0]:.2f}x", f"{100 * ratio[1]:+.1f}%", f"{100 * ratio[2]:+.1f}%"],
+            )
+    for (size, ref, variant), vs in sums.items():
+        yield (
+            (size, "all", variant),
+            [text(size), f"**median of {len(vs)}**", f"{variant} / {ref}"]
+            + [
+                spread([v[0] for v in vs], ".2f") + "x",
+                spread([100 * v[1] for v in vs], "+.1f") + "%",
+                spread([100 * v[2] for v in vs], "+.1f") + "%",
+            ],
+        )
+
+
+def strength_rows(res: dict[str, Any]) -> Iterable[Row]:
+    for (variant,), rs in grouped(res.get("rows", []), "variant"):
+        yield (
+            (res.get("options", {}).get("size"), variant, tuple(r["pair"] for r in rs)),
+            [
+                text(variant),
+                spread([r.get("style") for r in rs], ".1f"),
+                spread([r.get("content") for r in rs], ".1f"),
+                text(len(rs)),
+            ],
+        )
+
+
 def subcommand(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda res: res.get("subcommand") == name
 
@@ -471,6 +532,34 @@ TABLES: dict[str, Table] = {
         ),
         batch_rows,
         "python benchmarks/batch.py",
+    ),
+    "defaults-converge": Table(
+        "defaults-converge",
+        (
+            "size",
+            "pair",
+            "run",
+            "steps per scale",
+            "wall s",
+            "final J change %/step",
+            "style dist",
+            "content dist",
+        ),
+        converge_rows,
+        "python benchmarks/defaults.py converge --pairs all --size 512",
+    ),
+    "defaults-ratio": Table(
+        "defaults-converge",
+        ("size", "pair", "runs", "time", "style dist", "content dist"),
+        converge_ratio_rows,
+        "python benchmarks/defaults.py converge --pairs all --size 512",
+        when=lambda res: res.get("options", {}).get("presets", "").startswith("draft,"),
+    ),
+    "strength": Table(
+        "defaults-strength",
+        ("strength", "style dist", "content dist", "pairs"),
+        strength_rows,
+        "python benchmarks/defaults.py strength --pairs all --size 256",
     ),
     "soak": Table(
         "soak",

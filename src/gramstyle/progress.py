@@ -25,9 +25,11 @@ class ProgressBar:
 
     :meth:`plan` (the run's ``on_plan``) prints the plan's one-line description and
     opens the bar; :meth:`tile` (``on_tile``) shows tile progress inside a step;
-    :meth:`update` takes each record. The ETA scales the plan's modelled time left by
-    how fast the run has gone so far (tqdm's own assumes equal steps, which a pyramid
-    does not have). A run whose method has no estimate (one pass) shows no bar.
+    :meth:`update` takes each record. The bar counts the steps the run is expected to
+    take (a stopping rule ends scales early; each record re-estimates them from the
+    cost curve), and the ETA scales the modelled time of the steps left by how fast the
+    run has gone so far (tqdm's own assumes equal steps, which a pyramid does not
+    have). A run whose method has no estimate (one pass) shows no bar.
     """
 
     def __init__(self, total: int | None = None, disable: bool = False) -> None:
@@ -38,6 +40,7 @@ class ProgressBar:
         self.stage = 0
         self.sizes: list[tuple[int, int]] = []  # each stage's image size, from the plan
         self.step = 0  # steps done in the current stage
+        self.steps: list[int] = []  # the steps each stage is expected to take
         self.costs = ""
         if total is not None:
             self._open(total)
@@ -64,15 +67,16 @@ class ProgressBar:
             print(f"gramstyle: {plan.describe(est)}", file=sys.stderr)
         self.est, self.t0 = est, time.perf_counter()
         self.sizes = [st.size for st in plan.stages]
-        self._open(plan.total)
+        self.steps = list(est.steps)
+        self._open(sum(est.steps))
 
     def _eta(self, fraction: float = 0.0) -> str:
         """Time left, from the modelled cost of what is done and what remains."""
         est = self.est
         if est is None:
             return ""
-        k, secs, steps = self.stage, est.step_seconds, est.steps
-        if k >= len(secs):
+        k, secs, steps = self.stage, est.step_seconds, self.steps
+        if k >= len(secs) or k >= len(steps):
             return ""
         done = sum(t * n for t, n in zip(secs[:k], steps[:k], strict=True))
         done += secs[k] * (self.step + fraction)
@@ -117,11 +121,13 @@ class ProgressBar:
     def update(self, rec: Record) -> None:
         if self.disable:
             return
-        self._open(rec.total)
+        total = rec.total if rec.expected is None else rec.expected
+        self._open(total)
         assert self.bar is not None
-        if self.bar.total != rec.total:  # a scale stopped early
-            self.bar.total = rec.total
+        if self.bar.total != total:  # re-estimated, or a scale stopped early
+            self.bar.total = total
         self.stage, self.step = rec.scale, rec.step
+        self.steps = rec.scale_steps(self.steps)
         h, w = rec.size
         self.bar.set_description(f"scale {rec.scale + 1}/{rec.scales} {w}x{h}", refresh=False)
         self.costs = "".join(f" {k}={v:.3g}" for k, v in rec.costs().items())
@@ -171,7 +177,10 @@ class FrameBar:
 
     def step(self, rec: Any) -> None:  # a FrameStep
         r = rec.record
-        self.bar.set_postfix_str(f"frame {rec.frame + 1}: step {r.done}/{r.total}", refresh=True)
+        self.bar.set_postfix_str(
+            f"frame {rec.frame + 1}: step {r.done}/{r.total if r.expected is None else r.expected}",
+            refresh=True,
+        )
 
     def frame(self, rec: Any) -> None:  # a FrameDone
         if self.bar.total is not None and rec.frame + 1 > self.bar.total:

@@ -101,10 +101,15 @@ class Settings:
             SIDES,
         ),
     )
-    # The time goes to full-size steps: they buy style, coarse ones hardly do.
+    # The time goes to full-size steps: they buy style, coarse ones hardly do. The
+    # stopping rule ends the final scale (about 46 steps at 256-1024 px); this bounds it.
     steps: int = field(
-        default=22,
-        metadata=_opt("optimiser steps at the final size (an upper bound: see --stop-tol)", STEPS),
+        default=100,
+        metadata=_opt(
+            "most optimiser steps at the final size (the stopping rule, --stop-tol, "
+            "usually ends it after about 45)",
+            STEPS,
+        ),
     )
     coarse_steps: int = field(
         default=15,
@@ -265,18 +270,18 @@ class Settings:
             choices=STYLE_FITS,
         ),
     )
-    # Ruder et al. stop at 0.01% over 50 steps; our scales have budgets of tens of steps,
-    # so the window is shorter and the tolerance per step the same order (0.2% over 20).
+    # A scale has converged when J falls by under 1% a step (5% over 5 steps): past that
+    # the picture hardly changes (docs/benchmarks.md, "When the default stops").
     stop_tol: float = field(
-        default=0.002,
+        default=0.05,
         metadata=_opt(
-            "stop a scale early when its best cost fell by less than this fraction over "
-            "the last --stop-window steps (0 = always take every step)",
+            "stop a scale when its best cost fell by less than this fraction over the "
+            "last --stop-window steps (0 = always take every step)",
             Bounds(0, 1, hi_open=True),
         ),
     )
     stop_window: int = field(
-        default=20,
+        default=5,
         metadata=_opt("steps over which --stop-tol measures the decrease", Bounds(1, STEPS.hi)),
     )
     strength: float = field(

@@ -259,7 +259,10 @@ def test_version(capsys):
         (["--size", "577", "--preset", "quality"], {"strength": 0.9, "min_size": 577}),
         # a style size in pixels replaces the preset's style fit instead of clashing
         (["--preset", "quality", "--style-size", "300"], {"style_size": 300, "steps": 110}),
-        ([], {"steps": 22, "init": "content", "strength": 0.5}),
+        ([], {"steps": 100, "stop_tol": 0.05, "init": "content", "strength": 0.5}),
+        # the draft preset: the 22 full-size steps of the defaults before they converged
+        (["--preset", "draft"], {"steps": 22, "stop_tol": 0.002, "stop_window": 20}),
+        (["--preset", "quality"], {"stop_tol": 0.002, "stop_window": 20}),
     ],
 )
 def test_preset_layers_under_the_options_given(argv, expect):
@@ -269,7 +272,7 @@ def test_preset_layers_under_the_options_given(argv, expect):
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o.png", *argv])
     s = settings_from(ns)
     assert {k: getattr(s, k) for k in expect} == expect
-    preset = "--preset" in argv
+    preset = "--preset" in argv and "draft" not in argv
     pastiche = preset and s.size > 384  # small pictures keep the defaults' layers
     assert s.style_layers == (PASTICHE_STYLE_LAYERS if pastiche else DEFAULT_STYLE_LAYERS)
     assert s.style_fit == ("area" if pastiche and s.style_size is None else "side")
@@ -281,7 +284,7 @@ def test_preset_on_a_command_with_its_own_defaults():
     def demo(*argv):
         return settings_from(cli.build_parser().parse_args(["demo", *argv]))
 
-    assert (demo().size, demo().steps) == (384, 26)  # the demo's own defaults
+    assert (demo().size, demo().steps) == (384, 100)  # the demo's own size
     assert (demo("--preset", "quality").size, demo("--preset", "quality").steps) == (384, 130)
     batch = cli.build_parser().parse_args(["batch", "m.csv", "-o", "out", "--preset", "quality"])
     assert (settings_from(batch).init, settings_from(batch).steps) == ("adain", 110)
@@ -293,15 +296,15 @@ def test_unknown_preset_is_one_line(files, capsys):
     d, c, s = files
     code, _, err = run(["stylize", c, s, "-o", d / "o.png", "--preset", "best"], capsys)
     assert code == 2 and "invalid choice: 'best'" in one_line_error(err)
-    with pytest.raises(GramstyleError, match="unknown preset 'best'; choose one of quality"):
+    with pytest.raises(GramstyleError, match="unknown preset 'best'; choose one of draft, quality"):
         Settings.preset("best")
 
 
 @pytest.mark.parametrize(
     "size, measured",
     [
-        # the settings the README's figures were measured with (F130, P7, P6): the
-        # preset must plan the same run
+        # the settings the benchmark figures were measured with (under the stopping rule
+        # of the time, 0.2% over 20 steps): the preset must plan the same run
         (256, "--init adain --init-blend 0.45 --steps 130 --strength 0.9"),
         (
             512,
@@ -321,6 +324,7 @@ def test_quality_preset_is_the_measured_setting(size, measured):
     from gramstyle import Settings
     from gramstyle.gatys.pyramid import schedule
 
+    measured += " --stop-tol 0.002 --stop-window 20"
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o", *measured.split()])
     want = settings_from(ns).replace(size=size)
     got = Settings.preset("quality", size=size)

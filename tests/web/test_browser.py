@@ -74,8 +74,18 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     assert quality["size"] == 256 and "strength" not in quality and "steps" not in quality
     assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.9"
     page.locator('input[name="method"][value="gatys"]').check(force=True)
-    assert page.input_value("#steps") == "22" and "preset" not in page.evaluate("collectSettings()")
+    assert page.input_value("#steps") == "100" and "preset" not in page.evaluate(
+        "collectSettings()"
+    )
     assert page.input_value("#strength") == "0.5"
+    # "Draft" is a preset too: its steps are the preset's, and leaving it gives back the
+    # steps the form had.
+    page.locator('input[name="method"][value="draft"]').check(force=True)
+    draft = page.evaluate("collectSettings()")
+    assert draft["preset"] == "draft" and "steps" not in draft
+    assert page.input_value("#steps") == "" and "½" in page.inner_text("#methods")
+    page.locator('input[name="method"][value="gatys"]').check(force=True)
+    assert page.input_value("#steps") == "100"
     page.click(".advanced summary")
     page.fill("#steps", "30")
     page.fill("#coarse-steps", "10")

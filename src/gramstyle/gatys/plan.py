@@ -34,6 +34,7 @@ from .budget import (
 )
 from .photoreal import stage_bytes
 from .pyramid import schedule
+from .stopping import expected_steps
 
 #: Above this longest side a step costs most: step budgets shrink (Settings.step_falloff).
 PRINT_SIDE = 1024
@@ -53,6 +54,11 @@ class Stage:
     tile: int | None = None  # interior side of G's tiles; None: one pass over the image
     style_tile: int | None = None  # tile side for the style images' pass; None: one pass
     memory: int = 0  # bytes the stage is expected to need at its peak (0: not estimated)
+    expected: int = 0  # steps it is expected to take under the stopping rule (0: steps)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.expected <= self.steps:
+            object.__setattr__(self, "expected", self.steps)
 
     @property
     def pixels(self) -> int:
@@ -69,6 +75,12 @@ class Plan:
     def total(self) -> int:
         """Steps over all stages (an upper bound when a stopping rule is on)."""
         return sum(st.steps for st in self.stages)
+
+    @property
+    def expected(self) -> int:
+        """Steps over all stages the stopping rule is expected to leave (before the run
+        re-estimates them from its own curve)."""
+        return sum(st.expected for st in self.stages)
 
     @property
     def tiled(self) -> bool:
@@ -93,6 +105,9 @@ class Plan:
                 f"; estimate {est.peak / GiB:.1f} GiB peak of a {est.budget / GiB:.1f} GiB "
                 f"budget, about {duration(est.seconds)}"
             )
+            if est.longest > est.seconds * 1.2:  # a stopping rule leaves the steps open
+                parts[-1] += f" (at most {duration(est.longest)})"
+
         return ", ".join(parts)
 
 
@@ -162,6 +177,7 @@ def make_plan(prep: Prepared, widths: tuple[int, ...] = VGG19_WIDTHS) -> Plan:
                 tile=f.tile,
                 style_tile=f.style_tile,
                 memory=f.bytes,
+                expected=expected_steps([], steps, s.stop_window, s.stop_tol),
             )
         )
     return Plan(tuple(stages), budget=budget, cost=cost)
@@ -192,9 +208,14 @@ class Estimate:
     """What a plan is expected to cost, per stage and in all, before it runs."""
 
     step_seconds: tuple[float, ...]  # one step of each stage
-    steps: tuple[int, ...]  # each stage's step budget
+    steps: tuple[int, ...]  # the steps each stage is expected to take
     memory: tuple[int, ...]  # bytes at each stage's peak
     budget: int  # the memory budget the plan was sized for
+    budgets: tuple[int, ...] = ()  # each stage's step budget (default: steps)
+
+    def __post_init__(self) -> None:
+        if not self.budgets:
+            object.__setattr__(self, "budgets", self.steps)
 
     @property
     def stage_seconds(self) -> tuple[float, ...]:
@@ -203,6 +224,11 @@ class Estimate:
     @property
     def seconds(self) -> float:
         return sum(self.stage_seconds)
+
+    @property
+    def longest(self) -> float:
+        """Seconds if every stage takes its whole step budget."""
+        return sum(t * n for t, n in zip(self.step_seconds, self.budgets, strict=True))
 
     @property
     def peak(self) -> int:
@@ -220,7 +246,8 @@ def estimate(plan: Plan, speed: Speed = DEFAULT_SPEED) -> Estimate:
     )
     return Estimate(
         secs,
-        tuple(st.steps for st in plan.stages),
+        tuple(st.expected for st in plan.stages),
         tuple(st.memory for st in plan.stages),
         plan.budget,
+        tuple(st.steps for st in plan.stages),
     )

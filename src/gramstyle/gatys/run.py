@@ -30,6 +30,7 @@ from .optimize import NonFiniteCost, make_optimizer
 from .photoreal import photo_start, stage_cost
 from .plan import Plan, Stage
 from .resume import check_fields, resumed_plan
+from .stopping import expected_steps, should_stop
 from .targets import style_targets
 from .tiles import TiledObjective
 
@@ -99,20 +100,6 @@ class RunState:
         """A saved state, refused in one line unless every field is there and sound."""
         check_fields(d)
         return cls(**d)
-
-
-def should_stop(losses: list[float], window: int, tol: float) -> bool:
-    """True when the best J fell by less than ``tol`` (relative) over the last ``window`` steps.
-
-    >>> should_stop([10.0, 9.0, 8.999], window=1, tol=1e-3)
-    True
-    >>> should_stop([10.0, 9.0], window=1, tol=1e-3)
-    False
-    """
-    if tol <= 0 or window < 1 or len(losses) <= window:
-        return False
-    old, new = losses[-window - 1], losses[-1]
-    return old - new < tol * abs(old)
 
 
 class Run:
@@ -275,6 +262,8 @@ class Run:
                 return best, done, resume.gamma
         objective = self._objective(k, dtype)
         later = sum(st.steps for st in plan.stages[k + 1 :])
+        later_expected = sum(st.expected for st in plan.stages[k + 1 :])
+        curve = list(losses)  # best J per step, for the expected end (from a resume: a part)
         C_rgb = resize(prep.content_rgb, stage.size) if s.preserve_color == "luminance" else None
         while i < stage.steps:
             costs, x_next = opt.step(x, objective.value_and_grad)
@@ -283,6 +272,7 @@ class Run:
                 best, best_loss = x, J
             i, done = i + 1, done + 1
             losses.append(best_loss)
+            curve.append(best_loss)
             del losses[: -s.stop_window - 1]
             stop = should_stop(losses, s.stop_window, s.stop_tol)
             x = x_next
@@ -295,6 +285,8 @@ class Run:
                 if best_loss > J_last:
                     best, best_loss = x, J_last
             total = done + (0 if finished else stage.steps - i) + later
+            ends = i if finished else expected_steps(curve, stage.steps, s.stop_window, s.stop_tol)
+            expected = done + ends - i + later_expected
             self._state = RunState(
                 key=prep.key,
                 stage=k,
@@ -313,7 +305,9 @@ class Run:
                 stages=[asdict(st) for st in self.plan.stages],
             )
             shown = best if finished else x
-            yield self._record(k, i, done, total, costs, shown, C_rgb, dtype, t0, best_loss)
+            yield self._record(
+                k, i, done, (total, expected), costs, shown, C_rgb, dtype, t0, best_loss
+            )
             if stop:
                 break
         return best, done, opt.gamma
@@ -323,7 +317,7 @@ class Run:
         k: int,
         i: int,
         done: int,
-        total: int,
+        totals: tuple[int, int],
         costs: Costs,
         x: Tensor,
         C_rgb: Tensor | None,
@@ -339,7 +333,8 @@ class Run:
             step=i,
             steps=stage.steps,
             done=done,
-            total=total,
+            total=totals[0],
+            expected=totals[1],
             loss=float(costs.total),
             content=s.content_weight * float(costs.content),
             style={n: s.beta * float(v) for n, v in costs.style.items()},

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__, registry
 from ..errors import DiskFull, GramstyleError, TooLarge
 from ..image import write_thumbnail
-from ..presets import PRESET_NOTES, PRESETS, brackets
+from ..presets import PRESET_NOTES, PRESET_PACE, PRESETS, brackets
 from . import samples
 from .config import ServeConfig
 from .errors import BadRequest, NotReady, QueueFull, Unavailable, UnknownJob
@@ -204,7 +204,11 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
             "token": config.token is not None,
             "methods": [_method_json(name) for name in registry.names()],
             "presets": {
-                name: {"note": PRESET_NOTES[name], "settings": _finite(brackets(name))}
+                name: {
+                    "note": PRESET_NOTES[name],
+                    "pace": PRESET_PACE[name],
+                    "settings": _finite(brackets(name)),
+                }
                 for name in PRESETS
             },
         }

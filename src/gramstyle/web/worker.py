@@ -56,17 +56,20 @@ def eta_seconds(rec: Any, stages: Sequence[Any]) -> float | None:
 
     Work is counted in pixel-steps of the plan's stages (a step at twice the side costs
     four times as much), so the coarse scales' quick steps do not make the estimate
-    optimistic. ``rec`` is a :class:`~gramstyle.method.Record`, ``stages`` its plan's
-    (each with ``steps`` and ``pixels``).
+    optimistic; each counts the steps it is expected to take (re-estimated by the
+    record: :meth:`~gramstyle.method.Record.scale_steps`). ``rec`` is a
+    :class:`~gramstyle.method.Record`, ``stages`` its plan's (each with ``expected``
+    and ``pixels``).
 
     >>> from types import SimpleNamespace as R
-    >>> stages = [R(steps=10, pixels=64 * 64), R(steps=10, pixels=128 * 128)]
-    >>> eta_seconds(R(scale=0, step=10, elapsed=2.0), stages)  # 1/5 of the work
+    >>> stages = [R(expected=10, pixels=64 * 64), R(expected=10, pixels=128 * 128)]
+    >>> eta_seconds(R(scale=0, step=10, elapsed=2.0, scale_steps=list), stages)  # 1/5 done
     8.0
     """
     if not stages:
         return None
-    work = [st.steps * st.pixels for st in stages]
+    steps = rec.scale_steps([st.expected for st in stages])
+    work = [n * st.pixels for n, st in zip(steps, stages, strict=True)]
     done = sum(work[: rec.scale]) + rec.step * stages[rec.scale].pixels
     if done <= 0:
         return None
@@ -92,7 +95,7 @@ def run_stylize(
             "step",
             {
                 "done": rec.done,
-                "total": rec.total,
+                "total": rec.total if rec.expected is None else rec.expected,
                 "loss": rec.costs().get("J"),
                 "elapsed": rec.elapsed,
                 "eta": eta_seconds(rec, job.plan.stages),

@@ -242,7 +242,7 @@ function applyLimits() {
   $("sizes").replaceChildren(...sizes.map((s) =>
     el("label", {}, el("input", { type: "radio", name: "size", value: String(s), ...(s === chosen ? { checked: "" } : {}) }),
       el("span", {}, String(s)))));
-  const quality = (state.limits.presets || {}).quality;
+  const presets = Object.entries(state.limits.presets || {});
   const choice = (value, label, note, title) =>
     el("label", title ? { title } : {}, el("input", { type: "radio", name: "method", value }),
       el("span", {}, `${label} `, el("em", {}, note)));
@@ -250,8 +250,10 @@ function applyLimits() {
   state.limits.methods.forEach((m, i) => {
     state.strength[m.name] = d[m.control];
     choices.push(choice(m.name, m.label, m.pace, m.help));
-    if (i === 0 && quality) {
-      choices.push(choice("quality", "Quality", `${m.label}, 4× the time`, "The quality preset: " + quality.note));
+    if (i === 0) {
+      for (const [name, p] of presets) {
+        choices.push(choice(name, name[0].toUpperCase() + name.slice(1), `${m.label}, ${p.pace}`, `The ${name} preset: ${p.note}`));
+      }
     }
   });
   $("methods").replaceChildren(...choices);
@@ -274,10 +276,15 @@ function chosenSize() {
   return Number(document.querySelector('input[name="size"]:checked').value);
 }
 
-// The method the form asks for: a preset ("quality") runs the default method.
+// A choice of the method list that is a preset ("draft", "quality"), not a method.
+function isPreset(choice) {
+  return Object.hasOwn(state.limits.presets || {}, choice);
+}
+
+// The method the form asks for: a preset runs the default method.
 function chosenMethod() {
   const m = method();
-  return m === "quality" ? state.limits.methods[0] : methodInfo(m);
+  return isPreset(m) ? state.limits.methods[0] : methodInfo(m);
 }
 
 // A preset's values for an output of this size: its first entry whose side is at least
@@ -287,10 +294,10 @@ function presetValues(name, size) {
   return entry ? entry[1] : {};
 }
 
-// In Quality mode the slider shows the preset's strength for the chosen size until moved.
+// With a preset the slider shows the preset's strength for the chosen size until moved.
 function followPreset() {
-  if (method() !== "quality" || state.touched) return;
-  $("strength").value = presetValues("quality", chosenSize()).strength ?? state.strength[chosenMethod().name];
+  if (!isPreset(method()) || state.touched) return;
+  $("strength").value = presetValues(method(), chosenSize()).strength ?? state.strength[chosenMethod().name];
   showSliders();
 }
 
@@ -302,14 +309,14 @@ function showSliders() {
   for (const id of ["steps", "coarse-steps"]) $(id).disabled = onePass;
 }
 
-// The quality preset picks its steps by size: its step fields start empty ("by size"),
-// and a number typed there still wins; the Gatys values come back on leaving it.
+// A preset picks its steps (the quality preset by size): its step fields start empty
+// ("preset's"), and a number typed there still wins; the method's come back on leaving.
 function swapSteps(from, to) {
   const ids = ["steps", "coarse-steps"];
-  if (to === "quality") {
-    state.steps = ids.map((id) => $(id).value);
-    for (const id of ids) { $(id).value = ""; $(id).placeholder = "by size"; }
-  } else if (from === "quality") {
+  if (isPreset(to)) {
+    if (!isPreset(from)) state.steps = ids.map((id) => $(id).value);
+    for (const id of ids) { $(id).value = ""; $(id).placeholder = "preset's"; }
+  } else if (isPreset(from)) {
     ids.forEach((id, i) => { $(id).value = state.steps ? state.steps[i] : ""; $(id).placeholder = ""; });
   }
 }
@@ -319,11 +326,11 @@ function collectSettings() {
   const info = chosenMethod();
   const s = {
     method: info.name,
-    ...(m === "quality" ? { preset: "quality" } : {}),
+    ...(isPreset(m) ? { preset: m } : {}),
     size: chosenSize(),
     preserve_color: document.querySelector('input[name="preserve_color"]:checked').value,
   };
-  if (m !== "quality" || state.touched) s[info.control] = Number($("strength").value);
+  if (!isPreset(m) || state.touched) s[info.control] = Number($("strength").value);
   // Left at 1: the server's default, which never upscales a small painting.
   if (Number($("style-scale").value) !== 1) s.style_scale = Number($("style-scale").value);
   for (const [id, key] of [["steps", "steps"], ["coarse-steps", "coarse_steps"], ["seed", "seed"]]) {
@@ -571,12 +578,12 @@ async function restoreJob(job) {
   const control = (info || chosenMethod()).control;
   if (control in s) {
     $("strength").value = s[control];
-    if (choice === "quality") state.touched = s[control] !== presetValues("quality", s.size)[control];
+    if (isPreset(choice)) state.touched = s[control] !== presetValues(choice, s.size)[control];
     else if (info) state.strength[info.name] = s[control];
   }
   $("style-scale").value = s.style_scale ?? 1;
   $("seed").value = s.seed ?? "";
-  if (choice !== "quality") {
+  if (!isPreset(choice)) {
     $("steps").value = s.steps ?? "";
     $("coarse-steps").value = s.coarse_steps ?? "";
   }
@@ -651,7 +658,7 @@ async function start() {
   bindDrop($("style-drop"), $("style-input"), addStyles);
   $("form").addEventListener("submit", submit);
   $("strength").addEventListener("input", (e) => {
-    if (method() === "quality") state.touched = true;
+    if (isPreset(method())) state.touched = true;
     else state.strength[method()] = Number(e.target.value);
     showSliders();
   });
@@ -661,7 +668,7 @@ async function start() {
     swapSteps(state.shown, method());
     state.shown = method();
     state.touched = false;
-    if (method() === "quality") return followPreset();
+    if (isPreset(method())) return followPreset();
     $("strength").value = state.strength[method()];
     showSliders();
   });
