@@ -22,6 +22,8 @@ RECORD_LINK = "../benchmarks/results/"  # how docs/benchmarks.md names them
 WIDTH = 72  # of the usage blocks: as wide as the page shows without scrolling
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+#: Inline code that is a short option (``--max-memory 6G``, ``-o``), in rendered HTML.
+_OPTION_CODE = re.compile(r"<code>(-[^<]{0,30})</code>")
 
 
 def _escape(text: str) -> str:
@@ -142,3 +144,9 @@ def on_page_markdown(markdown, page, config, files):  # type: ignore[no-untyped-
     if page.file.src_uri == "benchmarks.md":
         markdown = markdown.replace(f"]({RECORD_LINK}", f"]({RECORDS_URI}/")
     return markdown
+
+
+def on_page_content(html, page, config, files):  # type: ignore[no-untyped-def]
+    # A browser may break a line after a hyphen, which splits `--size` into "--" and
+    # "size"; short options get a class that keeps them whole (stylesheets/extra.css).
+    return _OPTION_CODE.sub(r'<code class="option">\1</code>', html)

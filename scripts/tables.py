@@ -1,7 +1,8 @@
-"""Make the tables of ``docs/benchmarks.md`` from the benchmark records.
+"""Make the tables of ``docs/benchmarks.md`` (and the README's "How fast") from the
+benchmark records.
 
-    python scripts/tables.py            # rewrite the tables in the page
-    python scripts/tables.py --check    # exit 1 if the page differs from its records
+    python scripts/tables.py            # rewrite the tables in the pages
+    python scripts/tables.py --check    # exit 1 if a page differs from its records
 
 Every benchmark writes a JSON record to ``benchmarks/results/`` (``benchmarks/record.py``:
 the command, the UTC date, the commit, the machine, the results). The page holds a
@@ -27,6 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"  # its "How fast" table, from the same records
 RESULTS = ROOT / "benchmarks" / "results"
 MARKER = re.compile(
     r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.DOTALL
@@ -87,9 +89,10 @@ class Record:
         cores = f"{m['cores']} cores" if m.get("cores") else "cores not recorded"
         return f"{m.get('model') or 'unknown CPU'}, {cores}, {isa}"
 
-    def cite(self) -> str:
-        """The record as a link, with its commit (``+`` when the tree was dirty)."""
-        link = f"[{self.path.stem}](../benchmarks/results/{self.path.name})"
+    def cite(self, root: str = "../") -> str:
+        """The record as a link from a page ``root`` below the repository's top, with
+        its commit (``+`` when the tree was dirty)."""
+        link = f"[{self.path.stem}]({root}benchmarks/results/{self.path.name})"
         c = self.data.get("commit") or {}
         if not c.get("sha"):
             return link
@@ -105,6 +108,8 @@ class Table:
     rows: Callable[[dict[str, Any]], Iterable[Row]]
     command: str  # how to make a record for it (shown while there is none)
     when: Callable[[dict[str, Any]], bool] = lambda results: True
+    #: Further records' names whose rows the table takes too (``rows`` tells them apart).
+    also: tuple[str, ...] = ()
 
 
 # --- cell formats ----------------------------------------------------------------------
@@ -420,6 +425,27 @@ def strength_rows(res: dict[str, Any]) -> Iterable[Row]:
         )
 
 
+def readme_speed_rows(res: dict[str, Any]) -> Iterable[Row]:
+    """Three lines for the README: the defaults and the draft preset (the converge
+    benchmark, median over its pairs), and fast mode at 512 px (the AdaIN benchmark)."""
+    if "latency" in res:  # benchmarks/adain.py
+        for r in res["latency"]:
+            if str(r.get("size")) == "512" and r.get("tool") == "gramstyle auto":
+                yield (
+                    (3, "adain"),
+                    ["fast mode (`--method adain`), 512 px, a painting seen before", "auto"]
+                    + [spread(r.get("warm", []), ".2f")],
+                )
+        return
+    size = res.get("options", {}).get("size")
+    for order, (variant, what) in enumerate(
+        [("default", "one picture at the defaults"), ("draft", "the same with `--preset draft`")]
+    ):
+        seconds = [r["seconds"] for r in res.get("rows", []) if r.get("variant") == variant]
+        if seconds:  # one run per pair: n counts the pairs
+            yield ((order, variant), [f"{what}, {size} px", "fp32", spread(seconds, ".0f")])
+
+
 def subcommand(name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda res: res.get("subcommand") == name
 
@@ -561,6 +587,14 @@ TABLES: dict[str, Table] = {
         strength_rows,
         "python benchmarks/defaults.py strength --pairs all --size 256",
     ),
+    "readme-speed": Table(
+        "defaults-converge",
+        ("what (2-core CPU)", "precision", "seconds"),
+        readme_speed_rows,
+        "python benchmarks/defaults.py converge --pairs all --size 512; python benchmarks/adain.py",
+        when=lambda res: "latency" in res or "default" in res.get("options", {}).get("presets", ""),
+        also=("adain",),
+    ),
     "soak": Table(
         "soak",
         (
@@ -595,32 +629,39 @@ def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str
     return "\n".join(lines)
 
 
-def render_table(name: str, records: Sequence[Record]) -> str:
-    """The Markdown between ``name``'s markers: its rows from ``records``."""
+def render_table(name: str, records: Sequence[Record], root: str = "../") -> str:
+    """The Markdown between ``name``'s markers: its rows from ``records``, citing them
+    from a page ``root`` below the repository's top."""
     if name == "records":
         return markdown_table(
             ("record", "benchmark", "command", "machine", "date"),
             (
-                [r.cite(), text(r.name), f"`{text(r.data.get('command'))}`", r.machine, r.date]
+                [r.cite(root), text(r.name), f"`{text(r.data.get('command'))}`", r.machine, r.date]
                 for r in reversed(records)
             ),
         )
     table = TABLES[name]
     chosen: dict[tuple, tuple[Record, list[str]]] = {}
     for rec in records:  # oldest first: a newer record's row replaces an older one's
-        if rec.name == table.bench and table.when(rec.results):
+        if rec.name in (table.bench, *table.also) and table.when(rec.results):
             for key, cells in table.rows(rec.results):
                 chosen[key] = (rec, cells)
     if not chosen:
         return f"*No record gives this table yet: `{table.command}` makes one.*"
     return markdown_table(
         (*table.columns, *CITED),
-        ([*cells, rec.machine, rec.date, rec.cite()] for rec, cells in chosen.values()),
+        (
+            [*cells, rec.machine, rec.date, rec.cite(root)]
+            for _, (rec, cells) in sorted(chosen.items(), key=lambda kv: repr(kv[0]))
+        )
+        if table.also  # rows from several benchmarks: in the order of their keys
+        else ([*cells, rec.machine, rec.date, rec.cite(root)] for rec, cells in chosen.values()),
     )
 
 
-def render(page: str, records: Sequence[Record]) -> str:
-    """``page`` with every table replaced by what ``records`` give."""
+def render(page: str, records: Sequence[Record], root: str = "../") -> str:
+    """``page`` with every table replaced by what ``records`` give (cited from a page
+    ``root`` below the repository's top: ``""`` for the README)."""
     names = OPEN.findall(page)
     closed = {m["name"] for m in MARKER.finditer(page)}
     for name in names:
@@ -628,33 +669,41 @@ def render(page: str, records: Sequence[Record]) -> str:
             raise SystemExit(f"unknown table {name!r} (known: records, {', '.join(TABLES)})")
         if name not in closed:
             raise SystemExit(f"table {name!r} has no closing <!-- /table:{name} -->")
-    return MARKER.sub(lambda m: f"{m[1]}\n{render_table(m['name'], records)}\n\n{m[4]}", page)
+    return MARKER.sub(lambda m: f"{m[1]}\n{render_table(m['name'], records, root)}\n\n{m[4]}", page)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if the page is not up to date")
-    ap.add_argument("--page", type=Path, default=PAGE)
+    ap.add_argument("--check", action="store_true", help="exit 1 if a page is not up to date")
+    ap.add_argument(
+        "--page",
+        type=Path,
+        action="append",
+        help=f"a page with tables (repeatable; default: {PAGE.relative_to(ROOT)} and "
+        f"{README.name})",
+    )
     ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the records")
     ns = ap.parse_args(argv)
-    page = ns.page.read_text()
-    new = render(page, load(ns.results))
-    if ns.check:
-        if new != page:
+    records, status = load(ns.results), 0
+    for path in ns.page or [PAGE, README]:
+        page = path.read_text()
+        new = render(page, records, "" if path.name == README.name else "../")
+        if new == page:
+            continue
+        if ns.check:
             diff = difflib.unified_diff(
-                page.splitlines(), new.splitlines(), str(ns.page), "from the records", lineterm=""
+                page.splitlines(), new.splitlines(), str(path), "from the records", lineterm=""
             )
             print("\n".join(diff), file=sys.stderr)
             print(
-                f"{ns.page}: its tables differ from the records; run python scripts/tables.py",
+                f"{path}: its tables differ from the records; run python scripts/tables.py",
                 file=sys.stderr,
             )
-            return 1
-        return 0
-    if new != page:
-        ns.page.write_text(new)
-        print(f"{ns.page}: tables updated", file=sys.stderr)
-    return 0
+            status = 1
+        else:
+            path.write_text(new)
+            print(f"{path}: tables updated", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -63,6 +63,13 @@ def test_help_text_is_not_taken_for_markup():
     assert hooks._escape("relu1_1:0.2 | *x* <b>") == r"relu1\_1:0.2 \| \*x\* \<b\>"
 
 
+def test_short_options_are_kept_on_one_line():
+    html = "<p><code>--max-memory 6G</code> or <code>a-b</code></p>"
+    assert hooks.on_page_content(html, None, None, None) == (
+        '<p><code class="option">--max-memory 6G</code> or <code>a-b</code></p>'
+    )
+
+
 def test_docstrings_become_markdown():
     pytest.importorskip("griffe", reason="the docs extra is not installed")
     rst = _load("docs_griffe_rst", ROOT / "docs" / "griffe_rst.py")
@@ -187,3 +194,42 @@ def test_the_examples_in_the_docstrings():
     import doctest
 
     assert doctest.testmod(tables).failed == 0
+
+
+def test_the_readme_speed_table_comes_from_the_records(tmp_path):
+    results = tmp_path / "results"
+    converge = {
+        **speed_record(0.0),
+        "name": "defaults-converge",
+        "results": {
+            "options": {"size": 512, "presets": "draft,default"},
+            "rows": [
+                {"pair": p, "size": 512, "variant": v, "seconds": s}
+                for p, v, s in [("a+b", "draft", 30.0), ("a+b", "default", 61.0)]
+                + [("c+d", "draft", 34.0), ("c+d", "default", 65.0)]
+            ],
+        },
+    }
+    adain = {
+        **speed_record(0.0, "2026-11-30T10:00:00Z"),
+        "name": "adain",
+        "results": {
+            "latency": [
+                {"size": 512, "tool": "gramstyle auto", "warm": [0.43, 0.44, 0.5]},
+                {"size": 1024, "tool": "gramstyle auto", "warm": [1.4]},
+            ]
+        },
+    }
+    write(results, "defaults-converge-20261201-100000.json", converge)
+    write(results, "adain-20261130-100000.json", adain)
+    page = "## How fast\n\n<!-- table:readme-speed -->\n<!-- /table:readme-speed -->\n"
+    out = tables.render(page, tables.load(results), root="")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r.split(" | ")[0] for r in rows[1:]] == [
+        "| one picture at the defaults, 512 px",
+        "| the same with `--preset draft`, 512 px",
+        "| fast mode (`--method adain`), 512 px, a painting seen before",
+    ]
+    assert "| fp32 | 63 (61–65, n=2) |" in rows[1]
+    assert "| auto | 0.44 (0.43–0.50, n=3) |" in rows[3]
+    assert "](benchmarks/results/adain-20261130-100000.json)" in rows[3]
