@@ -22,8 +22,9 @@ RECORD_LINK = "../benchmarks/results/"  # how docs/benchmarks.md names them
 WIDTH = 72  # of the usage blocks: as wide as the page shows without scrolling
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
-#: Inline code that is a short option (``--max-memory 6G``, ``-o``), in rendered HTML.
-_OPTION_CODE = re.compile(r"<code>(-[^<]{0,30})</code>")
+#: Short inline code in rendered HTML: an option (``--max-memory 6G``) or one word
+#: (``gramstyle_jobs``).
+_SHORT_CODE = re.compile(r"<code>(-[^<]{0,30}|[^<\s]{1,30})</code>")
 
 
 def _escape(text: str) -> str:
@@ -147,6 +148,7 @@ def on_page_markdown(markdown, page, config, files):  # type: ignore[no-untyped-
 
 
 def on_page_content(html, page, config, files):  # type: ignore[no-untyped-def]
-    # A browser may break a line after a hyphen, which splits `--size` into "--" and
-    # "size"; short options get a class that keeps them whole (stylesheets/extra.css).
-    return _OPTION_CODE.sub(r'<code class="option">\1</code>', html)
+    # A browser may break a line after a hyphen or, in a narrow table column, inside a
+    # word: `--size` became "--" and "size", `gramstyle_jobs` "gramstyle_job" and "s".
+    # Short code gets a class that keeps it whole (stylesheets/extra.css).
+    return _SHORT_CODE.sub(r'<code class="whole">\1</code>', html)

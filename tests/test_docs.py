@@ -63,10 +63,11 @@ def test_help_text_is_not_taken_for_markup():
     assert hooks._escape("relu1_1:0.2 | *x* <b>") == r"relu1\_1:0.2 \| \*x\* \<b\>"
 
 
-def test_short_options_are_kept_on_one_line():
-    html = "<p><code>--max-memory 6G</code> or <code>a-b</code></p>"
+def test_short_code_is_kept_on_one_line():
+    html = "<p><code>--max-memory 6G</code>, <code>jobs_dir</code>, <code>a b</code></p>"
     assert hooks.on_page_content(html, None, None, None) == (
-        '<p><code class="option">--max-memory 6G</code> or <code>a-b</code></p>'
+        '<p><code class="whole">--max-memory 6G</code>, <code class="whole">jobs_dir</code>, '
+        "<code>a b</code></p>"
     )
 
 
