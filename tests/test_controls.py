@@ -222,10 +222,25 @@ def test_mask_notes_reach_the_records(tiny_net, images):
 # --- strength and per-layer content weights ---------------------------------------------
 
 
-def test_strength_maps_log_linearly_onto_beta():
-    assert Settings(style_weight=1e3, strength=0.5).beta == pytest.approx(1e3)
+def test_strength_maps_onto_beta_through_its_knots():
+    from gramstyle.settings import STRENGTH_KNOTS
+
+    for k, decades in STRENGTH_KNOTS:
+        assert Settings(style_weight=1e3, strength=k).beta == pytest.approx(1e3 * 10**decades)
+    assert Settings(style_weight=1e3, strength=0.5).beta == 1e3  # the weight as given
     assert Settings(style_weight=1e3, strength=0.0).beta == pytest.approx(10.0)
-    assert Settings(style_weight=1e3, strength=0.75).beta == pytest.approx(1e4)
+    assert Settings(style_weight=1e3, strength=1.0).beta == pytest.approx(1e4)
+    # monotone, log-linear between the knots
+    betas = [Settings(strength=i / 20).beta for i in range(21)]
+    assert all(a < b for a, b in zip(betas, betas[1:]))
+    mid = Settings(style_weight=1e3, strength=0.125).beta
+    assert mid == pytest.approx(
+        (
+            Settings(style_weight=1e3, strength=0.0).beta
+            * Settings(style_weight=1e3, strength=0.25).beta
+        )
+        ** 0.5
+    )
     with pytest.raises(GramstyleError, match="strength"):
         Settings(strength=1.5)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import numbers
 import types
 import typing
@@ -66,8 +67,31 @@ POOLINGS = ("max", "avg")
 PRESERVE_COLOR = ("none", "luminance", "match")
 STYLE_FITS = ("side", "area")
 PALETTES = ("style", "decoder")
-#: --strength spans this many decades of style_weight, centred on strength 0.5.
-STRENGTH_DECADES = 4.0
+#: --strength -> decades of style_weight: (strength, log10 of the factor) knots, linear
+#: between them. Chosen so that equal steps move the judge's style and content
+#: distances by about equal amounts on the benchmark pairs (docs/benchmarks.md, "The
+#: strength control"); 0.5 keeps --style-weight.
+STRENGTH_KNOTS: tuple[tuple[float, float], ...] = (
+    (0.0, -2.0),
+    (0.25, -1.3),
+    (0.5, 0.0),
+    (0.75, 0.5),
+    (1.0, 1.0),
+)
+
+
+def strength_decades(strength: float) -> float:
+    """log10 of the factor --strength puts on the style weight (:data:`STRENGTH_KNOTS`).
+
+    >>> strength_decades(0.5), strength_decades(1.0), strength_decades(0.125)
+    (0.0, 1.0, -1.65)
+    """
+    for (x0, y0), (x1, y1) in itertools.pairwise(STRENGTH_KNOTS):
+        if strength <= x1:
+            return y0 + (y1 - y0) * (strength - x0) / (x1 - x0)
+    return STRENGTH_KNOTS[-1][1]
+
+
 #: lambda_m of --photoreal: Luan et al.'s setting in this project's units (the cost per
 #: pixel, the normalised VGG19), checked on their eight pairs (docs/maths.md).
 PHOTOREAL_WEIGHT = 1e4
@@ -287,9 +311,11 @@ class Settings:
     strength: float = field(
         default=0.5,
         metadata=_opt(
-            "style strength in [0, 1]: the style weight used is style_weight * "
-            "10^(4 (strength - 0.5)), so 0.5 keeps --style-weight, 0 divides it by "
-            "100, 1 multiplies it by 100",
+            "style strength in [0, 1], in steps that look about equal: 0 is the photo "
+            "with the painting's colours and a faint texture, 0.5 (--style-weight as "
+            "given) the painting's brushwork over the photo's shapes, 1 the brushwork "
+            "everywhere with the shapes still readable (the style weight is multiplied "
+            "by 1/100 at 0, 1 at 0.5 and 10 at 1, log-linear between knots)",
             UNIT,
         ),
     )
@@ -341,6 +367,10 @@ class Settings:
             (self.style_fit in STYLE_FITS, f"style fit must be one of {', '.join(STYLE_FITS)}"),
             (self.palette in PALETTES, f"palette must be one of {', '.join(PALETTES)}"),
             (
+                not (self.photoreal and self.preserve_color != "none"),
+                "--photoreal takes the style photo's colours; drop --preserve-color",
+            ),
+            (
                 self.style_size is None or self.style_fit == "side",
                 "give --style-size (pixels) or --style-fit area, not both",
             ),
@@ -379,12 +409,13 @@ class Settings:
 
     @property
     def beta(self) -> float:
-        """The style weight in effect: ``style_weight * 10^(4 (strength - 0.5))``.
+        """The style weight in effect: ``style_weight * 10^d(strength)``,
+        :func:`strength_decades`.
 
         >>> Settings(style_weight=1e4).beta, Settings(style_weight=1e4, strength=1).beta
-        (10000.0, 1000000.0)
+        (10000.0, 100000.0)
         """
-        return self.style_weight * 10 ** (STRENGTH_DECADES * (self.strength - 0.5))
+        return self.style_weight * 10 ** strength_decades(self.strength)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""

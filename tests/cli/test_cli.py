@@ -256,7 +256,7 @@ def test_version(capsys):
         # its values follow the size: the pyramid with more steps for small pictures
         (["--preset", "quality", "--size", "256"], {"steps": 130, "min_size": 128}),
         (["--size", "385", "--preset", "quality"], {"steps": 110, "min_size": 192}),
-        (["--size", "577", "--preset", "quality"], {"strength": 0.9, "min_size": 577}),
+        (["--size", "577", "--preset", "quality"], {"strength": 0.5, "min_size": 577}),
         # a style size in pixels replaces the preset's style fit instead of clashing
         (["--preset", "quality", "--style-size", "300"], {"style_size": 300, "steps": 110}),
         ([], {"steps": 100, "stop_tol": 0.05, "init": "content", "strength": 0.5}),
@@ -267,7 +267,7 @@ def test_version(capsys):
 )
 def test_preset_layers_under_the_options_given(argv, expect):
     from gramstyle.presets import PASTICHE_STYLE_LAYERS
-    from gramstyle.settings import DEFAULT_STYLE_LAYERS
+    from gramstyle.settings import DEFAULT_STYLE_LAYERS, strength_decades
 
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o.png", *argv])
     s = settings_from(ns)
@@ -276,8 +276,10 @@ def test_preset_layers_under_the_options_given(argv, expect):
     pastiche = preset and s.size > 384  # small pictures keep the defaults' layers
     assert s.style_layers == (PASTICHE_STYLE_LAYERS if pastiche else DEFAULT_STYLE_LAYERS)
     assert s.style_fit == ("area" if pastiche and s.style_size is None else "side")
-    strength = (0.85 if 384 < s.size <= 544 else 0.9) if preset else 0.5
-    assert s.strength == (0.5 if "--strength" in argv else strength)
+    # the preset's stronger style: the weights measured as --strength 0.85 / 0.9 before
+    # the control was recalibrated; --strength moves them from there
+    k = (0.85 if 384 < s.size <= 544 else 0.9) if preset else 0.5
+    assert s.beta == pytest.approx(25 * 10 ** (4 * (k - 0.5)) * 10 ** strength_decades(s.strength))
 
 
 def test_preset_on_a_command_with_its_own_defaults():
@@ -326,7 +328,10 @@ def test_quality_preset_is_the_measured_setting(size, measured):
 
     measured += " --stop-tol 0.002 --stop-window 20"
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o", *measured.split()])
-    want = settings_from(ns).replace(size=size)
+    # --strength k then meant the style weight times 10^(4 (k - 0.5)), as the preset's
+    # style weight now says with the recalibrated control at its default
+    old = settings_from(ns)
+    want = old.replace(size=size, strength=0.5, style_weight=25 * 10 ** (4 * (old.strength - 0.5)))
     got = Settings.preset("quality", size=size)
     assert schedule(got) == schedule(want)
     assert got.replace(min_size=want.min_size) == want

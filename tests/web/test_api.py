@@ -48,7 +48,7 @@ def test_health_docs_and_openapi(server):
     # the preset's table: (largest side, settings), smallest first, as presets.PRESETS
     # (null: no upper side; a min_size of null: one scale)
     assert [side for side, _ in quality["settings"]] == [384, 544, None]
-    assert quality["settings"][1][1]["strength"] == 0.85
+    assert quality["settings"][1][1]["style_weight"] == pytest.approx(25 * 10**1.4)
     assert quality["settings"][2][1]["min_size"] is None
     # The methods the page offers, and the setting its slider sets for each.
     methods = {m["name"]: m for m in limits["methods"]}

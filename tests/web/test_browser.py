@@ -63,16 +63,16 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page.set_input_files("#content-input", str(photo))
     page.set_input_files("#style-input", str(style))
     assert page.locator(".style-item").count() == 1
-    # "Quality" asks for the preset, whose steps and strength follow the size: the step
-    # fields empty, the slider at the preset's strength for the size (512, then 256 px).
+    # "Quality" asks for the preset, whose steps follow the size: the step fields empty;
+    # the slider stays at the default strength (0.5: the preset's own style weight).
     page.locator('input[name="method"][value="quality"]').check(force=True)
-    assert page.input_value("#strength") == "0.85"
-    assert page.inner_text("#strength-out") == "0.85"
+    assert page.input_value("#strength") == "0.5"
+    assert page.inner_text("#strength-out") == "0.50"
     page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
     quality = page.evaluate("collectSettings()")
     assert quality["preset"] == "quality" and quality["method"] == "gatys"
     assert quality["size"] == 256 and "strength" not in quality and "steps" not in quality
-    assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.9"
+    assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.5"
     page.locator('input[name="method"][value="gatys"]').check(force=True)
     assert page.input_value("#steps") == "100" and "preset" not in page.evaluate(
         "collectSettings()"
