@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--presets", default="draft,default", help="converge: presets to alternate")
     p.add_argument("--at", default="0,0.125,0.25,0.375,0.5,0.625,0.75,0.875,1", help="strengths")
+    p.add_argument("--decades", default=None, help="strength: style weights 25*10^x instead, x,...")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--style-layers", default=None, help="layer:weight,... over every variant's")
     p.add_argument("--out", default=None, help="folder for the pictures")
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             variants = [
                 (name, base if name == "default" else base.with_preset(name))
                 for name in ns.presets.split(",")
+            ]
+        elif ns.decades:  # the style weight itself, 25 * 10^x, at the default strength
+            variants = [
+                (f"decades {x}", base.replace(style_weight=25 * 10 ** float(x)))
+                for x in ns.decades.split(",")
             ]
         else:
             variants = [
