@@ -24,7 +24,7 @@ from .keys import fingerprint
 from .nn.backbone import check_layer_names, deepest, min_input_side
 from .nn.colour import grey, luminance, match_color, match_luminance
 from .nn.labels import Regions, align_regions, read_label_maps
-from .nn.masks import load_masks
+from .nn.masks import load_masks, mask_at
 from .nn.weights import check_source
 from .request import as_list, blend_weights, check_labels
 from .settings import Settings, inits
@@ -72,6 +72,14 @@ class Prepared:
         """Each style's longest side at a stage that shows styles at ``side``: fitted to
         the output and never upscaled by default (:func:`gramstyle.sizes.shown_side`)."""
         return tuple(shown_side(self.settings, side, hw, self.size) for hw in self.style_hw)
+
+    def regions_at(self, size: tuple[int, int]) -> tuple[Tensor, list[Tensor]]:
+        """The content's regions ``(K, 1, H, W)`` at ``size`` and each style's at its
+        own size (:attr:`labels`); without label maps, one region: the whole images."""
+        if self.labels is not None:
+            return mask_at(self.labels.content, size), list(self.labels.styles)
+        whole = self.content.new_ones(1, 1, *size)
+        return whole, [x.new_ones(1, 1, *x.shape[-2:]) for x in self.styles]
 
 
 def working_image(x: Tensor, preserve_color: str) -> Tensor:

@@ -120,6 +120,15 @@ def add_settings_options(parser: argparse.ArgumentParser, **defaults: object) ->
             help_text, meta["choices"] = _method_help(), registry.names()
         if (bounds := meta.pop("bounds", None)) is not None:
             help_text += f"; {'each weight in' if kind is dict else 'range'} {bounds}"
+        if kind is bool:  # a switch: --photoreal / --no-photoreal
+            group.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=f"{help_text} (default: {'on' if default else 'off'})".replace("%", "%%"),
+            )
+            continue
         if default is not None:
             help_text += f" (default: {_shown(default)})"
         group.add_argument(

@@ -48,6 +48,21 @@ def add_parsers(sub: Any) -> None:
         help="a grey image per style, in order (white: that style's region; grey: a soft "
         "blend); repeat once per STYLE",
     )
+    p.add_argument(
+        "--content-labels",
+        default=None,
+        metavar="FILE",
+        help="the photo's label map: each region painted in one flat colour (sky, trees, "
+        "...); with --style-labels, each region takes its look from the style's region "
+        "of the same colour (a label the style lacks: the whole style)",
+    )
+    p.add_argument(
+        "--style-labels",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="a style's label map, in the colours of --content-labels; repeat once per STYLE",
+    )
     _common_run_options(p)
     p.add_argument(
         "--checkpoint-every",
@@ -107,6 +122,7 @@ def run(
     ns: argparse.Namespace,
     blend: Any = None,
     masks: Any = None,
+    labels: tuple[Any, Any] = (None, None),
 ) -> int:
     """Stylise and write ``output``: check, run with a bar, write (shared by both commands)."""
     output = Path(output_text)
@@ -119,6 +135,8 @@ def run(
         output_text,
         blend=blend,
         masks=masks,
+        content_labels=labels[0],
+        style_labels=labels[1],
         overwrite=ns.overwrite,
         also_writes=longest,
     )
@@ -128,7 +146,14 @@ def run(
     from ..progress import ProgressBar
     from ..session import Stylizer
 
-    job = Stylizer(settings).job(content, styles, blend=blend, masks=masks)
+    job = Stylizer(settings).job(
+        content,
+        styles,
+        blend=blend,
+        masks=masks,
+        content_labels=labels[0],
+        style_labels=labels[1],
+    )
     every, resume = getattr(ns, "checkpoint_every", 0), getattr(ns, "resume", False)
     ck = (
         Checkpoint(checkpoint_path(output), every, resume=resume, overwrite=ns.overwrite)
@@ -187,7 +212,15 @@ def _keep(ck: Any, job: Any) -> None:
 
 
 def cmd_stylize(ns: argparse.Namespace) -> int:
-    return run(ns.content, ns.styles, ns.output, ns, blend=ns.style_blend, masks=ns.masks)
+    return run(
+        ns.content,
+        ns.styles,
+        ns.output,
+        ns,
+        blend=ns.style_blend,
+        masks=ns.masks,
+        labels=(ns.content_labels, ns.style_labels),
+    )
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ from torch import Tensor
 
 from ..inputs import Prepared
 from ..method import ExtraCost
-from ..nn.masks import mask_at
 from ..nn.matting import matting_laplacian, photoreal_cost
 from ..nn.recolour import match_regions
 from ..nn.smoothing import matting_solve
@@ -75,13 +74,7 @@ def photo_start(prep: Prepared, content_rgb: Tensor) -> Tensor:
     the style's colours from the first step: from the photo's own colours the
     optimiser needs hundreds of steps to bring them (a bright sky made dark red).
     """
-    size = (content_rgb.shape[-2], content_rgb.shape[-1])
-    if prep.labels is not None:
-        masks = mask_at(prep.labels.content, size)
-        style_masks: list[Tensor] = list(prep.labels.styles)
-    else:
-        masks = content_rgb.new_ones(1, 1, *size)
-        style_masks = [x.new_ones(1, 1, *x.shape[-2:]) for x in prep.styles]
+    masks, style_masks = prep.regions_at((content_rgb.shape[-2], content_rgb.shape[-1]))
     return match_regions(content_rgb, masks, prep.styles, style_masks, prep.blend)
 
 

@@ -25,6 +25,7 @@ from ..inputs import Prepared, working_image
 from ..method import ExtraCost, OnTile, Record, Session
 from ..nn.colour import with_chroma_of
 from ..nn.masks import mask_at
+from ..nn.smoothing import finish
 from .objective import Costs, Objective
 from .optimize import NonFiniteCost, make_optimizer
 from .photoreal import photo_start, stage_cost
@@ -326,6 +327,9 @@ class Run:
         best: float,
     ) -> StepRecord:
         s, stage = self.prep.settings, self.plan.stages[k]
+        image = with_chroma_of(x, C_rgb) if C_rgb is not None else x
+        if s.photoreal:  # what is shown is finished; the optimiser goes on from x
+            image = finish(resize(self.prep.content_rgb, stage.size), image)
         return StepRecord(
             scale=k,
             scales=len(self.plan.stages),
@@ -341,7 +345,7 @@ class Run:
             tv=s.tv_weight * float(costs.tv),
             elapsed=time.perf_counter() - t0,
             precision=dtype_name(dtype),
-            image=with_chroma_of(x, C_rgb) if C_rgb is not None else x,
+            image=image,
             notes=self.prep.notes,
             extra={n: float(v) for n, v in costs.extra.items()},
             best=best,
