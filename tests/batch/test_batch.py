@@ -393,3 +393,48 @@ def test_sigterm_stops_the_batch_and_a_rerun_finishes(imgs, tmp_path, tiny_weigh
 def test_results_lines_are_json(tmp_path):
     (tmp_path / RESULTS).write_text('{"row": 1}\n{"row": 2, "sta')  # torn by a crash
     assert read_results(tmp_path) == [{"row": 1}]
+
+
+def test_label_map_and_photoreal_columns(imgs, tmp_path, tiny_weights):
+    """``content_labels``/``style_labels`` (one per style, ``;``) resolve like inputs and
+    reach the job; ``photoreal`` is a switch; a bad map fails its row only."""
+    H, W = 30, 40
+    cl = np.zeros((H, W, 3), np.uint8)
+    cl[:15, :, 2], cl[15:, :, 1] = 255, 255
+    Image.fromarray(cl).save(imgs / "c1_labels.png")
+    sl = np.zeros((40, 40, 3), np.uint8)
+    sl[:, :20, 2], sl[:, 20:, 1] = 255, 255
+    Image.fromarray(sl).save(imgs / "s1_labels.png")
+    (imgs / "bad_labels.png").write_text("not an image")
+    m = write_csv(
+        imgs / "m.csv",
+        """
+content,style,content_labels,style_labels,photoreal,output
+c1.png,s1.png,c1_labels.png,s1_labels.png,true,a.png
+c1.png,s1.png,bad_labels.png,s1_labels.png,yes,b.png
+c1.png,s1.png,,,maybe,c.png
+""",
+    )
+    out = tmp_path / "out"
+    base = Settings(**{**FAST, "init": "content"}, weights=str(tiny_weights))
+    one, two, three = read_manifest(m, out, base)
+    assert one.content_labels == str(imgs / "c1_labels.png")
+    assert one.style_labels == (str(imgs / "s1_labels.png"),)
+    assert one.settings is not None and one.settings.photoreal
+    assert type(one).from_json(one.to_json()) == one
+    assert three.error is not None and "true or false" in three.error
+    unlabelled = read_manifest(write_csv(tmp_path / "m2.csv", "content,style\nc1.png,s1.png"), out)
+    assert row_hash(one) != row_hash(dataclasses_replace(one, content_labels="", style_labels=()))
+    assert unlabelled[0].content_labels == "" and unlabelled[0].style_labels == ()
+    rows = read_manifest(m, out, base)
+    results = list(run_batch(rows, out, workers=1, threads=1))
+    status = {r.row: (r.status, r.error) for r in results}
+    assert status[1] == ("done", None)
+    assert status[2][0] == "failed" and "content labels" in status[2][1]
+    assert status[3][0] == "failed"
+
+
+def dataclasses_replace(row, **changes):
+    import dataclasses
+
+    return dataclasses.replace(row, **changes)

@@ -490,3 +490,25 @@ def test_kept_frames_stop_at_a_gap(tmp_path):
     (tmp_path / ".f000002_t2002.png.x.tmp").write_bytes(b"half")
     assert [pts for _, pts in vrun.kept_frames(tmp_path)] == [0, 1001]
     assert load_image(vrun.kept_frames(tmp_path)[0][0]).shape == (1, 3, 4, 4)
+
+
+def test_photoreal_frames_carry_the_matting_term_beside_the_temporal_cost(
+    pan, style_png, nets, tmp_path
+):
+    """--photoreal in a video: every frame's J has the matting term of that frame, and
+    later frames the temporal cost beside it; AdaIN frames are smoothed photos."""
+    path, _ = pan
+    recs = run_all(
+        path,
+        style_png,
+        tmp_path / "o.mp4",
+        nets,
+        photoreal=True,
+        init="content",
+        video=VideoSettings(frame_steps=2),
+    )
+    steps = [r.record for r in recs if isinstance(r, FrameStep)]
+    assert all("photoreal" in r.extra for r in steps)
+    assert any({"photoreal", "temporal"} <= set(r.extra) for r in steps)
+    recs = run_all(path, style_png, tmp_path / "a.mp4", nets, method="adain", photoreal=True)
+    assert [r.frame for r in recs if isinstance(r, FrameDone)] == list(range(FRAMES))

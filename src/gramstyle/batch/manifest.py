@@ -2,7 +2,9 @@
 
 A manifest is a CSV file with a header. Columns: ``content`` (an image), ``style`` (one
 image, or several joined by ``;``), optional ``output``, optional ``preset`` (a row's own
-``--preset``), and any :class:`Settings` field (``method``, ``size``, ``strength``...).
+``--preset``), optional ``content_labels`` and ``style_labels`` (label maps: the
+content's, and one per style joined by ``;``), and any :class:`Settings` field
+(``method``, ``size``, ``strength``, ``photoreal``: true or false...).
 Empty cells keep the batch's settings. A preset is sized by each row's own ``size``.
 Relative input paths resolve against the manifest's folder, relative outputs against
 OUTDIR.
@@ -38,6 +40,7 @@ from ..settings import Recipe, Settings, field_kinds
 
 #: Columns that are not Settings fields.
 CONTENT, STYLE, OUTPUT, PRESET = "content", "style", "output", "preset"
+CONTENT_LABELS, STYLE_LABELS = "content_labels", "style_labels"
 #: Several styles in one cell are joined by this.
 STYLE_SEP = ";"
 #: Default output name: ``<content-stem>__<style-stem>.png``; styles joined by "+".
@@ -62,6 +65,8 @@ class Row:
     output: str
     settings: Settings | None
     error: str | None = None
+    content_labels: str = ""  # the content's label map, or "" (none)
+    style_labels: tuple[str, ...] = ()  # one per style, or none
 
     def to_json(self) -> str:
         """A plain-JSON form, for shipping to worker processes and Ray actors."""
@@ -73,18 +78,34 @@ class Row:
     def from_json(cls, text: str) -> Row:
         d = json.loads(text)
         s = d.pop("settings")
-        return cls(
-            **{**d, "styles": tuple(d["styles"])}, settings=None if s is None else Settings(**s)
-        )
+        d["styles"], d["style_labels"] = tuple(d["styles"]), tuple(d.get("style_labels", ()))
+        return cls(**d, settings=None if s is None else Settings(**s))
 
 
 def _field_converters() -> dict[str, Callable[[str], Any]]:
     """Settings field name -> a function from a cell's text to the field's value."""
     out: dict[str, Callable[[str], Any]] = {}
     for name, (kind, optional) in field_kinds().items():
-        conv: Callable[[str], Any] = parse_layer_weights if kind is dict else kind
+        conv: Callable[[str], Any] = (
+            parse_layer_weights if kind is dict else _boolean if kind is bool else kind
+        )
         out[name] = _or_none(conv) if optional else conv
     return out
+
+
+def _boolean(text: str) -> bool:
+    """A switch's cell: ``true``/``false`` (also yes/no, 1/0, on/off).
+
+    >>> _boolean("Yes"), _boolean("0")
+    (True, False)
+    """
+    value = {"true": True, "yes": True, "1": True, "on": True}.get(text.strip().lower())
+    if value is None and text.strip().lower() not in ("false", "no", "0", "off"):
+        raise ValueError("expected true or false")
+    return bool(value)
+
+
+_boolean.__name__ = "true or false"
 
 
 def _or_none(conv: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -222,6 +243,11 @@ def _row(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: 
     styles = tuple(s.strip() for s in cells.get(STYLE, "").split(STYLE_SEP) if s.strip())
     content = _resolve_input(content, inputs) if content else ""
     styles = tuple(_resolve_input(s, inputs) for s in styles)
+    c_labels = cells.get(CONTENT_LABELS, "").strip()
+    c_labels = _resolve_input(c_labels, inputs) if c_labels else ""
+    s_labels = tuple(
+        _resolve_input(s, inputs) for s in cells.get(STYLE_LABELS, "").split(STYLE_SEP) if s.strip()
+    )
     out_cell = cells.get(OUTPUT, "").strip()
     name = out_cell or (default_output_name(content, styles) if content and styles else "")
     output = str(resolve_output(name, outdir)) if name else ""
@@ -238,7 +264,7 @@ def _row(row: int, cells: dict[str, str], recipe: Recipe, inputs: Path, outdir: 
         settings = recipe.settings(cells.get(PRESET, "").strip() or None, **changes)
     except GramstyleError as e:
         error = str(e)
-    return Row(row, content, styles, output, settings, error)
+    return Row(row, content, styles, output, settings, error, c_labels, s_labels)
 
 
 def read_manifest(
@@ -250,7 +276,8 @@ def read_manifest(
     follow each row's size; plain settings are taken as they are.
     """
     p, out, recipe = Path(path), Path(outdir), _recipe(base)
-    known = {CONTENT, STYLE, OUTPUT, PRESET, *(f.name for f in dataclasses.fields(Settings))}
+    known = {CONTENT, STYLE, OUTPUT, PRESET, CONTENT_LABELS, STYLE_LABELS}
+    known |= {f.name for f in dataclasses.fields(Settings)}
     try:
         with open(p, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)

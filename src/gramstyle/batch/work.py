@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import GramstyleError, out_of_memory
 from ..image import read_metadata
@@ -75,7 +76,21 @@ def row_hash(row: Row) -> str:
         Input(row.content, "content image"),
         [Input(x, "style image") for x in row.styles],
         row.settings,
+        *(  # label maps change the result: their bytes count (none: as before)
+            [Input(row.content_labels, "content labels")]
+            + [Input(x, "style labels") for x in row.style_labels]
+            if row.content_labels or row.style_labels
+            else []
+        ),
     )
+
+
+def _labels(row: Row) -> dict[str, Any]:
+    """The row's label maps as :meth:`Stylizer.job` takes them (None where absent)."""
+    return {
+        "content_labels": row.content_labels or None,
+        "style_labels": list(row.style_labels) or None,
+    }
 
 
 def worker_name() -> str:
@@ -141,7 +156,13 @@ class Worker:
             # can be written): a bad row fails in its first second, and hashing never
             # reads a FIFO or a device. The row checks the rest before any work.
             Path(row.output).parent.mkdir(parents=True, exist_ok=True)
-            check_request(row.content, list(row.styles), row.output, overwrite=True)
+            check_request(
+                row.content,
+                list(row.styles),
+                row.output,
+                overwrite=True,
+                **_labels(row),
+            )
             digest = row_hash(row)
             if os.path.exists(row.output):
                 if read_metadata(row.output).get(HASH_KEY) == digest:
@@ -165,6 +186,6 @@ class Worker:
         assert s is not None
         if self.on_row is not None:
             self.on_row(row)
-        job = self._session(s).job(row.content, list(row.styles), s)
+        job = self._session(s).job(row.content, list(row.styles), s, **_labels(row))
         meta = {HASH_KEY: digest, SETTINGS_KEY: settings_json(s)}
         job.save(row.output, overwrite=True, metadata=meta)
