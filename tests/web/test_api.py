@@ -262,3 +262,60 @@ def test_bad_blend(server):
     assert r.status_code == 202
     job = server.wait_status(r.json()["id"])
     assert job["status"] == "done" and job["blend"] == [0.75, 0.25] and job["styles"] == 2
+
+
+def _label_png(w: int, h: int, vertical: bool = False) -> bytes:
+    """Two flat regions, blue and green (split across the width or the height)."""
+    m = np.zeros((h, w, 3), np.uint8)
+    if vertical:
+        m[:, : w // 2, 2], m[:, w // 2 :, 1] = 255, 255
+    else:
+        m[: h // 2, :, 2], m[h // 2 :, :, 1] = 255, 255
+    buf = io.BytesIO()
+    Image.fromarray(m).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_photo_look_with_label_maps(server):
+    """"Photo look": photoreal with the photo's and each style's label map, uploaded
+    beside the images; served back as the job's inputs; the run carries the term."""
+    files = [
+        ("content", ("photo.png", png_bytes(seed=41), "image/png")),
+        ("style", ("look.png", png_bytes(40, 40, seed=42), "image/png")),
+        ("content_labels", ("photo_labels.png", _label_png(64, 48), "image/png")),
+        ("style_labels", ("look_labels.png", _label_png(40, 40, True), "image/png")),
+    ]
+    settings = {**FAST, "init": "content", "photoreal": True}
+    r = server.client.post("/api/jobs", files=files, data={"settings": json.dumps(settings)})
+    assert r.status_code == 202, r.text
+    job = server.wait_status(r.json()["id"])
+    assert job["status"] == "done", job
+    assert job["labels"] and job["settings"]["photoreal"] is True
+    for name in ("content_labels", "style_labels_1"):
+        got = server.client.get(f"/api/jobs/{job['id']}/inputs/{name}")
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    "maps, message",
+    [
+        ([("content_labels", _label_png(64, 48))], "or neither"),
+        ([("style_labels", _label_png(40, 40))], "or neither"),
+        (
+            [("content_labels", _label_png(64, 48)), ("content_labels", _label_png(64, 48))],
+            "one 'content_labels'",
+        ),
+        ([("content_labels", b"not an image"), ("style_labels", _label_png(40, 40))], "labels"),
+        ([("content_labels", png_bytes(seed=43)), ("style_labels", _label_png(40, 40))], "label map"),
+    ],
+)
+def test_bad_label_maps_are_refused_before_the_queue(server, maps, message):
+    before = len(server.client.get("/api/jobs").json()["jobs"])
+    files = [
+        ("content", ("a.png", png_bytes(), "image/png")),
+        ("style", ("b.png", png_bytes(40, 40, seed=3), "image/png")),
+    ] + [(field, (f"{field}.png", data, "image/png")) for field, data in maps]
+    r = server.client.post("/api/jobs", files=files, data={"settings": json.dumps(FAST)})
+    assert 400 <= r.status_code < 500, r.text
+    assert message in r.json()["error"] and "\n" not in r.json()["error"]
+    assert len(server.client.get("/api/jobs").json()["jobs"]) == before  # nothing queued

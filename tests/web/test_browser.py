@@ -160,3 +160,41 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     wait_for(lambda: page.evaluate("collectSettings().preset") == "quality", what="Quality")
     assert page.input_value("#steps") == ""
     assert not problems, problems
+
+
+def test_photo_look_with_label_maps(server, browser_page, tmp_path):
+    """"Photo look" asks for --photoreal, turns colour preservation off, and sends the
+    optional label maps beside the images; the job runs with them."""
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    photo, style = tmp_path / "photo.png", tmp_path / "look.png"
+    photo.write_bytes(png_bytes(64, 48, seed=23))
+    style.write_bytes(png_bytes(48, 48, seed=24))
+    maps = []
+    for name, (w, h) in (("photo_labels.png", (64, 48)), ("look_labels.png", (48, 48))):
+        m = Image.new("RGB", (w, h), (0, 0, 255))
+        m.paste((0, 255, 0), (0, h // 2, w, h))
+        m.save(tmp_path / name)
+        maps.append(tmp_path / name)
+    page.goto(server.base + "/")
+    page.set_input_files("#content-input", str(photo))
+    page.set_input_files("#style-input", str(style))
+    assert page.is_hidden("#labels-field")
+    page.locator('input[name="preserve_color"][value="luminance"]').check(force=True)
+    page.locator('input[name="look"][value="photo"]').check(force=True)
+    assert page.is_visible("#labels-field")
+    settings = page.evaluate("collectSettings()")
+    assert settings["photoreal"] is True and settings["preserve_color"] == "none"
+    page.set_input_files("#content-labels", str(maps[0]))
+    page.set_input_files("#style-labels", str(maps[1]))
+    page.locator('#sizes input[value="256"]').check(force=True)
+    page.click(".advanced summary")
+    page.fill("#steps", "3")
+    page.fill("#coarse-steps", "2")
+    page.click("#go")
+    page.wait_for_selector("#download:not([hidden])")
+    job_id = page.evaluate("location.hash").removeprefix("#job=")
+    state = server.job(job_id)
+    assert state["status"] == "done" and state["labels"] and state["settings"]["photoreal"]
+    assert not problems, problems

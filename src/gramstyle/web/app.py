@@ -264,6 +264,17 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
                                 "type": "string",
                                 "description": "weights of the styles, e.g. [0.7, 0.3]",
                             },
+                            "content_labels": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "optional: the photo's label map (flat "
+                                "colours, one per region), with style_labels",
+                            },
+                            "style_labels": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": "optional: each style's label map, in order",
+                            },
                         },
                     }
                 }
@@ -340,10 +351,13 @@ def create_app(config: ServeConfig, host: str = "127.0.0.1") -> FastAPI:
         response_class=FileResponse,
     )
     async def job_input(job_id: str, name: str, small: bool = False) -> FileResponse:
-        """The job's photo (``content``) or a style (``style_1`` ...) as uploaded and
-        re-encoded, PNG; ``?small=true``: a JPEG of at most 160 px a side."""
+        """The job's photo (``content``), a style (``style_1`` ...) or a label map
+        (``content_labels``, ``style_labels_1`` ...) as uploaded and re-encoded, PNG;
+        ``?small=true``: a JPEG of at most 160 px a side."""
         job = manager.get(job_id)
         names = ["content"] + [f"style_{k}" for k in range(1, job.styles + 1)]
+        if job.labels:
+            names += ["content_labels"] + [f"style_labels_{k}" for k in range(1, job.styles + 1)]
         if name not in names:
             raise UnknownJob(f"job {job_id} has no input {name!r} (it has {', '.join(names)})")
         path = manager.folder(job_id) / f"{name}.png"

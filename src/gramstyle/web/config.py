@@ -111,6 +111,10 @@ def _coerce(name: str, v: object) -> object:
         return v
     if origin is float:
         return _number(name, v)
+    if origin is bool:
+        if not isinstance(v, bool):
+            raise GramstyleError(f"setting {name} must be true or false, got {json.dumps(v)}")
+        return v
     if origin is str:
         if not isinstance(v, str):
             raise GramstyleError(f"setting {name} must be a string, got {json.dumps(v)}")

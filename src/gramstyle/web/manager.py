@@ -213,7 +213,8 @@ class JobManager:
     def _task(self, kind: str, job: Job) -> Task:
         server = {k: getattr(self.config.base, k) for k in SERVER_FIELDS}
         folder = str(self.store.folder(job.id))
-        return Task(kind, job.id, folder, {**job.settings, **server}, job.styles, job.blend)
+        settings = {**job.settings, **server}
+        return Task(kind, job.id, folder, settings, job.styles, job.blend, job.labels)
 
     def _position(self, job: Job) -> int | None:
         if job.status != QUEUED:

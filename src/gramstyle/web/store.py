@@ -54,6 +54,8 @@ class Job:
     blend: list[float] | None = None
     preset: str | None = None  # the preset the client named; settings holds its values
     names: list[str] | None = None  # the uploads' file names: the photo's, then each style's
+    #: label maps: content_labels.png and style_labels_1.png ... (one per style), or none
+    labels: bool = False
     status: str = QUEUED
     created: float = field(default_factory=time.time)
     started: float | None = None

@@ -22,12 +22,13 @@ from starlette.datastructures import UploadFile
 from ..errors import DiskFull, GramstyleError, TooLarge
 from ..fs import is_disk_full, os_reason
 from ..image import reencode_png
+from ..request import check_labels
 from .config import ServeConfig, job_blend, job_preset, job_settings
 from .errors import BadRequest
 from .manager import JobManager, client_settings
 from .store import Job, new_id
 
-FORM_FIELDS = ("content", "style", "settings", "blend")
+FORM_FIELDS = ("content", "style", "settings", "blend", "content_labels", "style_labels")
 #: Longest upload file name kept for the page (longer ones are cut with an ellipsis).
 NAME_CHARS = 80
 #: Uploads decoded at once: each may take a few hundred MB at the pixel limit.
@@ -70,7 +71,8 @@ class Uploads:
             raise TooLarge(f"the upload is over {mb:.3g} MB (--max-upload-mb)")
         limited = Request(request.scope, _limited(request.receive, config.max_upload_bytes))
         try:
-            form = await limited.form(max_files=config.max_styles + 1, max_fields=8)
+            # the photo, the styles, and as many label maps
+            form = await limited.form(max_files=2 * (config.max_styles + 1), max_fields=8)
         except GramstyleError:
             raise
         except OSError as e:  # the parser spools big parts to temporary files
@@ -106,15 +108,26 @@ class Uploads:
             texts[name] = values[0] if values else None
         settings = job_settings(texts["settings"], config)
         blend = job_blend(texts["blend"], len(styles))
+        c_labels, s_labels = form.getlist("content_labels"), form.getlist("style_labels")
+        if not all(isinstance(f, UploadFile) for f in [*c_labels, *s_labels]) or len(c_labels) > 1:
+            raise BadRequest(
+                "give label maps as files: one 'content_labels', a 'style_labels' each"
+            )
+        check_labels(c_labels[0] if c_labels else None, s_labels, len(styles))
         files = [("content", "content image", content[0])] + [
             (f"style_{k}", f"style image {k}", f) for k, f in enumerate(styles, start=1)
+        ]
+        maps = [("content_labels", "content labels", f) for f in c_labels] + [
+            (f"style_labels_{k}", f"style {k} labels", f) for k, f in enumerate(s_labels, start=1)
         ]
         staged = self.manager.store.staging()
         try:
             sizes = []
-            for name, what, upload in files:
+            for name, what, upload in files + maps:
                 data = await upload.read()
                 sizes.append(await asyncio.to_thread(self._decode, data, staged, name, what))
+            if maps:  # label maps, not photos, with regions: refused now, not in the queue
+                await asyncio.to_thread(self._check_maps, staged, sizes, len(styles))
             job = Job(
                 id=new_id(),
                 settings=client_settings(settings),
@@ -124,6 +137,7 @@ class Uploads:
                 height=sizes[0][1],
                 preset=job_preset(texts["settings"]),
                 names=[upload_name(f.filename, what) for _, what, f in files],
+                labels=bool(maps),
             )
             return self.manager.submit(job, staged)
         except BaseException:
@@ -135,6 +149,16 @@ class Uploads:
             return reencode_png(
                 data, folder / f"{name}.png", what, self.config.max_pixels, folder / thumb(name)
             )
+
+    def _check_maps(self, folder: Path, sizes: list[tuple[int, int]], n_styles: int) -> None:
+        """Each label map read as the job will read it (:func:`read_label_maps`): one
+        line (422) for a photo, or a map with no region, before the job is queued."""
+        from ..nn.labels import read_label_maps
+
+        hws = [(h, w) for w, h in sizes[: n_styles + 1]]
+        styles = [folder / f"style_labels_{k}.png" for k in range(1, n_styles + 1)]
+        with self.decode_slots:
+            read_label_maps(folder / "content_labels.png", styles, hws[0], hws[1:])
 
 
 def thumb(name: str) -> str:

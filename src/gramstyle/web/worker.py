@@ -43,12 +43,23 @@ class Task:
     settings: dict[str, Any]  # Settings fields
     styles: int
     blend: list[float] | None = None
+    labels: bool = False  # the folder holds label maps (store.Job.labels)
 
     def inputs(self) -> tuple[Path, list[Path]]:
         folder = Path(self.folder)
         return folder / "content.png", [
             folder / f"style_{k}.png" for k in range(1, self.styles + 1)
         ]
+
+    def label_maps(self) -> dict[str, Any]:
+        """``content_labels``/``style_labels`` for :meth:`Stylizer.job` (None: none)."""
+        if not self.labels:
+            return {"content_labels": None, "style_labels": None}
+        folder = Path(self.folder)
+        return {
+            "content_labels": folder / "content_labels.png",
+            "style_labels": [folder / f"style_labels_{k}.png" for k in range(1, self.styles + 1)],
+        }
 
 
 def eta_seconds(rec: Any, stages: Sequence[Any]) -> float | None:
@@ -85,7 +96,9 @@ def run_stylize(
     """Run one stylisation; events: step..., then done, cancelled or failed."""
     folder = Path(task.folder)
     content, styles = task.inputs()
-    job = session.job(content, list(styles), Settings(**task.settings), blend=task.blend)
+    job = session.job(
+        content, list(styles), Settings(**task.settings), blend=task.blend, **task.label_maps()
+    )
     previews, shown = 0, -math.inf
     for rec in job.records():
         if rec.done == rec.total or time.monotonic() - shown >= every:

@@ -301,6 +301,20 @@ function followPreset() {
   showSliders();
 }
 
+// "Photo look": photorealistic transfer (--photoreal), with optional label maps.
+function photoLook() {
+  return $("photo-look").checked;
+}
+
+function showLook() {
+  const photo = photoLook();
+  $("labels-field").hidden = !photo;
+  for (const input of document.querySelectorAll('input[name="preserve_color"]')) {
+    input.disabled = photo;
+    if (photo && input.value === "none") input.checked = true;
+  }
+}
+
 function showSliders() {
   const v = Number($("strength").value);
   $("strength-out").textContent = v.toFixed(Math.round(v * 100) === v * 100 ? 2 : 3);
@@ -330,6 +344,10 @@ function collectSettings() {
     size: chosenSize(),
     preserve_color: document.querySelector('input[name="preserve_color"]:checked').value,
   };
+  if (photoLook()) {  // the style photo's colours: no colour preservation beside it
+    s.photoreal = true;
+    s.preserve_color = "none";
+  }
   if (!isPreset(m) || state.touched) s[info.control] = Number($("strength").value);
   // Left at 1: the server's default, which never upscales a small painting.
   if (Number($("style-scale").value) !== 1) s.style_scale = Number($("style-scale").value);
@@ -349,6 +367,14 @@ async function submit(event) {
   form.append("content", state.content.file, state.content.name);
   for (const s of state.styles) form.append("style", s.file, s.name);
   form.append("settings", JSON.stringify(collectSettings()));
+  const contentLabels = $("content-labels").files, styleLabels = $("style-labels").files;
+  if (photoLook() && (contentLabels.length || styleLabels.length)) {
+    if (!contentLabels.length || styleLabels.length !== state.styles.length) {
+      return showError(`Give the photo's label map and one per style (${state.styles.length}), or none.`);
+    }
+    form.append("content_labels", contentLabels[0], contentLabels[0].name);
+    for (const f of styleLabels) form.append("style_labels", f, f.name);
+  }
   if (state.styles.length > 1) form.append("blend", JSON.stringify(state.styles.map((s) => s.weight)));
   const go = $("go");
   go.disabled = true;
@@ -575,6 +601,8 @@ async function restoreJob(job) {
   const size = sizes.reduce((a, b) => (Math.abs(b - s.size) < Math.abs(a - s.size) ? b : a), sizes[0]);
   check(`input[name="size"][value="${size}"]`);
   check(`input[name="preserve_color"][value="${s.preserve_color || "none"}"]`);
+  check(`input[name="look"][value="${s.photoreal ? "photo" : "painting"}"]`);
+  showLook();
   const control = (info || chosenMethod()).control;
   if (control in s) {
     $("strength").value = s[control];
@@ -663,6 +691,9 @@ async function start() {
     showSliders();
   });
   $("sizes").addEventListener("change", followPreset);
+  for (const input of document.querySelectorAll('input[name="look"]')) {
+    input.addEventListener("change", showLook);
+  }
   $("style-scale").addEventListener("input", showSliders);
   $("methods").addEventListener("change", () => {
     swapSteps(state.shown, method());
