@@ -425,6 +425,48 @@ def strength_rows(res: dict[str, Any]) -> Iterable[Row]:
         )
 
 
+def photoreal_rows(res: dict[str, Any]) -> Iterable[Row]:
+    """Per result, the means over the pairs and how often it is at least as good as the
+    paper's published result (benchmarks/photoreal.py)."""
+    size = res.get("options", {}).get("size")
+    for name, s in res.get("summary", {}).items():
+        m = s.get("mean", {})
+        yield (
+            (size, name),
+            [
+                text(name),
+                text(s.get("pairs")),
+                num(m.get("colour"), ".2f"),
+                num(m.get("photoreal"), ".3f"),
+                num(m.get("structure"), ".3f"),
+                text(s.get("colour_wins", "")),
+                text(s.get("photoreal_wins", "")),
+                num(100 * s["worst_structure_gap"], "+.1f") + "%"
+                if "worst_structure_gap" in s
+                else "",
+                num(m.get("seconds"), ".1f"),
+                num(s.get("slowest_seconds"), ".1f"),
+                num(m.get("peak_gib"), ".2f"),
+            ],
+        )
+
+
+def photoreal_pair_rows(res: dict[str, Any]) -> Iterable[Row]:
+    size = res.get("options", {}).get("size")
+    for r in res.get("rows", []):
+        yield (
+            (size, r["pair"], r["result"]),
+            [
+                text(r["pair"]),
+                text(r["result"]),
+                num(r.get("colour"), ".2f"),
+                num(r.get("photoreal"), ".3f"),
+                num(r.get("structure"), ".3f"),
+                num(r.get("seconds"), ".1f"),
+            ],
+        )
+
+
 def readme_speed_rows(res: dict[str, Any]) -> Iterable[Row]:
     """Three lines for the README: the defaults and the draft preset (the converge
     benchmark, median over its pairs), and fast mode at 512 px (the AdaIN benchmark)."""
@@ -586,6 +628,30 @@ TABLES: dict[str, Table] = {
         ("strength", "style dist", "content dist", "pairs"),
         strength_rows,
         "python benchmarks/defaults.py strength --pairs all --size 256",
+    ),
+    "photoreal": Table(
+        "photoreal",
+        (
+            "result",
+            "pairs",
+            "colour ↓",
+            "photoreal ↓",
+            "structure ↑",
+            "colour ≤ paper",
+            "photoreal ≤ paper",
+            "worst structure gap",
+            "mean s",
+            "slowest s",
+            "peak GiB",
+        ),
+        photoreal_rows,
+        "python benchmarks/photoreal.py",
+    ),
+    "photoreal-pairs": Table(
+        "photoreal",
+        ("pair", "result", "colour ↓", "photoreal ↓", "structure ↑", "seconds"),
+        photoreal_pair_rows,
+        "python benchmarks/photoreal.py",
     ),
     "readme-speed": Table(
         "defaults-converge",

@@ -92,8 +92,9 @@ def strength_decades(strength: float) -> float:
     return STRENGTH_KNOTS[-1][1]
 
 
-#: lambda_m of --photoreal: Luan et al.'s setting in this project's units (the cost per
-#: pixel, the normalised VGG19), checked on their eight pairs (docs/maths.md).
+#: lambda_m of --photoreal, for the cost per pixel (so it does not depend on the size);
+#: chosen on the photoreal benchmark's tuning pair, not derived from Luan et al.'s 1e4,
+#: which weighs an unnormalised sum (docs/maths.md).
 PHOTOREAL_WEIGHT = 1e4
 
 

@@ -450,6 +450,68 @@ def build_cases() -> list[Case]:
             setup=_write("m.jpg", jpeg[:200]),
         )
     )
+    # --- label maps (--photoreal's regions): each a one-line error before any work
+
+    def _label_maps(d: Path) -> None:
+        top = np.zeros((30, 40, 3), np.uint8)
+        top[:15, :, 2], top[15:, :, 1] = 255, 255
+        Image.fromarray(top).save(d / "cl.png")
+        Image.fromarray(np.ascontiguousarray(top.transpose(1, 0, 2))).save(d / "sl.png")
+        (d / "notes.png").write_text("a label map? no: text")
+
+    labelled = ("{d}/c.png", "{d}/s.jpg", "--photoreal")
+    for name, extra, message in (
+        (
+            "labels: not an image",
+            ("--content-labels", "{d}/notes.png", "--style-labels", "{d}/sl.png"),
+            "content labels",
+        ),
+        (
+            "labels: a photo",
+            ("--content-labels", "{d}/c.png", "--style-labels", "{d}/sl.png"),
+            "label map",
+        ),
+        ("labels: content only", ("--content-labels", "{d}/cl.png"), "or neither"),
+        (
+            "labels: two for one style",
+            (
+                "--content-labels",
+                "{d}/cl.png",
+                "--style-labels",
+                "{d}/sl.png",
+                "--style-labels",
+                "{d}/sl.png",
+            ),
+            "one per style",
+        ),
+        (
+            "labels: with masks",
+            (
+                "--content-labels",
+                "{d}/cl.png",
+                "--style-labels",
+                "{d}/sl.png",
+                "--mask",
+                "{d}/m.png",
+            ),
+            "not both",
+        ),
+        (
+            "labels: missing file",
+            ("--content-labels", "{d}/none.png", "--style-labels", "{d}/sl.png"),
+            "not found",
+        ),
+    ):
+        add(Case(name, "image", _stylize(*labelled, *extra), message=message, setup=_label_maps))
+    add(
+        Case(
+            "labels: another size (resized, a note)",
+            "odd-good",
+            _stylize(*labelled, "--content-labels", "{d}/sl.png", "--style-labels", "{d}/cl.png"),
+            expect="ok",
+            setup=_label_maps,
+        )
+    )
     add(
         Case(
             "init: fifo",
