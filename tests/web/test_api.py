@@ -277,7 +277,7 @@ def _label_png(w: int, h: int, vertical: bool = False) -> bytes:
 
 
 def test_photo_look_with_label_maps(server):
-    """"Photo look": photoreal with the photo's and each style's label map, uploaded
+    """The "Photo look": photoreal with the photo's and each style's label map, uploaded
     beside the images; served back as the job's inputs; the run carries the term."""
     files = [
         ("content", ("photo.png", png_bytes(seed=41), "image/png")),
@@ -306,7 +306,10 @@ def test_photo_look_with_label_maps(server):
             "one 'content_labels'",
         ),
         ([("content_labels", b"not an image"), ("style_labels", _label_png(40, 40))], "labels"),
-        ([("content_labels", png_bytes(seed=43)), ("style_labels", _label_png(40, 40))], "label map"),
+        (
+            [("content_labels", png_bytes(seed=43)), ("style_labels", _label_png(40, 40))],
+            "label map",
+        ),
     ],
 )
 def test_bad_label_maps_are_refused_before_the_queue(server, maps, message):

@@ -163,7 +163,7 @@ def test_upload_preview_download(server, browser_page, tmp_path):
 
 
 def test_photo_look_with_label_maps(server, browser_page, tmp_path):
-    """"Photo look" asks for --photoreal, turns colour preservation off, and sends the
+    """The "Photo look" asks for --photoreal, turns colour preservation off, and sends the
     optional label maps beside the images; the job runs with them."""
     page = browser_page
     problems: list[str] = []
