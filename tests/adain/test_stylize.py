@@ -175,6 +175,27 @@ def test_pipeline_adain_method(nets, images):
     assert out.shape == (1, 3, 30, 40)
 
 
+def test_masks_give_each_region_its_style(nets, images):
+    # Style k inside mask k: the left half is style A's picture, the right half style
+    # B's, a soft seam is their mix, and where no mask covers, the photo stays.
+    enc, dec = nets
+    content, style = images
+    other = style.flip(-1).roll(7, dims=-2) * 0.6
+    kw = dict(backbone=enc, decoder=dec, method="adain", size=40, precision="fp32")
+    alone = [stylize(content, s, palette="decoder", **kw) for s in (style, other)]
+    left = torch.zeros(1, 1, 30, 40)
+    left[..., :15] = 1
+    left[..., 15:20] = 0.5
+    right = torch.zeros(1, 1, 30, 40)
+    right[..., 20:30] = 1
+    right[..., 15:20] = 0.5
+    out = stylize(content, [style, other], masks=[left[0, 0], right[0, 0]], palette="decoder", **kw)
+    torch.testing.assert_close(out[..., :15], alone[0][..., :15])
+    torch.testing.assert_close(out[..., 20:30], alone[1][..., 20:30])
+    torch.testing.assert_close(out[..., 15:20], (alone[0] + alone[1])[..., 15:20] / 2)
+    torch.testing.assert_close(out[..., 30:], resize(content, 40)[..., 30:])
+
+
 def test_init_adain_starts_from_the_adain_image(nets, images):
     enc, dec = nets
     content, style = images

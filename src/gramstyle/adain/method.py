@@ -103,13 +103,63 @@ class AdaIN:
             key, lambda: AdainModel(net, dec, s.precision, int8_cache=cache_dir())
         )
 
-    def image(self, session: Session, prep: Prepared, content: Tensor, side: int) -> Tensor:
+    def image(
+        self,
+        session: Session,
+        prep: Prepared,
+        content: Tensor,
+        side: int,
+        only: int | None = None,
+    ) -> Tensor:
+        """The decoder's picture of ``content`` with the styles mixed by the blend, or
+        with style ``only`` alone."""
         s = prep.settings
         model = self.model(session, s)
         sides = prep.style_sides(side)
         styles = [resize(x, z) for x, z in zip(prep.styles, sides, strict=True)]
-        stats = model.style_stats(styles, prep.blend)
+        if only is not None:
+            stats = model.style_stats(styles[only])
+        else:
+            stats = model.style_stats(styles, prep.blend)
         return model(content, stats, s.alpha, tile=s.tile or DEFAULT_TILE)
+
+    def styled(self, session: Session, prep: Prepared, only: int | None = None) -> Tensor:
+        """The picture in the styles' mix (or style ``only``'s), in its colours as the
+        settings ask (``--preserve-color``, ``--palette``)."""
+        s = prep.settings
+        side = style_side(s, s.size)
+        if prep.shift is None:
+            out = self.image(session, prep, prep.content, side, only)
+        else:  # the scene placed on the encoder's grid (Prepared.shift)
+            (ox, oy), (H, W) = prep.shift, prep.size
+            pad = (ox, STRIDE - ox, oy, STRIDE - oy)
+            canvas = F.pad(prep.content, pad, mode="replicate")
+            out = self.image(session, prep, canvas, side, only)[..., oy : oy + H, ox : ox + W]
+        if s.photoreal:
+            return out  # its colours come from photoreal(), over the whole picture
+        if s.preserve_color == "luminance":
+            return with_chroma_of(out, prep.content_rgb)
+        if s.preserve_color == "none" and s.palette == "style":
+            # The decoder paints saturated hues the painting lacks (clipped channels
+            # shift them): the result takes the painting's colour statistics.
+            styles = prep.styles if only is None else [prep.styles[only]]
+            blend = prep.blend if only is None else None
+            return match_color(out, out, target=mixed_stats(styles, blend))
+        return out
+
+    def masked(self, session: Session, prep: Prepared, masks: Tensor) -> Tensor:
+        """Style k inside region k (``masks`` ``(K, 1, H, W)``): each style's picture,
+        blended by the masks where they overlap; where no mask covers, the photo.
+
+        Deviation: Huang and Belongie apply AdaIN per region in feature space; here
+        the decoder's pictures are combined, which keeps each region's strokes whole
+        and costs one pass per style.
+        """
+        total = masks.sum(0)
+        out = (1 - total).clamp_min(0) * prep.content_rgb
+        for k in range(masks.shape[0]):
+            out = out + masks[k] * self.styled(session, prep, k)
+        return out / total.clamp_min(1)
 
     def plan(self, session: Session, prep: Prepared) -> OnePassPlan:
         tile = prep.settings.tile or DEFAULT_TILE
@@ -136,22 +186,12 @@ class AdaIN:
         def make() -> AdainRecord:
             t0 = time.perf_counter()
             s = prep.settings
-            side = style_side(s, s.size)
-            if prep.shift is None:
-                out = self.image(session, prep, prep.content, side)
-            else:  # the scene placed on the encoder's grid (Prepared.shift)
-                (ox, oy), (H, W) = prep.shift, prep.size
-                pad = (ox, STRIDE - ox, oy, STRIDE - oy)
-                canvas = F.pad(prep.content, pad, mode="replicate")
-                out = self.image(session, prep, canvas, side)[..., oy : oy + H, ox : ox + W]
+            if prep.masks is not None:
+                out = self.masked(session, prep, prep.masks)
+            else:
+                out = self.styled(session, prep)
             if s.photoreal:
                 out = photoreal(prep, out)
-            elif s.preserve_color == "luminance":
-                out = with_chroma_of(out, prep.content_rgb)
-            elif s.preserve_color == "none" and s.palette == "style":
-                # The decoder paints saturated hues the painting lacks (clipped channels
-                # shift them): the result takes the painting's colour statistics.
-                out = match_color(out, out, target=mixed_stats(prep.styles, prep.blend))
             if extra_cost is not None:  # no J to add it to: its minimiser near `out`
                 out = extra_cost.proximal(out)
             model = self.model(session, s)
