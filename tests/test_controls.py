@@ -223,24 +223,19 @@ def test_mask_notes_reach_the_records(tiny_net, images):
 
 
 def test_strength_maps_onto_beta_through_its_knots():
-    from gramstyle.settings import STRENGTH_KNOTS
+    from gramstyle.settings import DEFAULT_STRENGTH, STRENGTH_KNOTS
 
     for k, decades in STRENGTH_KNOTS:
         assert Settings(style_weight=1e3, strength=k).beta == pytest.approx(1e3 * 10**decades)
-    assert Settings(style_weight=1e3, strength=0.5).beta == 1e3  # the weight as given
-    assert Settings(style_weight=1e3, strength=0.0).beta == pytest.approx(10.0)
-    assert Settings(style_weight=1e3, strength=1.0).beta == pytest.approx(1e4)
+    assert Settings().strength == DEFAULT_STRENGTH
+    assert Settings(style_weight=1e3).beta == 1e3  # the default keeps the weight as given
+    assert Settings(style_weight=1e3, strength=0.0).beta == pytest.approx(1.0)  # 1/1000
+    assert Settings(style_weight=1e3, strength=1.0).beta == pytest.approx(1e3 * 10**1.5)
     # monotone, log-linear between the knots
-    betas = [Settings(strength=i / 20).beta for i in range(21)]
-    assert all(a < b for a, b in zip(betas, betas[1:]))
-    mid = Settings(style_weight=1e3, strength=0.125).beta
-    assert mid == pytest.approx(
-        (
-            Settings(style_weight=1e3, strength=0.0).beta
-            * Settings(style_weight=1e3, strength=0.25).beta
-        )
-        ** 0.5
-    )
+    betas = [Settings(strength=i / 40).beta for i in range(41)]
+    assert all(a < b for a, b in zip(betas, betas[1:], strict=False))
+    between = Settings(style_weight=1e3, strength=0.21).beta  # halfway from 0 to 0.42
+    assert between == pytest.approx(1e3 * 10**-2.5)
     with pytest.raises(GramstyleError, match="strength"):
         Settings(strength=1.5)
 

@@ -67,24 +67,32 @@ POOLINGS = ("max", "avg")
 PRESERVE_COLOR = ("none", "luminance", "match")
 STYLE_FITS = ("side", "area")
 PALETTES = ("style", "decoder")
-#: --strength -> decades of style_weight: (strength, log10 of the factor) knots, linear
-#: between them. Chosen so that equal steps move the judge's style and content
-#: distances by about equal amounts on the benchmark pairs (docs/benchmarks.md, "The
-#: strength control"); 0.5 keeps --style-weight.
+#: --strength -> decades of the style weight: (strength, log10 of its factor) knots,
+#: linear between them. Measured so that equal steps move the judge's style and content
+#: distances about equally (benchmarks/defaults.py strength; docs/benchmarks.md, "The
+#: strength control"): 0 is where the photo barely changes (1/1000), 1 where the
+#: painting's strokes cover it and its shapes still read (x30), and the change from
+#: the photo to the first strokes, the largest one the eye sees, gets the most room.
 STRENGTH_KNOTS: tuple[tuple[float, float], ...] = (
-    (0.0, -2.0),
-    (0.25, -1.3),
-    (0.5, 0.0),
-    (0.75, 0.5),
-    (1.0, 1.0),
+    (0.0, -3.0),
+    (0.42, -2.0),
+    (0.57, -1.5),
+    (0.68, -1.0),
+    (0.76, -0.5),
+    (0.82, 0.0),
+    (0.88, 0.5),
+    (0.95, 1.0),
+    (1.0, 1.5),
 )
+#: The strength that keeps --style-weight as given: the default.
+DEFAULT_STRENGTH = next(k for k, decades in STRENGTH_KNOTS if decades == 0)
 
 
 def strength_decades(strength: float) -> float:
     """log10 of the factor --strength puts on the style weight (:data:`STRENGTH_KNOTS`).
 
-    >>> strength_decades(0.5), strength_decades(1.0), strength_decades(0.125)
-    (0.0, 1.0, -1.65)
+    >>> strength_decades(DEFAULT_STRENGTH), strength_decades(1.0), strength_decades(0.21)
+    (0.0, 1.5, -2.5)
     """
     for (x0, y0), (x1, y1) in itertools.pairwise(STRENGTH_KNOTS):
         if strength <= x1:
@@ -310,13 +318,13 @@ class Settings:
         metadata=_opt("steps over which --stop-tol measures the decrease", Bounds(1, STEPS.hi)),
     )
     strength: float = field(
-        default=0.5,
+        default=DEFAULT_STRENGTH,
         metadata=_opt(
-            "style strength in [0, 1], in steps that look about equal: 0 is the photo "
-            "with the painting's colours and a faint texture, 0.5 (--style-weight as "
-            "given) the painting's brushwork over the photo's shapes, 1 the brushwork "
-            "everywhere with the shapes still readable (the style weight is multiplied "
-            "by 1/100 at 0, 1 at 0.5 and 10 at 1, log-linear between knots)",
+            "style strength in [0, 1], in steps that change the picture about equally: "
+            "0 is the photo, barely changed; 0.4 the painting's colours and first "
+            "strokes; 0.82, the default, its brushwork over the photo's shapes; 1 the "
+            "brushwork everywhere, the shapes still readable (it multiplies "
+            "--style-weight by 1/1000 at 0, 1 at 0.82, about 30 at 1)",
             UNIT,
         ),
     )
@@ -413,8 +421,8 @@ class Settings:
         """The style weight in effect: ``style_weight * 10^d(strength)``,
         :func:`strength_decades`.
 
-        >>> Settings(style_weight=1e4).beta, Settings(style_weight=1e4, strength=1).beta
-        (10000.0, 100000.0)
+        >>> Settings(style_weight=1e4).beta, Settings(style_weight=1e4, strength=0.68).beta
+        (10000.0, 1000.0)
         """
         return self.style_weight * 10 ** strength_decades(self.strength)
 

@@ -256,10 +256,10 @@ def test_version(capsys):
         # its values follow the size: the pyramid with more steps for small pictures
         (["--preset", "quality", "--size", "256"], {"steps": 130, "min_size": 128}),
         (["--size", "385", "--preset", "quality"], {"steps": 110, "min_size": 192}),
-        (["--size", "577", "--preset", "quality"], {"strength": 0.5, "min_size": 577}),
+        (["--size", "577", "--preset", "quality"], {"strength": 0.82, "min_size": 577}),
         # a style size in pixels replaces the preset's style fit instead of clashing
         (["--preset", "quality", "--style-size", "300"], {"style_size": 300, "steps": 110}),
-        ([], {"steps": 100, "stop_tol": 0.05, "init": "content", "strength": 0.5}),
+        ([], {"steps": 100, "stop_tol": 0.05, "init": "content", "strength": 0.82}),
         # the draft preset: the 22 full-size steps of the defaults before they converged
         (["--preset", "draft"], {"steps": 22, "stop_tol": 0.002, "stop_window": 20}),
         (["--preset", "quality"], {"stop_tol": 0.002, "stop_window": 20}),
@@ -325,13 +325,16 @@ def test_unknown_preset_is_one_line(files, capsys):
 def test_quality_preset_is_the_measured_setting(size, measured):
     from gramstyle import Settings
     from gramstyle.gatys.pyramid import schedule
+    from gramstyle.settings import DEFAULT_STRENGTH
 
     measured += " --stop-tol 0.002 --stop-window 20"
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o", *measured.split()])
     # --strength k then meant the style weight times 10^(4 (k - 0.5)), as the preset's
     # style weight now says with the recalibrated control at its default
     old = settings_from(ns)
-    want = old.replace(size=size, strength=0.5, style_weight=25 * 10 ** (4 * (old.strength - 0.5)))
+    want = old.replace(
+        size=size, strength=DEFAULT_STRENGTH, style_weight=25 * 10 ** (4 * (old.strength - 0.5))
+    )
     got = Settings.preset("quality", size=size)
     assert schedule(got) == schedule(want)
     assert got.replace(min_size=want.min_size) == want

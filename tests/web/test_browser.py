@@ -64,20 +64,20 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     page.set_input_files("#style-input", str(style))
     assert page.locator(".style-item").count() == 1
     # "Quality" asks for the preset, whose steps follow the size: the step fields empty;
-    # the slider stays at the default strength (0.5: the preset's own style weight).
+    # the slider stays at the default strength (0.82: the preset's own style weight).
     page.locator('input[name="method"][value="quality"]').check(force=True)
-    assert page.input_value("#strength") == "0.5"
-    assert page.inner_text("#strength-out") == "0.50"
+    assert page.input_value("#strength") == "0.82"
+    assert page.inner_text("#strength-out") == "0.82"
     page.locator('#sizes input[value="256"]').check(force=True)  # small and quick
     quality = page.evaluate("collectSettings()")
     assert quality["preset"] == "quality" and quality["method"] == "gatys"
     assert quality["size"] == 256 and "strength" not in quality and "steps" not in quality
-    assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.5"
+    assert page.input_value("#steps") == "" and page.input_value("#strength") == "0.82"
     page.locator('input[name="method"][value="gatys"]').check(force=True)
     assert page.input_value("#steps") == "100" and "preset" not in page.evaluate(
         "collectSettings()"
     )
-    assert page.input_value("#strength") == "0.5"
+    assert page.input_value("#strength") == "0.82"
     # "Draft" is a preset too: its steps are the preset's, and leaving it gives back the
     # steps the form had.
     page.locator('input[name="method"][value="draft"]').check(force=True)
@@ -142,7 +142,7 @@ def test_upload_preview_download(server, browser_page, tmp_path):
     assert page.inner_text(".style-item .name") == "painting.jpg"
     again = page.evaluate("collectSettings()")
     assert (again["size"], again["steps"], again["coarse_steps"]) == (256, 30, 10)
-    assert again["method"] == "gatys" and "preset" not in again and again["strength"] == 0.5
+    assert again["method"] == "gatys" and "preset" not in again and again["strength"] == 0.82
     # ... and running it again gives the same picture (same inputs, same settings).
     page.click("#go")
     rerun = wait_for(
