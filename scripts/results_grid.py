@@ -3,10 +3,10 @@
     python scripts/results_grid.py [--size 256] [--out docs/img/results-grid.jpg]
 
 Rows: the six benchmark pairs (two photos x three paintings). Columns: the photo, the
-painting, the defaults (strength 0.5), strength 0.25 and 0.75, ``--preserve-color
-luminance``, and ``--preset quality``; every picture with the library's own settings
+painting, the defaults (strength 0.82), strength 0.25, 0.5 and 0.75,
+``--preserve-color luminance``, and ``--preset quality``; every picture with the library's own settings
 (fp32, seed 0), nothing tuned per pair. Also ``strength-strip.jpg`` beside it: one pair
-at strength 0, 0.25, 0.5, 0.75 and 1. Writes the pictures and a record
+at strength 0, 0.25, 0.5, 0.75, 0.82 (the default) and 1. Writes the pictures and a record
 (``benchmarks/record.py``, name ``results-grid``) with each cell's settings, time and
 judge scores (``benchmarks/judge.py``), so the figure can be traced and remade.
 """
@@ -23,15 +23,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 #: (label, settings changed from the defaults, preset)
 COLUMNS: list[tuple[str, dict, str | None]] = [
-    ("defaults (strength 0.5)", {}, None),
+    ("defaults (strength 0.82)", {}, None),
     ("--strength 0.25", {"strength": 0.25}, None),
+    ("--strength 0.5", {"strength": 0.5}, None),
     ("--strength 0.75", {"strength": 0.75}, None),
     ("--preserve-color luminance", {"preserve_color": "luminance"}, None),
     ("--preset quality", {}, "quality"),
 ]
 
 
-#: The strength strip: the same pair at these strengths (docs/guides/creative-controls.md).
+#: The strength strip: the same pair at these strengths and the default's
+#: (docs/guides/creative-controls.md).
 STRIP = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import record
     from gramstyle import Settings, Stylizer, load_image
     from gramstyle.image import pil_to_tensor
+    from gramstyle.settings import DEFAULT_STRENGTH
     from make_grids import row, tile
 
     judge = Judge()
@@ -132,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     save(stack(rows), ns.out)
     c_name, s_name = parse_pairs(ns.strip)[0]
     tiles, h = inputs(c_name, s_name)
-    for k in STRIP:
-        label = f"--strength {k}" + (" (default)" if k == 0.5 else "")
+    for k in sorted({*STRIP, DEFAULT_STRENGTH}):
+        label = f"--strength {k}" + (" (default)" if k == DEFAULT_STRENGTH else "")
         tiles.append(tile(make(c_name, s_name, label, {"strength": k}, None), h, label))
     strip = ns.out.with_name("strength-strip.jpg")
     save(row(tiles), strip)
