@@ -4,9 +4,10 @@
 
 Rows: the six benchmark pairs (two photos x three paintings). Columns: the photo, the
 painting, the defaults (strength 0.82), strength 0.25, 0.5 and 0.75,
-``--preserve-color luminance``, and ``--preset quality``; every picture with the library's own settings
-(fp32, seed 0), nothing tuned per pair. Also ``strength-strip.jpg`` beside it: one pair
-at strength 0, 0.25, 0.5, 0.75, 0.82 (the default) and 1. Writes the pictures and a record
+``--preserve-color luminance``, and ``--preset quality``; every picture with the
+library's own settings (fp32, seed 0), nothing tuned per pair. Also
+``strength-strip.jpg`` beside it: one pair at strength 0, 0.25, 0.5, 0.75, 0.82 (the
+default) and 1. Writes the pictures and a record
 (``benchmarks/record.py``, name ``results-grid``) with each cell's settings, time and
 judge scores (``benchmarks/judge.py``), so the figure can be traced and remade.
 """
