@@ -101,8 +101,8 @@ def strength_decades(strength: float) -> float:
 
 
 #: lambda_m of --photoreal, for the cost per pixel (so it does not depend on the size);
-#: chosen on the photoreal benchmark's tuning pair, not derived from Luan et al.'s 1e4,
-#: which weighs an unnormalised sum (docs/maths.md).
+#: chosen among 1e3, 1e4, 1e5 on the photoreal benchmark's tuning pairs (1 and 13), not
+#: derived from Luan et al.'s 1e4, which weighs an unnormalised sum (docs/maths.md).
 PHOTOREAL_WEIGHT = 1e4
 
 
