@@ -80,7 +80,8 @@ def test_a_variant_may_name_a_preset_sized_for_its_size(tmp_path):
     }
     res = speed.run_child(speed.CHILD_GRAMSTYLE, args)
     ran = res["ran"]
-    assert (ran["size"], ran["steps"], ran["init"], ran["strength"]) == (64, 2, "adain", 0.9)
+    assert (ran["size"], ran["steps"], ran["init"]) == (64, 2, "adain")
+    assert ran["style_weight"] == pytest.approx(25 * 10**1.6)  # the preset's stronger style
     # 64 px is under the pyramid's smallest scale (128 px): one scale of 2 steps
     assert res["per_scale"] == [[[64, 55], 2]]
     assert (tmp_path / "q.png").exists()
