@@ -15,6 +15,7 @@ each ``--strength``, judged (quality only: no timings). Each writes one record
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings = settings.replace(style_layers={k: float(v) for k, v in layers.items()})
             tag = f"{c_name}+{s_name}-{ns.size}-{name.replace(' ', '')}"
             row = {"pair": f"{c_name}+{s_name}", "size": ns.size, "variant": name}
+            # the style weight in effect, in decades of the default's (strength maps onto it)
+            row["decades"] = round(math.log10(settings.beta / Settings().style_weight), 4)
             row.update(run_one(session, c_path, s_path, settings, judge, style, out, tag))
             rows.append(row)
             print(row, flush=True)
