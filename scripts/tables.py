@@ -68,11 +68,18 @@ class Record:
         return self.when[:10] or "not recorded"
 
     @property
+    def masked(self) -> bool:
+        """True for a run that saw only AVX2 on a larger CPU (``benchmarks/avx2.py``)."""
+        return (self.data.get("env") or {}).get("GRAMSTYLE_BENCH_ISA") == "avx2"
+
+    @property
     def machine(self) -> str:
         m = self.data.get("machine")
         if not isinstance(m, dict):
             return "not recorded"
         flags = m.get("flags") or {}
+        if self.masked:  # the kernels an AVX2-only CPU runs, whatever else this one has
+            flags = {"avx2": True}
         isa = next(
             (
                 label
@@ -87,6 +94,8 @@ class Record:
             "no AVX2",
         )
         cores = f"{m['cores']} cores" if m.get("cores") else "cores not recorded"
+        if self.masked:
+            isa += " (AVX-512 masked)"
         return f"{m.get('model') or 'unknown CPU'}, {cores}, {isa}"
 
     def cite(self, root: str = "../") -> str:
@@ -322,7 +331,10 @@ def video_rows(res: dict[str, Any]) -> Iterable[Row]:
                 num(r.get("style"), ".1f"),
                 num(r.get("content"), ".1f"),
                 num(r.get("first_s"), ".2f"),
-                num(r.get("later_s"), ".2f"),
+                spread(r.get("later_all_s") or [r.get("later_s")], ".2f"),
+                text(r.get("first_steps")),
+                spread(r.get("later_steps", []), ".0f"),
+                num(r.get("later_vs_still"), ".2f") + ("x" if r.get("later_vs_still") else ""),
             ],
         )
 
@@ -413,11 +425,20 @@ def converge_ratio_rows(res: dict[str, Any]) -> Iterable[Row]:
 
 
 def strength_rows(res: dict[str, Any]) -> Iterable[Row]:
-    for (variant,), rs in grouped(res.get("rows", []), "variant"):
+    """The results grid's pictures by strength (the defaults' is 0.82), over the pairs."""
+    cells = [
+        c
+        for c in res.get("cells", [])
+        if not c.get("preset") and set(c.get("changes") or {}) <= {"strength"}
+    ]
+    by = sorted(
+        grouped(cells, "column"), key=lambda g: (g[1][0].get("changes") or {}).get("strength", 0.82)
+    )
+    for (column,), rs in by:
         yield (
-            (res.get("options", {}).get("size"), variant, tuple(r["pair"] for r in rs)),
+            (res.get("size"), column),
             [
-                text(variant),
+                text(column),
                 spread([r.get("style") for r in rs], ".1f"),
                 spread([r.get("content") for r in rs], ".1f"),
                 text(len(rs)),
@@ -574,6 +595,9 @@ TABLES: dict[str, Table] = {
             "content dist",
             "first frame s",
             "later frame s",
+            "first frame steps",
+            "later frame steps",
+            "later / still",
         ),
         video_rows,
         "python benchmarks/video.py",
@@ -624,10 +648,10 @@ TABLES: dict[str, Table] = {
         when=lambda res: res.get("options", {}).get("presets", "").startswith("draft,"),
     ),
     "strength": Table(
-        "defaults-strength",
-        ("strength", "style dist", "content dist", "pairs"),
+        "results-grid",
+        ("picture", "style dist", "content dist", "pairs"),
         strength_rows,
-        "python benchmarks/defaults.py strength --pairs all --size 256",
+        "python scripts/results_grid.py",
     ),
     "photoreal": Table(
         "photoreal",
@@ -711,7 +735,8 @@ def render_table(name: str, records: Sequence[Record], root: str = "../") -> str
     for rec in records:  # oldest first: a newer record's row replaces an older one's
         if rec.name in (table.bench, *table.also) and table.when(rec.results):
             for key, cells in table.rows(rec.results):
-                chosen[key] = (rec, cells)
+                # An AVX2 run and a full-ISA run of the same thing are two rows.
+                chosen[(key, "avx2") if rec.masked else key] = (rec, cells)
     if not chosen:
         return f"*No record gives this table yet: `{table.command}` makes one.*"
     return markdown_table(
