@@ -79,7 +79,8 @@ def region_adain(
         fs = model.encode(pad_to_stride(style))
         hs, ws = style.shape[-2:]
         spad = (0, 8 * fs.shape[-1] - ws, 0, 8 * fs.shape[-2] - hs)
-        sm_at = mask_at(F.pad(sm.to(style), spad, mode="replicate"), fs.shape[-2:]).to(fs)
+        sm_at = mask_at(F.pad(sm.to(style), spad, mode="replicate"), (fs.shape[-2], fs.shape[-1]))
+        sm_at = sm_at.to(fs)
         mean, std, n = masked_stats(fs, sm_at, eps)
         g_mean, g_std, _ = masked_stats(fs, torch.ones_like(sm_at[:1]), eps)
         small = n < MIN_CELLS
