@@ -14,6 +14,10 @@ and gets ``benchmarks/results/<name>-<UTC time>.json``::
      "env": {"ONEDNN_MAX_CPU_ISA": null, "OMP_NUM_THREADS": null, ...},
      "load": [0.4, 0.6, 0.7], "results": {...}}
 
+``machine.flags`` are the hardware's (``lscpu``); a run under ``benchmarks/avx2.py``
+saw only AVX2 and says so in ``env.GRAMSTYLE_BENCH_ISA`` (and
+``software.torch_cpu_capability``).
+
 ``scripts/tables.py`` makes the tables of ``docs/benchmarks.md`` from these files, so a
 table cannot disagree with its records. Commit the record with the page.
 ``GRAMSTYLE_BENCH_RECORDS=DIR`` sends records elsewhere (a trial run that should not be
@@ -44,6 +48,7 @@ SCHEMA = 1
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx")
 #: Variables that change what a run measures: instruction sets and thread counts.
 ENV = (
+    "GRAMSTYLE_BENCH_ISA",  # "avx2": the run saw an AVX2-only CPU (benchmarks/avx2.py)
     "ONEDNN_MAX_CPU_ISA",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
@@ -156,6 +161,8 @@ def software() -> dict[str, str | None]:
     torch = sys.modules.get("torch")  # only if the benchmark loaded it: never import it here
     if torch is not None:
         out["torch_threads"] = str(torch.get_num_threads())
+        # The kernels torch chose (AVX2 under benchmarks/avx2.py, whatever lscpu says).
+        out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out
 
 
