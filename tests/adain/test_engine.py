@@ -7,7 +7,7 @@ import torch
 
 from gramstyle import GramstyleError, Settings, stylize
 from gramstyle.adain import ort as onnx_int8
-from gramstyle.adain.decoder import UpConv, subpixel_decoder
+from gramstyle.adain.decoder import ShuffleUpConv, UpConv, shuffle_decoder, subpixel_decoder
 from gramstyle.adain.engine import AdainModel, encoder_to, fold_input_transform
 from gramstyle.adain.int8 import int8_engine
 from gramstyle.adain.maths import adain
@@ -54,6 +54,9 @@ def test_subpixel_decoder_and_folded_encoder_are_exact(nets):
     enc, dec = (m.double() for m in (tiny_vgg(), tiny_decoder()))
     f = torch.rand(1, 8, 5, 7, dtype=torch.float64)
     torch.testing.assert_close(subpixel_decoder(dec)(f), dec(f), rtol=1e-12, atol=1e-12)
+    # The exported form: phases interleaved by a pixel shuffle and a crop.
+    torch.testing.assert_close(shuffle_decoder(dec)(f), dec(f), rtol=1e-12, atol=1e-12)
+    assert sum(isinstance(m, ShuffleUpConv) for m in shuffle_decoder(dec)) == 3
     x = torch.rand(1, 3, 40, 48, dtype=torch.float64)
     folded = fold_input_transform(encoder_to(enc))
     assert len(folded) == len(encoder_to(enc)) - 1  # the 1x1 input transform is gone
@@ -215,28 +218,28 @@ def test_int8_graphs_are_kept_for_the_next_process(nets, images, tmp_path):
 
 
 @needs_ort
-def test_reflect_pads_run_on_uint8_and_change_nothing(nets, monkeypatch):
+def test_pads_and_shuffles_run_on_uint8_and_change_nothing(nets, monkeypatch):
     import numpy as np
     import onnx
     import onnxruntime as ort
 
     made: list[tuple[bytes, bytes]] = []
-    fold = onnx_int8._pads_in_uint8
+    fold = onnx_int8._moves_in_uint8
 
     def keep_both(model):
         before = model.SerializeToString()
         made.append((before, fold(model).SerializeToString()))
         return onnx.ModelProto.FromString(made[-1][1])
 
-    monkeypatch.setattr(onnx_int8, "_pads_in_uint8", keep_both)
+    monkeypatch.setattr(onnx_int8, "_moves_in_uint8", keep_both)
     AdainModel(*nets, "int8", int8_backend="onnxruntime")
     assert len(made) == 2  # the encoder's and the decoder's graphs
     torch.manual_seed(0)
     for before, after in made:
         graph = onnx.ModelProto.FromString(after)
         producer = {o: n.op_type for n in graph.graph.node for o in n.output}
-        pads = [n for n in graph.graph.node if n.op_type == "Pad"]
-        assert pads and all(producer.get(p.input[0]) != "DequantizeLinear" for p in pads)
+        moves = [n for n in graph.graph.node if n.op_type in onnx_int8.MOVES]
+        assert moves and all(producer.get(m.input[0]) != "DequantizeLinear" for m in moves)
         cpu = ["CPUExecutionProvider"]
         runs = [ort.InferenceSession(g, providers=cpu) for g in (before, after)]
         channels = runs[0].get_inputs()[0].shape[1]

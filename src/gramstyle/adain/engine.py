@@ -23,7 +23,7 @@ from ..keys import fingerprint
 from ..nn.backbone import VGG19
 from . import int8, ort
 from .calibration import calibration_images
-from .decoder import Decoder, subpixel_decoder
+from .decoder import Decoder, shuffle_decoder, subpixel_decoder
 from .maths import StyleStats, adain, blend_stats, mean_std
 from .precision import pick_adain_precision
 from .stylize import (
@@ -135,6 +135,8 @@ class AdainModel:
         dec = subpixel_decoder(decoder) if subpixel else nn.Sequential(*decoder.net)
         dec = dec.to(self.device)
         self.backend = "torch"
+        # torch's kernels run channels-last; ONNX Runtime takes NCHW (no copy either way).
+        self._layout = torch.channels_last
         if self.precision == "int8":
             if int8_backend not in ("auto", "onnxruntime", "torch"):
                 raise GramstyleError(f"unknown int8 backend {int8_backend!r}")
@@ -148,15 +150,16 @@ class AdainModel:
                 return [*feats, *(adain(feats[0], f, eps) for f in feats[1:])]
 
             if use_ort:
-                # The literal decoder: the sub-pixel form's interleaving exports to
-                # many small ONNX ops, and ONNX Runtime fuses upsample+conv well.
+                # The sub-pixel decoder with its phases interleaved by a pixel shuffle
+                # (DepthToSpace), which ONNX Runtime runs on uint8 like the pads.
                 self.backend = "onnxruntime"
+                self._layout = torch.contiguous_format
                 self._enc: nn.Module = ort.quantize_ort(enc, images, int8_cache)
                 # Its inputs follow from the encoder's weights and the images, which
                 # key the cache, so a cached graph costs no calibration pass.
                 enc_key = [*enc.state_dict().values(), *images, torch.tensor([eps])]
                 self._dec: nn.Module = ort.quantize_ort(
-                    nn.Sequential(*decoder.net), decoder_inputs, int8_cache, key=enc_key
+                    shuffle_decoder(decoder), decoder_inputs, int8_cache, key=enc_key
                 )
             else:
                 feats_mixed = decoder_inputs()
@@ -179,12 +182,12 @@ class AdainModel:
         makes them).
         """
         with torch.no_grad(), autocast(x.device.type, self._dtype):
-            return self._enc(x.contiguous(memory_format=torch.channels_last)).float()
+            return self._enc(x.contiguous(memory_format=self._layout)).float()
 
     def decode(self, f: Tensor) -> Tensor:
         """Features ``(1, C, h, w)`` -> float32 image ``(1, 3, 8h, 8w)`` (not clamped)."""
         with torch.no_grad(), autocast(f.device.type, self._dtype):
-            return self._dec(f.contiguous(memory_format=torch.channels_last)).float()
+            return self._dec(f.contiguous(memory_format=self._layout)).float()
 
     # -- style statistics, cached -------------------------------------------------------
 

@@ -68,6 +68,10 @@ class OrtNet(nn.Module):
         # One arena for all sessions, grown only by what is asked, and no per-shape
         # memory pattern: 70 MB less peak RSS at 512 px, at the same speed (docs/benchmarks.md).
         opts.enable_mem_pattern = False
+        # No spinning between runs: torch's threads work between the encoder and the
+        # decoder and spinning ONNX Runtime threads took their cores (AVX2, 2 cores:
+        # 0.49 s -> 0.44 s a 512 px call, docs/benchmarks.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if _shared_arena(ort):
             opts.add_session_config_entry("session.use_env_allocators", "1")
         self.session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
@@ -95,7 +99,7 @@ def _export(model: nn.Module, example: Tensor, path: Path) -> None:
 
 
 #: Bumped when the export or quantisation recipe changes (old cache files then miss).
-RECIPE = 2
+RECIPE = 3
 
 
 def cache_key(model: nn.Module, calibration: Iterable[Tensor]) -> str:
@@ -187,17 +191,23 @@ def _quantize(model: nn.Module, inputs: list[Tensor]) -> bytes:
             )
         finally:
             logging.disable(previous)
-        return _pads_in_uint8(onnx.load(str(dst))).SerializeToString()
+        return _moves_in_uint8(onnx.load(str(dst))).SerializeToString()
 
 
-def _pads_in_uint8(model):  # type: ignore[no-untyped-def]
-    """Run every ``DequantizeLinear -> Pad -> QuantizeLinear`` chain as one uint8 Pad.
+#: Ops that only move values: on a uint8 tensor they give what they give in float.
+MOVES = ("Pad", "DepthToSpace", "Slice")
 
-    The quantiser gives a reflect Pad's output its input's scale and zero point (it
-    only copies values), but ONNX Runtime does not fuse the chain, so each Pad ran in
-    float32 on a full-size tensor: at 512 px the decoder's peak memory was 4x its int8
-    activations and the float round trip cost 15% of the time. Where the scales match
-    the chain is exactly a Pad of the uint8 tensor (outputs measured bit-identical).
+
+def _moves_in_uint8(model):  # type: ignore[no-untyped-def]
+    """Run every ``DequantizeLinear -> moves -> QuantizeLinear`` chain as uint8 moves
+    (a move: an op of :data:`MOVES`, which only copies values).
+
+    The quantiser gives a move's output its input's scale and zero point, but ONNX
+    Runtime does not fuse such a chain, so each Pad ran in float32 on a full-size
+    tensor: at 512 px the decoder's peak memory was 4x its int8 activations and the
+    float round trip cost 15% of the time; the sub-pixel decoder's shuffle and crop
+    likewise. Where the scales match the chain is exactly the moves on the uint8
+    tensor (outputs measured bit-identical).
     """
     from onnx import numpy_helper
 
@@ -212,24 +222,40 @@ def _pads_in_uint8(model):  # type: ignore[no-untyped-def]
     def same(a: str, b: str) -> bool:
         return a in consts and b in consts and bool((consts[a] == consts[b]).all())
 
-    dead = []
-    for pad in g.node:
-        if pad.op_type != "Pad":
+    def close(a: str, b: str) -> bool:
+        # Requantising uint8 q with scale s as scale s' gives q back while
+        # 255 |s / s' - 1| < 1/2: scales that calibration made a few ulps apart are one.
+        if a not in consts or b not in consts:
+            return False
+        return bool((abs(consts[a] / consts[b] - 1) < 1e-3).all())
+
+    dead, retyped = [], set()
+    for move in g.node:
+        dq = producer.get(move.input[0]) if move.op_type in MOVES else None
+        if dq is None or dq.op_type != "DequantizeLinear" or len(consumers[dq.output[0]]) != 1:
             continue
-        dq, after = producer.get(pad.input[0]), consumers.get(pad.output[0], [])
-        if dq is None or dq.op_type != "DequantizeLinear" or len(after) != 1:
+        chain = [move]  # moves in a row, each the only reader of the one before
+        while True:
+            after = consumers.get(chain[-1].output[0], [])
+            if len(after) != 1 or after[0].op_type not in MOVES:
+                break
+            chain.append(after[0])
+        if len(after) != 1:
             continue
         (q,) = after
         if (
             q.op_type != "QuantizeLinear"
-            or len(consumers[dq.output[0]]) != 1
             or len(dq.input) < 3
             or len(q.input) < 3
-            or not (same(dq.input[1], q.input[1]) and same(dq.input[2], q.input[2]))
+            or not (close(dq.input[1], q.input[1]) and same(dq.input[2], q.input[2]))
         ):
             continue
-        pad.input[0], pad.output[0] = dq.input[0], q.output[0]
+        chain[0].input[0], chain[-1].output[0] = dq.input[0], q.output[0]
         dead += [dq, q]
+        retyped.update(m.output[0] for m in chain[:-1])  # now uint8, recorded as float
     for n in dead:
         g.node.remove(n)
+    stale = [v for v in g.value_info if v.name in retyped]
+    for v in stale:
+        g.value_info.remove(v)
     return model
