@@ -2,7 +2,7 @@
 
     flock /tmp/gramstyle-cpu.lock nice -n 5 python benchmarks/photoreal.py \\
         [--pairs 1,3,...] [--methods gatys-photoreal,adain-photoreal,gatys] \\
-        [--size 700] [--out benchmarks/photoreal-out] [--grid docs/img/photoreal.jpg]
+        [--size 700] [--out benchmarks/photoreal-out] [--grid /tmp/photoreal.jpg]
 
 Each method runs on each pair in its own process (so its peak memory is its own), from
 the image files, with the pair's label maps where the method uses them, as a user runs
@@ -19,7 +19,7 @@ every call then measures everything in ``--out`` with ``photoreal_measures.py``'
 measures at the result's size, prints the table, writes the record
 (``benchmarks/record.py``) and, with ``--grid``, a picture grid (content, style, paper,
 ours). The data is for academic use: it is read by path, never copied into the project
-(the grid is made only when asked, for the docs).
+(the grid is made only when asked, to look at locally; it must not be committed).
 """
 
 from __future__ import annotations

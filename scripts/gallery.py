@@ -55,8 +55,8 @@ TITLES = {
     "the_scream": "The Scream (Munch)",
     "shipwreck": "The Shipwreck (Turner)",
 }
-#: Hook for the photorealistic method (#36): its picture grid, where that work writes
-#: it. Until the file exists the gallery has no photoreal panel (and says so).
+#: Where a photoreal panel's grid would be. The eight examples are licensed by path only
+#: (never copied into the project), so the file is absent and the gallery says so.
 PHOTOREAL = IMG / "photoreal-grid.jpg"
 #: Width of the panels shown two to a row under the grid.
 PANEL_W = 640

@@ -41,12 +41,21 @@ _ADAIN_START: dict[str, Any] = {
     **_TIGHT_STOP,
 }
 
-#: Large pictures: one scale, Gatys's layer weighting, the style at the output's pixel
-#: count (a wide painting shown wide), 110 steps from the AdaIN start.
+#: The guard against transplanted motifs: Gatys's weighting without relu5_1, whose
+#: receptive field (about 200 px) holds whole objects. With it, a portrait as the style
+#: pasted its eyes and face into the sky at 512 px; without, the motifs were gone
+#: (docs/benchmarks.md, "Transplanted motifs").
+GUARDED_STYLE_LAYERS: dict[str, float] = {
+    k: v for k, v in PASTICHE_STYLE_LAYERS.items() if k != "relu5_1"
+}
+
+#: Large pictures: one scale, Gatys's layer weighting guarded against motifs, the style
+#: at the output's pixel count (a wide painting shown wide), 110 steps from the AdaIN
+#: start.
 _ONE_SCALE: dict[str, Any] = {
     "min_size": math.inf,
     "steps": 110,
-    "style_layers": PASTICHE_STYLE_LAYERS,
+    "style_layers": GUARDED_STYLE_LAYERS,
     "style_fit": "area",
     **_ADAIN_START,
 }
@@ -69,11 +78,13 @@ PRESET_NOTES: dict[str, str] = {
     "stopped while the picture is still changing (lighter style)",
     "quality": "tuned against pastiche's 1000-step default on the benchmark pairs from "
     "256 px to 577x433: a tie in quality there (single runs), in about 1/10 of its time "
-    "(about 2.5x the defaults' time)",
+    "(about 2.5x the defaults' time); above 384 px without the deepest style layer, "
+    "so a figurative painting's motifs are not pasted into the picture",
 }
 
 #: Each preset's time against the defaults', in a few words (the web page's choice),
-#: at 512 px on the benchmark pairs (docs/benchmarks.md, "Presets").
+#: draft at 512 px on seven pairs, quality at 256 px on the results grid's six
+#: (docs/benchmarks.md).
 PRESET_PACE: dict[str, str] = {"draft": "½ the time", "quality": "2½× the time"}
 
 #: A setting given beside a preset also drops these of the preset's, which cannot go

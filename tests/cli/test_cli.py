@@ -266,7 +266,7 @@ def test_version(capsys):
     ],
 )
 def test_preset_layers_under_the_options_given(argv, expect):
-    from gramstyle.presets import PASTICHE_STYLE_LAYERS
+    from gramstyle.presets import GUARDED_STYLE_LAYERS, PASTICHE_STYLE_LAYERS
     from gramstyle.settings import DEFAULT_STYLE_LAYERS, strength_decades
 
     ns = cli.build_parser().parse_args(["stylize", "c", "s", "-o", "o.png", *argv])
@@ -274,7 +274,10 @@ def test_preset_layers_under_the_options_given(argv, expect):
     assert {k: getattr(s, k) for k in expect} == expect
     preset = "--preset" in argv and "draft" not in argv
     pastiche = preset and s.size > 384  # small pictures keep the defaults' layers
-    assert s.style_layers == (PASTICHE_STYLE_LAYERS if pastiche else DEFAULT_STYLE_LAYERS)
+    assert s.style_layers == (GUARDED_STYLE_LAYERS if pastiche else DEFAULT_STYLE_LAYERS)
+    # the guard: Gatys's weighting without the deepest layer, the others unchanged
+    assert {k: PASTICHE_STYLE_LAYERS[k] for k in GUARDED_STYLE_LAYERS} == GUARDED_STYLE_LAYERS
+    assert "relu5_1" not in GUARDED_STYLE_LAYERS and len(GUARDED_STYLE_LAYERS) == 4
     assert s.style_fit == ("area" if pastiche and s.style_size is None else "side")
     # the preset's stronger style: the weights measured as --strength 0.85 / 0.9 before
     # the control was recalibrated; --strength moves them from there
