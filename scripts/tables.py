@@ -278,12 +278,14 @@ def printsize_rows(res: dict[str, Any]) -> Iterable[Row]:
         history = last.get("history")
         if history is not None and last.get("steps") is not None:
             history = min(history, last["steps"])
+        steps = "+".join(text(stage.get("steps")) for stage in r.get("plan") or [])
         yield (
-            (r.get("size"), r.get("mode"), r.get("precision")),
+            (r.get("size"), r.get("mode"), r.get("precision"), steps),
             [
                 text(r.get("size")),
                 text(r.get("mode")),
                 f"{w}x{h}" if w else "–",
+                steps or "–",
                 text(last.get("tile") or "one pass"),
                 f"{text(history)} {text(last.get('history_dtype'))}",
                 text(r.get("precision")),
@@ -552,6 +554,7 @@ TABLES: dict[str, Table] = {
             "size",
             "mode",
             "final stage",
+            "steps per scale",
             "tile",
             "L-BFGS history",
             "precision",

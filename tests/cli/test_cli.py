@@ -338,6 +338,9 @@ def test_quality_preset_is_the_measured_setting(size, measured):
     want = old.replace(
         size=size, strength=DEFAULT_STRENGTH, style_weight=25 * 10 ** (4 * (old.strength - 0.5))
     )
+    if size > 384:  # and since, the guard against transplanted motifs: no relu5_1
+        layers = {k: v for k, v in want.style_layers.items() if k != "relu5_1"}
+        want = want.replace(style_layers=layers)
     got = Settings.preset("quality", size=size)
     assert schedule(got) == schedule(want)
     assert got.replace(min_size=want.min_size) == want
