@@ -28,8 +28,14 @@ def test_before_a_curve_the_measured_count_and_never_past_the_budget():
     assert expected_steps([], 100, 5, 0.05) == EXPECTED_STEPS
     assert expected_steps([], 15, 5, 0.05) == 15  # a coarse scale's budget is less
     assert expected_steps([3.0] * 10, 100, 5, 0.05) == EXPECTED_STEPS
-    flat = [1.0] * 30  # no drops at all: the fit has nothing; the budget bounds it
-    assert expected_steps(flat, 60, 5, 0.05) == 60
+    flat = [1.0] * 30  # no drops at all: the fit has nothing; the measured count
+    assert expected_steps(flat, 60, 5, 0.05) == EXPECTED_STEPS
+    assert expected_steps([1.0] * 50, 60, 5, 0.05) == 55  # past it: another window
+    # drops that stop shrinking for a while (noise) do not send the count to the budget
+    noisy = [10 * (i + 1) ** -0.5 + 1 for i in range(30)]
+    for i in range(20, 30):  # the last drops grow from 1% to 2% a step
+        noisy[i] = noisy[i - 1] * (1 - 0.01 * (1 + (i - 20) / 9))
+    assert expected_steps(noisy, 100, 5, 0.05) < 100
     assert expected_steps([1.0] * 60, 60, 5, 0.05) == 60  # the budget is spent
     assert expected_steps([5, 4, 3], 100, 5, 0) == 100  # no rule: the budget
 
