@@ -167,7 +167,7 @@ def thumb(name: str) -> str:
 
 
 def upload_name(filename: str | None, what: str) -> str:
-    """A file name fit to show: its last path part, printable, at most
+    r"""A file name fit to show: its last path part, printable, at most
     :data:`NAME_CHARS` characters; ``what`` when the client sent none.
 
     >>> upload_name("C:\\photos\\cup\x07.jpg", "content image")
