@@ -59,15 +59,24 @@ def expected_steps(
         return budget
     if n < max(FIT_AFTER, window + 3):
         return max(n + 1, min(prior, budget)) if n < budget else budget
+    # The median of the fits ending at this step and the two before: one noisy step
+    # (L-BFGS's drops are uneven) no longer swings the bar's total.
+    ends = sorted(_fit_end(curve[: n - k], budget, window, tol, prior) for k in range(3))
+    end = ends[1]
+    return min(budget, max(n + 1, end)) if n < budget else budget
+
+
+def _fit_end(curve: Sequence[float], budget: int, window: int, tol: float, prior: int) -> int:
+    """Where a power law through ``curve``'s last relative drops meets ``tol``; with no
+    such line (the drops do not shrink), another ``window`` steps and at least
+    ``prior``; never more steps ahead than the curve has behind it."""
+    n = len(curve)
     pts = []
     for i in range(max(window, n - FIT_POINTS), n):
         old = curve[i - window]
         drop = (old - curve[i]) / abs(old) if old else 0.0
         if drop > 0:
             pts.append((math.log(i + 1), math.log(drop)))
-    # Without a fit (L-BFGS's drops are noisy: over a few steps they may not shrink),
-    # at least another window and the measured count: jumping to the budget made the
-    # bar's total swing (61 -> 115 -> 66 in the demo).
     end = max(n + window, prior)
     if len(pts) >= 3:
         mx = sum(x for x, _ in pts) / len(pts)
@@ -76,5 +85,6 @@ def expected_steps(
         slope = sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else 0.0
         if slope < 0:  # drops shrink: where does the line reach log(tol)?
             log_at = mx + (math.log(tol) - my) / slope
-            end = min(budget, math.ceil(math.exp(min(log_at, math.log(budget)))))
-    return min(budget, max(n + 1, end)) if n < budget else budget
+            end = math.ceil(math.exp(min(log_at, math.log(budget))))
+            end = min(end, max(2 * n, prior))  # a shallow line reaches far
+    return min(budget, end)
