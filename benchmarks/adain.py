@@ -197,27 +197,13 @@ class Worker:
         self.p.wait(timeout=60)
 
 
-def export_revision(rev: str) -> Path:
-    """``src/`` of git revision ``rev``, written to a new temporary folder."""
-    import tarfile
-    import tempfile
-
-    out = Path(tempfile.mkdtemp(prefix=f"gramstyle-{rev}-"))
-    tar = subprocess.run(
-        ["git", "archive", "--format=tar", rev, "src"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    import io
-
-    with tarfile.open(fileobj=io.BytesIO(tar)) as f:
-        f.extractall(out, filter="data")
-    return out / "src"
-
-
 def before_variant(ns: argparse.Namespace) -> dict[str, tuple[str, dict[str, str]]]:
     """The ``--before REV`` row: ``auto`` as that revision runs it (none without it)."""
     if not ns.before:
         return {}
     if not getattr(ns, "before_src", None):
+        from benchmarks.revision import export_revision
+
         ns.before_src = str(export_revision(ns.before))
     return {f"gramstyle auto @{ns.before}": ("gramstyle:auto", {SRC_ENV: ns.before_src})}
 

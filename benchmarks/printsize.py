@@ -12,6 +12,9 @@ run's own; the child prints one JSON line. Subcommands print markdown tables:
   history  L-BFGS memory at print size: J after N final-scale steps from the same start
            with (pairs, dtype) variants
   run      one run (JSON), for the others and by hand
+  before   a tiled run at one size with this tree and with git revision REV,
+           alternating (``--steps-only N`` per scale): seconds per final-scale step and
+           peak RSS of each
 
     flock /tmp/gramstyle-bench.lock python benchmarks/printsize.py ratio
     flock /tmp/gramstyle-bench.lock python benchmarks/printsize.py table --sizes 1024,2048
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -126,9 +130,15 @@ print(json.dumps({"res": res, "pixels": C.shape[-1] * C.shape[-2], "info": info,
 """
 
 
-def child(code: str, args: dict) -> dict:
+def child(code: str, args: dict, src: str | None = None) -> dict:
+    """Run ``code`` in a fresh process (gramstyle from ``src`` when given)."""
+    env = {**os.environ, "PYTHONPATH": src} if src else None
     r = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", code, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     if r.returncode != 0:
         raise SystemExit(f"child failed:\n{r.stderr[-3000:]}")
@@ -361,6 +371,21 @@ def cmd_history(ns: argparse.Namespace) -> dict:
     return {"size": ns.size, "tile": r["tile"], "variants": r["out"]}
 
 
+def cmd_before(ns: argparse.Namespace) -> dict:
+    """A tiled run at ``--size`` with this tree and with ``--before REV``, alternating."""
+    from benchmarks.revision import export_revision
+
+    src = str(export_revision(ns.before))
+    args = run_args(ns, ns.size, max_memory=ns.max_memory)
+    rows = []
+    for i in range(ns.repeats):
+        for tree, where in ((f"@{ns.before}", src), ("this tree", None)):
+            r = child(CHILD, args, src=where)
+            rows.append({"tree": tree, "repeat": i, **r})
+            print(f"{tree:>12} {r['final_step_s']:.1f} s/step {r['rss_mb']:.0f} MB", flush=True)
+    return {"size": ns.size, "before": ns.before, "rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--content", type=Path, default=CONTENT)
@@ -390,8 +415,19 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("--steps", type=int, default=20)
     h.add_argument("--variants", default="5:fp32,10:bf16,10:fp32,20:bf16")
     h.add_argument("--max-memory", default="8G")
+    b = sub.add_parser("before")
+    b.add_argument("--size", type=int, default=2048)
+    b.add_argument("--max-memory", default="3G")
+    b.add_argument("--before", required=True, metavar="REV")
+    b.add_argument("--repeats", type=int, default=3)
     ns = p.parse_args(argv)
-    commands = {"run": cmd_run, "table": cmd_table, "ratio": cmd_ratio, "history": cmd_history}
+    commands = {
+        "run": cmd_run,
+        "table": cmd_table,
+        "ratio": cmd_ratio,
+        "history": cmd_history,
+        "before": cmd_before,
+    }
     results = commands[ns.cmd](ns)
     from benchmarks import record
 

@@ -299,6 +299,24 @@ def printsize_rows(res: dict[str, Any]) -> Iterable[Row]:
         )
 
 
+def printsize_before_rows(res: dict[str, Any]) -> Iterable[Row]:
+    """``printsize.py before``: per tree, the final-scale step and peak RSS over repeats."""
+    rows = res.get("rows", [])
+    for tree in dict.fromkeys(r["tree"] for r in rows):
+        mine = [r for r in rows if r["tree"] == tree]
+        last = (mine[0].get("plan") or [{}])[-1]
+        yield (
+            (res.get("size"), tree),
+            [
+                text(res.get("size")),
+                text(tree),
+                text(last.get("tile") or "one pass"),
+                spread([r["final_step_s"] for r in mine], ".1f"),
+                spread([r["rss_mb"] for r in mine], ".0f"),
+            ],
+        )
+
+
 def printsize_ratio_rows(res: dict[str, Any]) -> Iterable[Row]:
     for r in res.get("rows", []):
         yield (
@@ -568,6 +586,13 @@ TABLES: dict[str, Table] = {
         printsize_rows,
         "python benchmarks/printsize.py table",
         when=subcommand("table"),
+    ),
+    "printsize-before": Table(
+        "printsize",
+        ("size", "code", "tile", "s/step (final scale)", "peak RSS MB"),
+        printsize_before_rows,
+        "python benchmarks/printsize.py --precision fp32 --steps-only 2 before --before REV",
+        when=subcommand("before"),
     ),
     "printsize-ratio": Table(
         "printsize",
