@@ -128,9 +128,9 @@ def keep_freed_memory(on: bool = True) -> Iterator[None]:
 
     A tiled step allocates and frees the same large buffers tile after tile. glibc maps
     each large block afresh and unmaps it when freed, so every tile faulted its pages in
-    again, zero-filled: at 2048 px in tiles of 608 on AVX2, fp32, a step took 16% longer
-    for it (docs/benchmarks.md, "Print size"). The price is a larger resident set while
-    the block runs (+24% there), inside the plan's memory estimate.
+    again, zero-filled: at 2048 px in tiles of 608 on AVX2, fp32, keeping them took a
+    step from 45 s to 37 s (docs/benchmarks.md, "Print size"). The price is a larger
+    resident set while the block runs (+11% there), inside the plan's memory estimate.
     """
     libc = _glibc() if on else None
     if libc is None:
