@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
-from collections.abc import Iterator
-from typing import Any
 
 import torch
 
@@ -103,44 +99,3 @@ def check_ram(s: Settings, need: int) -> None:
             f"--size {s.size} needs about {need / 2**30:.0f} GiB of memory, more than this "
             f"machine has ({ram / 2**30:.0f} GiB); lower --size or a smaller --tile"
         )
-
-
-#: glibc's mallopt parameters (malloc.h) and their defaults.
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-_TRIM_DEFAULT, _MMAPS_DEFAULT = 128 * 1024, 65536
-
-
-def _glibc() -> Any | None:
-    """The C library when it is glibc (it has ``mallopt``), else None."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None)
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-@contextlib.contextmanager
-def keep_freed_memory(on: bool = True) -> Iterator[None]:
-    """While the block runs, memory the process frees stays in it for the next
-    allocation; afterwards it is given back to the system. glibc only (else nothing).
-
-    A tiled step allocates and frees the same large buffers tile after tile. glibc maps
-    each large block afresh and unmaps it when freed, so every tile faulted its pages in
-    again, zero-filled: at 2048 px in tiles of 608 on AVX2, fp32, keeping them took a
-    step from 45 s to 37 s (docs/benchmarks.md, "Print size"). The price is a larger
-    resident set while the block runs (+11% there), inside the plan's memory estimate.
-    """
-    libc = _glibc() if on else None
-    if libc is None:
-        yield
-        return
-    libc.mallopt(_M_MMAP_MAX, 0)  # large blocks from the heap, which keeps them ...
-    libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # ... and is not trimmed while we run
-    try:
-        yield
-    finally:
-        libc.mallopt(_M_MMAP_MAX, _MMAPS_DEFAULT)
-        libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_DEFAULT)
-        libc.malloc_trim(0)

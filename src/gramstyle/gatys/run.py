@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .. import registry
-from ..device import DTYPES, dtype_name, keep_freed_memory
+from ..device import DTYPES, dtype_name
 from ..errors import GramstyleError
 from ..image import load_image, resize
 from ..inputs import Prepared, working_image
@@ -221,14 +221,9 @@ class Run:
                 if gamma is not None:
                     gamma *= stage.pixels / plan.stages[k - 1].pixels
             done_before = done
-            # Tiles free and allocate the same large buffers over and over: keep them.
-            reuse = stage.tile is not None and prep.device.type == "cpu"
             while True:
                 try:
-                    with keep_freed_memory(reuse):
-                        x, done, gamma = yield from self._stage(
-                            k, x0, dtype, gamma, done, t0, resume
-                        )
+                    x, done, gamma = yield from self._stage(k, x0, dtype, gamma, done, t0, resume)
                     break
                 except NonFiniteCost:
                     if dtype is None:
